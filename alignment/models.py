@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from alignment import spec as vocab
+
+
+class PersonaQuerySet(models.QuerySet):
+    def active(self) -> PersonaQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+
+class Persona(models.Model):
+    """An ideal-customer profile both sides agree on. A lead matches by title keywords, seniority, department."""
+
+    class BuyingRole(models.TextChoices):
+        DECISION_MAKER = "decision_maker", "Decision maker"
+        INFLUENCER = "influencer", "Influencer"
+        CHAMPION = "champion", "Champion"
+        USER = "user", "User"
+
+    name = models.CharField(max_length=120, unique=True)
+    summary = models.TextField(blank=True)
+    title_keywords = models.JSONField(default=list, blank=True, help_text="Words found in matching job titles.")
+    seniorities = models.JSONField(default=list, blank=True)
+    departments = models.JSONField(default=list, blank=True)
+    buying_role = models.CharField(max_length=20, choices=BuyingRole.choices, default=BuyingRole.DECISION_MAKER)
+    challenges = models.TextField(blank=True)
+    motivations = models.TextField(blank=True)
+    interests = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+    objects = PersonaQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgreementVersionQuerySet(models.QuerySet):
+    def active(self) -> AgreementVersion | None:
+        return self.filter(status=AgreementVersion.Status.ACTIVE).order_by("-number").first()
+
+
+class AgreementVersion(models.Model):
+    """One version of the agreement. Immutable once proposed; ``revision`` guards concurrent edits."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PROPOSED = "proposed", "Proposed for sign-off"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+        ABANDONED = "abandoned", "Abandoned"
+
+    number = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    spec = models.JSONField(default=vocab.default_spec)
+    revision = models.PositiveIntegerField(default=1)
+    title = models.CharField(max_length=200, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AgreementVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            # At most one active version and at most one open draft per organisation.
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="active"), name="agreement_one_active"
+            ),
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status__in=["draft", "proposed"]),
+                name="agreement_one_open_draft",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Version {self.number}"
+
+
+class SignOff(models.Model):
+    """A side's signature on a given revision; voided (not deleted) by any later edit."""
+
+    class Side(models.TextChoices):
+        MARKETING = "marketing", "Marketing"
+        SALES = "sales", "Sales"
+
+    version = models.ForeignKey(AgreementVersion, on_delete=models.CASCADE, related_name="signoffs")
+    side = models.CharField(max_length=10, choices=Side.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    revision = models.PositiveIntegerField()
+    signed_at = models.DateTimeField(auto_now_add=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["signed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "side"], condition=models.Q(voided_at__isnull=True), name="signoff_one_live_per_side"
+            )
+        ]
+
+
+class Comment(models.Model):
+    """A comment on a version, optionally anchored to one rule (by the rule's ``id`` in the spec)."""
+
+    version = models.ForeignKey(AgreementVersion, on_delete=models.CASCADE, related_name="comments")
+    rule_id = models.CharField(max_length=40, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at"]

@@ -1,0 +1,374 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from alignment import spec as vocab
+
+
+class Stage(models.TextChoices):
+    NEW = "new", "New"
+    NURTURE = "nurture", "Nurture"
+    MQL = "mql", "MQL"
+    SAL = "sal", "SAL"
+    SQL = "sql", "SQL"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    REJECTED = "rejected", "Rejected"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+# Stages sales has taken ownership of: scoring updates their scores but never moves them.
+WORKED_STAGES = (Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST)
+FUNNEL_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON)
+
+
+class Team(models.Model):
+    """A sales team: its SDRs, its manager, its time zone and how MQLs reach its SDRs."""
+
+    class Routing(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round robin on MQL"
+        PULL = "pull", "Pull ('Next lead' button)"
+
+    name = models.CharField(max_length=120, unique=True)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_teams"
+    )
+    time_zone = models.CharField(max_length=64, default="Europe/London")
+    routing = models.CharField(max_length=20, choices=Routing.choices, default=Routing.ROUND_ROBIN)
+    escalate_breaches = models.BooleanField(
+        default=False, help_text="Return breached, unaccepted leads to the unassigned pool."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMember(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="members")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_membership")
+    capacity = models.PositiveIntegerField(default=50, help_text="Most open leads (MQL/SAL) this SDR holds at once.")
+    away_until = models.DateTimeField(null=True, blank=True, help_text="Out of office until; no new leads routed.")
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["team", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class Account(models.Model):
+    """A company, identified by its web domain."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    name = models.CharField(max_length=200)
+    industry = models.CharField(max_length=60, blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    annual_revenue = models.BigIntegerField(null=True, blank=True, help_text="USD per year")
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    region = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadQuerySet(models.QuerySet):
+    def in_stage(self, *stages: str) -> LeadQuerySet:
+        return self.filter(stage__in=stages)
+
+    def open_mqls(self) -> LeadQuerySet:
+        return self.filter(stage=Stage.MQL)
+
+    def for_owner(self, user) -> LeadQuerySet:
+        return self.filter(owner=user)
+
+    def unassigned(self) -> LeadQuerySet:
+        return self.filter(owner__isnull=True)
+
+
+class Lead(models.Model):
+    """A person who may buy. ``stage`` always equals the ``to_stage`` of the lead's latest Transition."""
+
+    email = models.EmailField(max_length=254)
+    email_domain = models.CharField(max_length=253, blank=True, help_text="Lower-case part after the @.")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    seniority = models.CharField(max_length=20, choices=vocab.SENIORITIES, blank=True)
+    department = models.CharField(max_length=20, choices=vocab.DEPARTMENTS, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    persona = models.ForeignKey(
+        "alignment.Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    # BANT
+    budget = models.CharField(max_length=20, choices=vocab.BUDGET, blank=True)
+    authority = models.CharField(max_length=20, choices=vocab.AUTHORITY, blank=True)
+    need = models.CharField(max_length=20, choices=vocab.NEED, blank=True)
+    timeline = models.CharField(max_length=20, choices=vocab.TIMELINE, blank=True)
+
+    source = models.CharField(max_length=20, choices=vocab.SOURCES, blank=True)
+    campaign = models.CharField(max_length=120, blank=True)
+
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+    )
+
+    fit_score = models.IntegerField(default=0)
+    engagement_score = models.IntegerField(default=0)
+    # Stored generated column: one rescoring UPDATE writes fit and engagement once, the database adds them.
+    score = models.GeneratedField(
+        expression=F("fit_score") + F("engagement_score"), output_field=models.IntegerField(), db_persist=True
+    )
+    grade = models.CharField(max_length=1, blank=True)
+    knocked_out = models.BooleanField(default=False)
+    completeness = models.PositiveSmallIntegerField(default=0, help_text="% of the definition's fields known")
+    scored_version = models.ForeignKey(
+        "alignment.AgreementVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    scored_at = models.DateTimeField(null=True, blank=True)
+
+    mql_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    first_action_at = models.DateTimeField(null=True, blank=True)
+    recycled_at = models.DateTimeField(null=True, blank=True)
+    revisit_on = models.DateField(null=True, blank=True)
+    opportunity_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(models.functions.Lower("email"), name="lead_email_ci_unique"),
+        ]
+        indexes = [
+            # Inbox queue: open MQLs by SLA urgency then score (partial: only MQLs are indexed).
+            models.Index(
+                F("sla_due_at").asc(),
+                F("score").desc(),
+                "id",
+                name="lead_mql_queue_idx",
+                condition=Q(stage="mql"),
+            ),
+            # "Mine" tab and per-SDR figures.
+            models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
+            # Overview counts by stage.
+            models.Index(fields=["stage"], name="lead_stage_idx"),
+            # API listing: ?updated_since=&cursor=
+            models.Index(fields=["updated_at", "id"], name="lead_updated_idx"),
+            # Sweeper: leads not scored by the active version.
+            models.Index(fields=["scored_version"], name="lead_scored_version_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Activity(models.Model):
+    """Something a lead did. Append-only."""
+
+    Kind = models.TextChoices("Kind", [(k, label) for k, label in vocab.ACTIVITY_KINDS])
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            # Retried API batches: the same external activity is stored once.
+            models.UniqueConstraint(fields=["external_id"], name="activity_external_id_unique"),
+        ]
+        indexes = [
+            # Scoring aggregates every kind per lead within a window: an index-only scan.
+            models.Index(fields=["lead", "kind", "occurred_at"], name="activity_lead_kind_at_idx"),
+        ]
+
+
+class Transition(models.Model):
+    """Append-only lifecycle log: the single source of truth for SLA figures and reports."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="transitions")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty means the system (scoring, SLA jobs).",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Lead owner at the time of the transition (per-SDR figures).",
+    )
+    at = models.DateTimeField()
+    reason_code = models.CharField(max_length=40, blank=True)
+    note = models.TextField(blank=True)
+    agreement_version = models.ForeignKey(
+        "alignment.AgreementVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    score = models.IntegerField(null=True, blank=True, help_text="Score at the time of the transition.")
+    grade = models.CharField(max_length=1, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # A lead's history, and "latest transition of a lead".
+            models.Index(fields=["lead", "at", "id"], name="transition_lead_at_idx"),
+            # SLA figures: transitions into a stage within a date range.
+            models.Index(fields=["to_stage", "at"], name="transition_to_stage_at_idx"),
+            # Per-SDR figures within a date range.
+            models.Index(fields=["owner", "at"], name="transition_owner_at_idx"),
+            models.Index(fields=["at"], name="transition_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_stage or '∅'} → {self.to_stage}"
+
+
+class Assignment(models.Model):
+    """Who owned a lead from when, and why ("round robin", "claimed", "reassigned by manager")."""
+
+    class Reason(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Round robin"
+        CLAIMED = "claimed", "Claimed"
+        REASSIGNED = "reassigned", "Reassigned by manager"
+        ESCALATED = "escalated", "Returned to pool after breach"
+        RELEASED = "released", "Released"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="assignments")
+    from_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lead", "at"], name="assignment_lead_at_idx")]
+
+
+class Note(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class RescoreJob(models.Model):
+    """Progress of one full rescore fan-out (one row per publish or sweep)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SUPERSEDED = "superseded", "Superseded"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey("alignment.AgreementVersion", on_delete=models.CASCADE, related_name="rescore_jobs")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    total_chunks = models.PositiveIntegerField(default=0)
+    done_chunks = models.PositiveIntegerField(default=0)
+    leads_total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A named integration's API key. Only the SHA-256 of the key is stored."""
+
+    name = models.CharField(max_length=120)
+    prefix = models.CharField(max_length=12, help_text="First characters of the key, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class ImportJob(models.Model):
+    """A CSV upload through mapping, preview and import; large files import in a Celery task."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        MAPPED = "mapped", "Mapped"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    encoding = models.CharField(max_length=20, blank=True)
+    delimiter = models.CharField(max_length=1, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{line, column, message}]")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,75 @@
+"""The top navigation: one list, each entry shown only to the roles that may open it.
+
+Entries whose URL does not exist (an app not installed in this build) are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from portal.access import EVERYONE, LEADERS, Role, has_role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    roles: tuple
+    icon: str
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("Overview", "leads:overview", EVERYONE, "speedometer2"),
+    NavItem("Agreement", "alignment:agreement", EVERYONE, "file-earmark-check"),
+    NavItem("Personas", "alignment:persona_list", EVERYONE, "people"),
+    NavItem("Inbox", "leads:inbox", (Role.SDR, Role.MANAGER), "inbox"),
+    NavItem("Leads", "leads:lead_list", EVERYONE, "person-lines-fill"),
+    NavItem("Import", "leads:import_upload", (Role.MARKETING,), "upload"),
+    NavItem("SLA", "sla:dashboard", (Role.MANAGER, *LEADERS), "graph-up"),
+    NavItem("Reports", "sla:report_list", (Role.MANAGER, *LEADERS), "journal-text"),
+)
+
+# Where each role lands after login, first existing URL wins; everyone falls back to the overview.
+HOME_BY_ROLE: tuple[tuple[str, str], ...] = (
+    (Role.MARKETING, "alignment:agreement"),
+    (Role.SALES, "alignment:agreement"),
+    (Role.MANAGER, "sla:dashboard"),
+    (Role.SDR, "leads:inbox"),
+)
+
+
+def _reverse_or_none(url_name: str) -> str | None:
+    try:
+        return reverse(url_name)
+    except NoReverseMatch:
+        return None
+
+
+def home_url_for(user) -> str:
+    from portal.access import user_roles
+
+    roles = user_roles(user)
+    for role, url_name in HOME_BY_ROLE:
+        if role.value in roles:
+            url = _reverse_or_none(url_name)
+            if url:
+                return url
+    return reverse("leads:overview")
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = []
+    for item in NAV:
+        if not has_role(user, *item.roles):
+            continue
+        url = _reverse_or_none(item.url_name)
+        if url is None:
+            continue
+        active = request.path == url or (url != "/" and request.path.startswith(url))
+        items.append({"label": item.label, "url": url, "icon": item.icon, "active": active})
+    return {"nav_items": items}
