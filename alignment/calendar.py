@@ -89,3 +89,12 @@ class BusinessCalendar:
                     total += hi.astimezone(dt.UTC) - lo.astimezone(dt.UTC)
             day += dt.timedelta(days=1)
         return total.total_seconds() / 3600
+
+
+def sla_due_at(spec: dict, start: dt.datetime, grade: str) -> dt.datetime | None:
+    """When the first SDR action on an MQL of ``grade`` is due under the agreement's SLA terms."""
+    terms = spec.get("sla") or {}
+    hours = (terms.get("response_hours") or {}).get(grade or "D")
+    if hours is None:
+        return None
+    return BusinessCalendar.from_spec(terms.get("calendar") or {}).add_hours(start, float(hours))

@@ -227,3 +227,25 @@ def activity_weights(lead, spec: dict, now: dt.datetime) -> dict[str, float]:
 def explain(lead, spec: dict, now: dt.datetime, persona_names: dict | None = None) -> ScoreResult:
     """The "why" of one lead's score under ``spec`` at ``now``."""
     return score_lead(facts_for_lead(lead), activity_weights(lead, spec, now), spec, persona_names)
+
+
+def persona_for(job_title: str, seniority: str, department: str, personas) -> int | None:
+    """Id of the first persona (by id) the lead matches, or None.
+
+    A persona with criteria matches when every non-empty criterion holds: any title keyword is
+    contained in the job title (case-insensitive), the seniority is listed, the department is
+    listed. A persona with no criteria at all matches nobody.
+    """
+    title = (job_title or "").lower()
+    for persona in sorted(personas, key=lambda p: p.id):
+        keywords = [k.lower() for k in persona.title_keywords if k]
+        if not (keywords or persona.seniorities or persona.departments):
+            continue
+        if keywords and not any(k in title for k in keywords):
+            continue
+        if persona.seniorities and seniority not in persona.seniorities:
+            continue
+        if persona.departments and department not in persona.departments:
+            continue
+        return persona.id
+    return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 import dj_email_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -241,6 +242,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Synced into django-celery-beat's tables when beat starts (editable in the admin afterwards).
+CELERY_BEAT_SCHEDULE = {
+    "sla-check-breaches": {"task": "sla.tasks.check_breaches", "schedule": 300.0},
+    "sla-weekly-reports": {"task": "sla.tasks.weekly_reports_due", "schedule": 900.0},
+    "leads-sweep-unscored": {"task": "leads.tasks.sweep_unscored", "schedule": 600.0},
+    "leads-nightly-decay-rescore": {
+        "task": "leads.tasks.rescore_aged",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
 
 # Shared cache (presence on the draft page, throttles): Redis when configured, else per-process memory.
 if REDIS_URL:
