@@ -1,0 +1,143 @@
+"""Routing new MQLs to SDRs: round robin among available SDRs under capacity, or the pull queue.
+
+The scoring code calls ``route_mqls`` in the same transaction that moves leads into ``mql``, so
+an MQL is never visible to a round-robin team without an owner for longer than that transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from leads.models import Assignment, Lead, Stage, Team, TeamMember
+from portal.access import Role
+
+# Leads an SDR is still working: what "capacity" limits.
+OPEN_STAGES = (Stage.MQL, Stage.SAL)
+
+
+@dataclass
+class _Seat:
+    member: TeamMember
+    load: int
+
+    @property
+    def free(self) -> bool:
+        return self.load < self.member.capacity
+
+    def sort_key(self) -> tuple:
+        # Least recently assigned first; never-assigned SDRs before everyone, then by member id.
+        last = self.member.last_assigned_at
+        return (last is not None, last or dt.datetime.min.replace(tzinfo=dt.UTC), self.member.id)
+
+
+def routable_members(team: Team, now: dt.datetime):
+    """The team's active SDRs who are not out of office (a queryset; lock it with select_for_update)."""
+    return (
+        TeamMember.objects.filter(team=team, user__is_active=True, user__groups__name=Role.SDR.value)
+        .filter(Q(away_until__isnull=True) | Q(away_until__lte=now))
+        .select_related("user")
+        .order_by("id")
+    )
+
+
+def open_loads(user_ids: list[int]) -> dict[int, int]:
+    """Open (MQL + SAL) leads per owner, in one aggregate over the (owner, stage) index."""
+    rows = (
+        Lead.objects.filter(owner_id__in=user_ids, stage__in=OPEN_STAGES)
+        .values_list("owner_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def _single_team_id() -> int | None:
+    ids = list(Team.objects.values_list("id", flat=True)[:2])
+    return ids[0] if len(ids) == 1 else None
+
+
+def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
+    """Give owners to the unassigned MQLs among ``lead_ids`` whose team routes round robin.
+
+    Each lead goes to the team's available SDR (not away, open MQL+SAL leads below capacity)
+    who was assigned least recently; one ``Assignment`` (reason ``round_robin``, no actor) per
+    lead. Pull-mode teams, and leads no SDR has room for, stay unassigned for the "Next lead"
+    button. A lead without a team joins the organisation's only team, if it has exactly one.
+    Returns the number of leads assigned.
+    """
+    if not lead_ids:
+        return 0
+    now = now or timezone.now()
+    with transaction.atomic():
+        single_team = _single_team_id()
+        if single_team is not None:
+            Lead.objects.filter(id__in=lead_ids, team__isnull=True).update(team_id=single_team)
+        team_ids = list(
+            Team.objects.filter(
+                routing=Team.Routing.ROUND_ROBIN,
+                leads__id__in=lead_ids,
+                leads__stage=Stage.MQL,
+                leads__owner__isnull=True,
+            )
+            .values_list("id", flat=True)
+            .distinct()
+            .order_by("id")
+        )
+        assigned = 0
+        for team in Team.objects.filter(id__in=team_ids).order_by("id"):
+            assigned += _route_team(team=team, lead_ids=lead_ids, now=now)
+        return assigned
+
+
+def _route_team(*, team: Team, lead_ids: list[int], now: dt.datetime) -> int:
+    # Locking the team's member rows serialises routing per team: two concurrent batches cannot
+    # both read the same loads and overfill one SDR. Lock order (members, then leads, by id) is
+    # the same everywhere, so concurrent routers do not deadlock.
+    members = list(routable_members(team, now).select_for_update(of=("self",)))
+    if not members:
+        return 0
+    leads = list(
+        Lead.objects.filter(id__in=lead_ids, team=team, stage=Stage.MQL, owner__isnull=True)
+        .select_for_update(of=("self",))
+        .order_by("sla_due_at", "-score", "id")
+        .only("id")
+    )
+    if not leads:
+        return 0
+    loads = open_loads([m.user_id for m in members])
+    seats = [_Seat(member=m, load=loads.get(m.user_id, 0)) for m in members]
+
+    picks: dict[int, list[int]] = defaultdict(list)  # user id → lead ids
+    assignments: list[Assignment] = []
+    stamp = now
+    for lead in leads:
+        free = [s for s in seats if s.free]
+        if not free:
+            break
+        seat = min(free, key=_Seat.sort_key)
+        # Distinct stamps keep the rotation order exact across batches even within one instant.
+        stamp = stamp + dt.timedelta(microseconds=1)
+        seat.load += 1
+        seat.member.last_assigned_at = stamp
+        picks[seat.member.user_id].append(lead.id)
+        assignments.append(
+            Assignment(
+                lead_id=lead.id,
+                from_owner=None,
+                to_owner_id=seat.member.user_id,
+                reason=Assignment.Reason.ROUND_ROBIN,
+                at=now,
+            )
+        )
+
+    for user_id, ids in picks.items():
+        Lead.objects.filter(id__in=ids).update(owner_id=user_id, updated_at=now)
+    Assignment.objects.bulk_create(assignments)
+    TeamMember.objects.bulk_update([s.member for s in seats if s.member.user_id in picks], ["last_assigned_at"])
+    return len(assignments)
