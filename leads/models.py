@@ -305,11 +305,18 @@ class RescoreJob(models.Model):
         SUPERSEDED = "superseded", "Superseded"
         FAILED = "failed", "Failed"
 
+    class Trigger(models.TextChoices):
+        PUBLISH = "publish", "Agreement published"
+        SWEEP = "sweep", "Sweeper (leads not scored by the active version)"
+        MANUAL = "manual", "Started by hand"
+
     version = models.ForeignKey("alignment.AgreementVersion", on_delete=models.CASCADE, related_name="rescore_jobs")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.PUBLISH)
     total_chunks = models.PositiveIntegerField(default=0)
     done_chunks = models.PositiveIntegerField(default=0)
     leads_total = models.PositiveIntegerField(default=0)
+    leads_done = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -317,6 +324,20 @@ class RescoreJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class RescoreChunk(models.Model):
+    """One id range of a rescore job. ``done_at`` makes a redelivered chunk a no-op."""
+
+    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="chunks")
+    id_from = models.BigIntegerField(help_text="First lead id of the range (inclusive).")
+    id_to = models.BigIntegerField(help_text="End of the range (exclusive).")
+    leads = models.PositiveIntegerField(default=0, help_text="Leads scored in this range.")
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "id_from"]
+        constraints = [models.UniqueConstraint(fields=["job", "id_from"], name="rescore_chunk_unique_range")]
 
 
 def hash_token(raw: str) -> str:
