@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
-DEMO_LEADS ?= 3000
+DEMO_LEADS ?= 5000
 # The test suite runs on PostgreSQL and Redis (CI provides both on localhost).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/accord
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
