@@ -135,3 +135,91 @@ class Comment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [
+            # Threads of a version (and of one rule), and the unresolved count.
+            models.Index(fields=["version", "rule_id", "created_at"], name="comment_version_rule_idx"),
+        ]
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.resolved_at is not None
+
+
+class AgreementRevision(models.Model):
+    """The spec as it stood after each save of a version: the base of every three-way merge."""
+
+    version = models.ForeignKey(AgreementVersion, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    spec = models.JSONField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    based_on_revision = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The revision the author was editing (older than revision - 1 means merged)."
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version", "revision"]
+        constraints = [
+            # A merge reads the base revision's spec by (version, revision).
+            models.UniqueConstraint(fields=["version", "revision"], name="agreement_revision_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} rev. {self.revision}"
+
+
+class AgreementEvent(models.Model):
+    """Append-only audit trail of everything that happened to a version: who, when, what."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Started the draft"
+        SAVED = "saved", "Saved changes"
+        MERGED = "merged", "Saved changes (merged with a concurrent edit)"
+        PROPOSED = "proposed", "Proposed for sign-off"
+        REOPENED = "reopened", "Reopened for editing"
+        SIGNED = "signed", "Signed"
+        SIGNATURE_VOIDED = "signature_voided", "Signature voided"
+        PUBLISHED = "published", "Published"
+        RETIRED = "retired", "Retired"
+        ABANDONED = "abandoned", "Abandoned"
+        COMMENTED = "commented", "Commented"
+        COMMENT_RESOLVED = "comment_resolved", "Resolved a comment"
+        COMMENT_REOPENED = "comment_reopened", "Reopened a comment"
+
+    version = models.ForeignKey(AgreementVersion, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty means the system.",
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    revision = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # The activity feed of one version, newest first.
+            models.Index(fields=["version", "at"], name="agreement_event_version_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.get_action_display()}"
+
+
+class PersonaComment(models.Model):
+    """Discussion on a persona, kept next to its change history."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
