@@ -15,6 +15,20 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
+from django.db import models as _m
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.expressions import Combinable, Expression, Func, ResolvedOuterRef
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, Lower
+from django.db.models.lookups import (
+    Contains,
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThanOrEqual,
+)
+
 from alignment import spec as vocab
 
 # Lead facts a rule can look at: spec field → how to read it from a Lead (through its account).
@@ -131,6 +145,7 @@ def behaviour_points(rule: dict, weight: float) -> int:
     raw = rule["points"] * weight
     cap = rule.get("cap")
     if cap is not None:
+        cap = abs(cap)  # a cap limits the points in either direction
         raw = max(-cap, min(cap, raw))
     return round_half_up(raw)
 
@@ -176,7 +191,8 @@ def score_lead(facts: dict, weights: dict[str, float], spec: dict, persona_names
             label = rule.get("label") or vocab.describe_condition(rule, persona_names)
             hits.append(RuleHit(rule["id"], "knockout", label, 0, vocab.describe_condition(rule, persona_names)))
     fields = qualification_fields(spec)
-    completeness = round(100 * sum(_known(facts.get(f)) for f in fields) / len(fields)) if fields else 100
+    # Half up like behaviour points (Python's round() is half-to-even: 12.5 would give 12).
+    completeness = round_half_up(100 * sum(_known(facts.get(f)) for f in fields) / len(fields)) if fields else 100
     total = fit + engagement
     return ScoreResult(
         fit=fit,
@@ -199,10 +215,11 @@ def activity_weights(lead, spec: dict, now: dt.datetime) -> dict[str, float]:
         return {}
     widest = max(r["window_days"] for r in rules)
     since = now - dt.timedelta(days=widest)
+    # Oldest first: decayed weights are summed in the order PostgreSQL's index scan adds them.
     rows = list(
-        lead.activities.filter(kind__in={r["kind"] for r in rules}, occurred_at__gt=since).values_list(
-            "kind", "occurred_at"
-        )
+        lead.activities.filter(kind__in={r["kind"] for r in rules}, occurred_at__gt=since)
+        .order_by("occurred_at", "id")
+        .values_list("kind", "occurred_at")
     )
     weights: dict[str, float] = {}
     for rule in rules:
@@ -249,3 +266,355 @@ def persona_for(job_title: str, seniority: str, department: str, personas) -> in
             continue
         return persona.id
     return None
+
+
+# --- Stage rule (shared by both executions) ---------------------------------------------------
+
+# Stages scoring may move a lead out of; sales-worked and closed stages keep theirs.
+SCORABLE_STAGES = ("new", "nurture", "mql")
+
+
+def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool) -> str:
+    """The stage scoring leaves a lead in (the SQL rescore applies the same rule set-based).
+
+    ``worked``: an SDR has already acted on the MQL (``first_action_at`` is set). Knock-outs
+    disqualify new, nurture and MQL leads; new/nurture leads that qualify become MQLs; an MQL
+    nobody has touched that no longer qualifies goes back to nurture. Other stages never move.
+    """
+    if stage not in SCORABLE_STAGES:
+        return stage
+    if knocked_out:
+        return "disqualified"
+    if stage in ("new", "nurture") and qualifies:
+        return "mql"
+    if stage == "mql" and not qualifies and not worked:
+        return "nurture"
+    return stage
+
+
+# --- The set-based compiler ---------------------------------------------------------------------
+#
+# ``annotate_scores`` turns a spec into ORM expressions over the Lead table: fit and knock-outs
+# are CASE expressions on the lead's (and its account's) columns; engagement is ONE correlated
+# subquery per lead that aggregates every scored activity kind at once (conditional aggregation
+# with FILTER, caps and rounding inside), so PostgreSQL walks the (lead, kind, occurred_at) index
+# once per lead. ``now`` may be a datetime or an expression (``F("mql_at")``, ``OuterRef(...)``),
+# which lets the backtest score each lead as of its own moment.
+
+NEVER = Q(pk__in=[])  # compiles to a condition no row meets
+
+
+class _DecayWeight(Func):
+    """Weight of one activity at ``now``: ``0.5 ** (age_days / half_life)``, in float8.
+
+    The age is computed exactly like the pure function (exact microseconds between the two
+    instants, then two float divisions), so decayed weights agree to the last bit.
+    """
+
+    output_field = _m.FloatField()
+    arity = 2
+
+    def __init__(self, now, occurred_at, *, half_life: float):
+        self.half_life = float(half_life)
+        super().__init__(now, occurred_at)
+
+    def as_sql(self, compiler, connection, **extra):
+        now_sql, now_params = compiler.compile(self.source_expressions[0])
+        at_sql, at_params = compiler.compile(self.source_expressions[1])
+        if connection.vendor == "postgresql":
+            age = f"(CAST(EXTRACT(EPOCH FROM ({now_sql} - {at_sql})) AS double precision) / 86400::float8)"
+            sql = f"POWER(0.5::float8, {age} / CAST(%s AS double precision))"
+        else:  # SQLite: Django's helper returns the difference in whole microseconds
+            age = f"((CAST(django_timestamp_diff({now_sql}, {at_sql}) AS REAL) / 1000000.0) / 86400.0)"
+            sql = f"POWER(0.5, {age} / CAST(%s AS REAL))"
+        return sql, (*now_params, *at_params, self.half_life)
+
+
+class _SimpleCase(Func):
+    """``CASE expr WHEN k THEN v … ELSE default END``: evaluates ``expr`` once (Django's Case repeats it)."""
+
+    def __init__(self, expression, mapping: dict[int, int], default: int, output_field):
+        self.mapping, self.default = mapping, default
+        super().__init__(expression, output_field=output_field)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        whens = " ".join(f"WHEN {int(k)} THEN {int(v)}" for k, v in self.mapping.items())
+        return f"CASE {sql} {whens} ELSE {int(self.default)} END", params
+
+
+class _DecayedPoints(Func):
+    """``floor(clamp(points * weight) + 0.5)`` for a decayed (float) weight, as an integer."""
+
+    output_field = _m.IntegerField()
+
+    def __init__(self, weight, *, points: int, cap: int | None):
+        self.points, self.cap = points, cap
+        super().__init__(weight)
+
+    def as_sql(self, compiler, connection, **extra):
+        weight_sql, params = compiler.compile(self.source_expressions[0])
+        pg = connection.vendor == "postgresql"
+        least, greatest = ("LEAST", "GREATEST") if pg else ("MIN", "MAX")
+        floatcast = "::float8" if pg else " * 1.0"
+        raw = f"({int(self.points)}{floatcast} * COALESCE({weight_sql}, 0{floatcast}))"
+        if self.cap is not None:
+            cap = abs(int(self.cap))
+            raw = f"{greatest}({least}({raw}, {cap}{floatcast}), -{cap}{floatcast})"
+        return f"CAST(FLOOR({raw} + 0.5) AS integer)", params
+
+
+def _deeper(expr):
+    """The same ``now`` one subquery level down: F(x) → OuterRef(x), OuterRef(x) → OuterRef(OuterRef(x))."""
+    if isinstance(expr, OuterRef | ResolvedOuterRef):
+        return OuterRef(expr)
+    if isinstance(expr, F):
+        return OuterRef(expr.name)
+    if isinstance(expr, Expression):
+        clone = expr.copy()
+        clone.set_source_expressions([_deeper(e) for e in expr.get_source_expressions()])
+        return clone
+    return expr
+
+
+def _check_now(now) -> None:
+    if not isinstance(now, dt.datetime | Combinable):
+        raise TypeError("now must be a datetime or a Django expression")
+    if isinstance(now, dt.datetime) and now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def _field_ref(field: str, persona_expr) -> tuple[object, str]:
+    """(expression, kind) of a spec field on the annotated Lead queryset."""
+    if field not in vocab.FIELDS:
+        raise ValueError(f"unknown field {field!r}")
+    if field == "persona":
+        return (persona_expr if persona_expr is not None else F("persona_id")), "number"
+    kind = vocab.FIELDS[field].kind
+    return F(f"scf_{field}"), ("number" if kind == "number" else "text")
+
+
+def compile_condition(rule: dict, persona_expr=None) -> Q:
+    """A fit rule or knock-out as a Q over the annotated queryset (``alignment.spec`` semantics)."""
+    expr, kind = _field_ref(rule["field"], persona_expr)
+    known = Q(IsNull(expr, False))
+    if kind == "text":
+        known &= ~Q(Exact(expr, Value("")))
+    operator = rule["operator"]
+    values = rule.get("values") or []
+    if operator == "known":
+        return known
+    if operator == "unknown":
+        return ~known
+    # Text comparisons are case-insensitive; numbers compare as their text (str(800) == '800').
+    text = Lower(expr if kind == "text" else Cast(expr, _m.CharField()))
+    if operator in ("in", "not_in"):
+        lowered = sorted({str(v).lower() for v in values})
+        if not lowered:
+            return NEVER if operator == "in" else known
+        member = Q(In(text, lowered))
+        return known & member if operator == "in" else known & ~member
+    if operator == "contains":
+        needles = sorted({str(v).lower() for v in values if _known(v)})
+        if not needles:
+            return NEVER
+        anyof = Q()
+        for needle in needles:
+            anyof |= Q(Contains(text, needle))
+        return known & anyof
+    if operator in ("between", "gte", "lte"):
+        if kind != "number":
+            raise ValueError(f"{operator!r} needs a number field, not {rule['field']!r}")
+        if operator == "between":
+            return Q(GreaterThanOrEqual(expr, values[0])) & Q(LessThanOrEqual(expr, values[1]))
+        lookup = GreaterThanOrEqual if operator == "gte" else LessThanOrEqual
+        return Q(lookup(expr, values[0]))
+    raise ValueError(f"unknown operator {operator!r}")
+
+
+def persona_expression(personas) -> Expression:
+    """``persona_for`` as SQL: the id of the first (by id) active persona the lead matches."""
+    whens = []
+    for persona in sorted(personas, key=lambda p: p.id):
+        keywords = sorted({k.lower() for k in persona.title_keywords if k})
+        if not (keywords or persona.seniorities or persona.departments):
+            continue
+        condition = Q()
+        if keywords:
+            title = Lower(Coalesce(F("job_title"), Value("")))
+            anyof = Q()
+            for keyword in keywords:
+                anyof |= Q(Contains(title, keyword))
+            condition &= anyof
+        if persona.seniorities:
+            condition &= Q(seniority__in=list(persona.seniorities))
+        if persona.departments:
+            condition &= Q(department__in=list(persona.departments))
+        whens.append(When(condition, then=Value(persona.id)))
+    # Typed explicitly: a bare NULL would be text to PostgreSQL when nobody can match.
+    if not whens:
+        return Cast(Value(None), _m.BigIntegerField())
+    return Cast(Case(*whens, default=Value(None), output_field=_m.BigIntegerField()), _m.BigIntegerField())
+
+
+def _int_sum(parts: list) -> Expression:
+    if not parts:
+        return Value(0, output_field=_m.IntegerField())
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def fit_expression(spec: dict, persona_expr=None) -> Expression:
+    return _int_sum(
+        [
+            Case(When(compile_condition(rule, persona_expr), then=Value(int(rule["points"]))), default=Value(0))
+            for rule in spec.get("fit_rules", [])
+        ]
+    )
+
+
+def knockout_condition(spec: dict, persona_expr=None) -> Q | None:
+    condition = None
+    for rule in spec.get("knockouts", []):
+        q = compile_condition(rule, persona_expr)
+        condition = q if condition is None else condition | q
+    return condition
+
+
+def grade_expression(fit, spec: dict) -> Expression:
+    """The first band (in spec order) containing the fit score; no band → ``""``."""
+    whens = []
+    default = ""
+    for band in spec.get("grade_bands", []):
+        condition = Q()
+        if band.get("min") is not None:
+            condition &= Q(GreaterThanOrEqual(fit, band["min"]))
+        if band.get("max") is not None:
+            condition &= Q(LessThanOrEqual(fit, band["max"]))
+        if not condition:  # an unbounded band catches everything the earlier ones did not
+            default = band["grade"]
+            break
+        whens.append(When(condition, then=Value(band["grade"])))
+    if not whens:
+        return Value(default, output_field=_m.CharField())
+    return Case(*whens, default=Value(default), output_field=_m.CharField())
+
+
+def completeness_expression(spec: dict, persona_expr=None) -> Expression:
+    """% of the definition's fields that are known, rounded half up (same as the pure function)."""
+    fields = qualification_fields(spec)
+    if not fields:
+        return Value(100, output_field=_m.IntegerField())
+    known = _int_sum(
+        [
+            Case(
+                When(compile_condition({"field": f, "operator": "known"}, persona_expr), then=Value(1)),
+                default=Value(0),
+            )
+            for f in fields
+        ]
+    )
+    # round_half_up(100 * k / n) for every k: a lookup on the count, exact on both sides.
+    mapping = {k: round_half_up(100 * k / len(fields)) for k in range(len(fields) + 1)}
+    return _SimpleCase(known, mapping, 0, output_field=_m.IntegerField())
+
+
+def engagement_subquery(spec: dict, *, now) -> Expression:
+    """Engagement of the outer lead at ``now``: one correlated, conditionally aggregated subquery."""
+    # Imported here so that the pure scorer above loads without the app registry.
+    from leads.models import Activity
+
+    rules = spec.get("behaviour_rules", [])
+    if not rules:
+        return Value(0, output_field=_m.IntegerField())
+    fixed = isinstance(now, dt.datetime)
+    inner_now = Value(now, output_field=_m.DateTimeField()) if fixed else _deeper(now)
+    widest = max(r["window_days"] for r in rules)
+
+    def after(window_days: int) -> Q:
+        # occurred_at > now - window (sargable when now is a constant)
+        if fixed:
+            return Q(occurred_at__gt=now - dt.timedelta(days=window_days))
+        shifted = _m.ExpressionWrapper(
+            F("occurred_at") + Value(dt.timedelta(days=window_days)), output_field=_m.DateTimeField()
+        )
+        return Q(GreaterThan(shifted, inner_now))
+
+    activities = Activity.objects.filter(
+        after(widest),
+        lead_id=OuterRef("pk"),
+        kind__in=sorted({r["kind"] for r in rules}),
+        occurred_at__lte=inner_now,
+    ).filter(
+        # Recycled leads: only what they did after being recycled counts.
+        Q(IsNull(OuterRef("recycled_at"), True)) | Q(occurred_at__gt=OuterRef("recycled_at"))
+    )
+    parts = []
+    for rule in rules:
+        in_rule = Q(kind=rule["kind"])
+        if rule["window_days"] != widest:
+            in_rule &= after(rule["window_days"])
+        if rule.get("half_life_days"):
+            weight = _m.Sum(_DecayWeight(inner_now, F("occurred_at"), half_life=rule["half_life_days"]), filter=in_rule)
+            parts.append(_DecayedPoints(weight, points=rule["points"], cap=rule.get("cap")))
+        else:
+            raw = _m.ExpressionWrapper(
+                Value(int(rule["points"])) * _m.Count("kind", filter=in_rule), output_field=_m.IntegerField()
+            )
+            cap = rule.get("cap")
+            if cap is not None:
+                cap = abs(int(cap))
+                raw = Greatest(Least(raw, Value(cap)), Value(-cap), output_field=_m.IntegerField())
+            parts.append(raw)
+    total = _m.ExpressionWrapper(_int_sum(parts), output_field=_m.IntegerField())
+    subquery = activities.order_by().values("lead_id").annotate(engagement=total).values("engagement")
+    return Coalesce(Subquery(subquery, output_field=_m.IntegerField()), Value(0))
+
+
+def with_facts(queryset):
+    """Alias every fact a rule can read (``scf_<field>``) on a Lead queryset; the account is LEFT joined."""
+    return queryset.alias(**{f"scf_{key}": F(path) for key, path in FACT_PATHS.items() if key != "persona"})
+
+
+def annotate_scores(queryset, spec: dict, *, now, personas=None):
+    """``queryset`` (of Lead) annotated with the spec's scores computed in SQL.
+
+    Adds ``sc_fit``, ``sc_engagement``, ``sc_total``, ``sc_grade``, ``sc_knocked_out``,
+    ``sc_qualifies`` and ``sc_completeness``. ``now`` is a datetime or an expression evaluated
+    per lead. With ``personas`` (the active Persona rows) the persona is recomputed as
+    ``sc_persona`` and persona rules look at it; otherwise they use the stored ``persona_id``.
+    Note: ``sc_total``/``sc_qualifies`` repeat the engagement subquery in SQL; for large sets
+    that need several of them, ``score_rows`` evaluates it once per lead.
+    """
+    _check_now(now)
+    queryset = with_facts(queryset)
+    persona_expr = None
+    if personas is not None:
+        queryset = queryset.annotate(sc_persona=persona_expression(personas))
+        persona_expr = F("sc_persona")
+    knockout = knockout_condition(spec, persona_expr)
+    knocked_out = (
+        Case(When(knockout, then=Value(True)), default=Value(False), output_field=_m.BooleanField())
+        if knockout is not None
+        else Value(False, output_field=_m.BooleanField())
+    )
+    queryset = queryset.annotate(
+        sc_fit=_m.ExpressionWrapper(fit_expression(spec, persona_expr), output_field=_m.IntegerField()),
+        sc_engagement=engagement_subquery(spec, now=now),
+        sc_knocked_out=knocked_out,
+        sc_completeness=completeness_expression(spec, persona_expr),
+    )
+    queryset = queryset.annotate(
+        sc_total=_m.ExpressionWrapper(F("sc_fit") + F("sc_engagement"), output_field=_m.IntegerField()),
+        sc_grade=grade_expression(F("sc_fit"), spec),
+    )
+    threshold = spec.get("mql_threshold", 0)
+    return queryset.annotate(
+        sc_qualifies=Case(
+            When(Q(sc_knocked_out=False) & Q(GreaterThanOrEqual(F("sc_total"), threshold)), then=Value(True)),
+            default=Value(False),
+            output_field=_m.BooleanField(),
+        )
+    )

@@ -1,0 +1,554 @@
+"""Set-based rescoring: a few SQL statements per id range, never a per-lead Python loop.
+
+One pass over a set of leads (an id range of a full rescore, or the ids touched by new
+activities) runs in one transaction:
+
+1. ``SELECT … FOR SHARE`` on the agreement version: the publish that retires it waits for the
+   pass to commit, and a pass that finds its version retired does nothing (a newer publish
+   superseded it). So no lead is ever left scored by a retired version.
+2. One ``UPDATE … FROM (SELECT …)``: the inner SELECT is ``leads.scoring.annotate_scores`` (the
+   compiled spec: persona, fit, knock-outs, completeness, and one engagement subquery per lead);
+   ``OFFSET 0`` keeps PostgreSQL from inlining it, so the subquery runs once per lead. ``score`` is
+   a stored generated column: the database adds fit and engagement itself.
+3. One narrow statement for the rows that change stage (few, and found through the stored score):
+   it moves them and writes their ``Transition`` rows (actor NULL = the system) at once.
+4. ``leads.routing.route_mqls`` gives the new MQLs owners in the same transaction.
+
+Every pass recomputes from scratch (idempotent), so a redelivered chunk changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.lookups import GreaterThan
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from alignment.calendar import sla_due_at
+from alignment.models import AgreementVersion, Persona
+from leads.models import Activity, Lead, RescoreChunk, RescoreJob, Stage, Team, Transition
+from leads.scoring import annotate_scores, compile_condition, with_facts
+
+logger = logging.getLogger(__name__)
+
+# Leads per statement when rescoring a list of ids (activity batches, the sweeper).
+ID_BATCH = 5000
+
+REASON_QUALIFIED = "qualified"
+REASON_NO_LONGER_QUALIFIES = "no_longer_qualifies"
+REASON_KNOCKED_OUT = "knocked_out"
+
+
+@dataclass
+class RescoreResult:
+    """What one pass did: leads scored, stage moves by target stage, leads that became MQLs."""
+
+    scored: int = 0
+    moved: Counter = field(default_factory=Counter)
+    new_mqls: list[int] = field(default_factory=list)
+
+    def add(self, other: RescoreResult) -> None:
+        self.scored += other.scored
+        self.moved.update(other.moved)
+        self.new_mqls.extend(other.new_mqls)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The leads of one pass: an id range [id_from, id_to) or an explicit list of ids."""
+
+    id_from: int | None = None
+    id_to: int | None = None
+    ids: tuple[int, ...] | None = None
+
+    def q(self) -> Q:
+        if self.ids is not None:
+            return Q(id__in=self.ids)
+        return Q(id__gte=self.id_from, id__lt=self.id_to)
+
+    def sql(self, column: str) -> tuple[str, list]:
+        if self.ids is not None:
+            if connection.vendor == "postgresql":
+                return f"{column} = ANY(%s)", [list(self.ids)]
+            return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(self.ids))]
+        return f"{column} >= %s AND {column} < %s", [self.id_from, self.id_to]
+
+
+def _dt_param(value: dt.datetime | None):
+    """A datetime as the raw-SQL parameter the backend stores (SQLite keeps naive UTC text)."""
+    return None if value is None else connection.ops.adapt_datetimefield_value(value)
+
+
+def _hold_active(version_id: int) -> dict | None:
+    """Lock the version row against publishing (FOR SHARE) and return its spec while it is active."""
+    table = AgreementVersion._meta.db_table
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status, spec FROM {table} WHERE id = %s{lock}", [version_id])  # noqa: S608
+        row = cursor.fetchone()
+    if row is None or row[0] != AgreementVersion.Status.ACTIVE:
+        return None
+    spec = row[1]
+    return json.loads(spec) if isinstance(spec, str) else spec
+
+
+def _grade_sql(fit_column: str, spec: dict) -> tuple[str, list]:
+    """``grade_for`` over an already computed fit column (bands in spec order, first match wins)."""
+    parts, params = [], []
+    default = ""
+    for band in spec.get("grade_bands", []):
+        conditions = []
+        if band.get("min") is not None:
+            conditions.append(f"{fit_column} >= %s")
+            params.append(band["min"])
+        if band.get("max") is not None:
+            conditions.append(f"{fit_column} <= %s")
+            params.append(band["max"])
+        if not conditions:
+            default = band["grade"]
+            break
+        parts.append(f"WHEN {' AND '.join(conditions)} THEN %s")
+        params.append(band["grade"])
+    if not parts:
+        return "%s", [default]
+    return f"CASE {' '.join(parts)} ELSE %s END", [*params, default]
+
+
+def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) -> int:
+    """Statement 2: write persona, fit, engagement, grade, knock-out, completeness; stamp the version."""
+    personas = list(Persona.objects.active())
+    inner = (
+        annotate_scores(Lead.objects.filter(target.q()), spec, now=now, personas=personas)
+        .values("id", "sc_persona", "sc_fit", "sc_engagement", "sc_knocked_out", "sc_completeness")
+        .order_by()
+    )
+    inner_sql, inner_params = inner.query.sql_with_params()
+    pg = connection.vendor == "postgresql"
+    grade_sql, grade_params = _grade_sql("s.sc_fit", spec)
+    target_sql, target_params = target.sql("l.id")
+    distinct = "IS DISTINCT FROM" if pg else "IS NOT"
+    # OFFSET 0 is an optimisation fence: without it PostgreSQL pulls the subselect up and
+    # evaluates the engagement subquery once per reference instead of once per lead.
+    fence = " OFFSET 0" if pg else ""
+    sql = f"""
+        UPDATE {Lead._meta.db_table} AS l SET
+            persona_id = s.sc_persona,
+            fit_score = s.sc_fit,
+            engagement_score = s.sc_engagement,
+            grade = {grade_sql},
+            knocked_out = s.sc_knocked_out,
+            completeness = s.sc_completeness,
+            scored_version_id = %s,
+            scored_at = %s,
+            updated_at = CASE
+                WHEN l.fit_score <> s.sc_fit OR l.engagement_score <> s.sc_engagement
+                  OR l.knocked_out <> s.sc_knocked_out OR l.persona_id {distinct} s.sc_persona
+                THEN %s ELSE l.updated_at END
+        FROM ({inner_sql}{fence}) AS s
+        WHERE l.id = s.id AND {target_sql}
+    """  # noqa: S608 - table names and compiled SQL only; every value is a parameter
+    params = [*grade_params, version_id, _dt_param(now), _dt_param(now), *inner_params, *target_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _move_condition(threshold: int) -> Q:
+    """Rows whose stage the scores just written change (``next_stage``), found through stored columns."""
+    to_mql = Q(stage__in=[Stage.NEW, Stage.NURTURE], knocked_out=False, score__gte=threshold)
+    to_nurture = Q(stage=Stage.MQL, first_action_at__isnull=True, knocked_out=False, score__lt=threshold)
+    to_disqualified = Q(knocked_out=True, stage__in=[Stage.NEW, Stage.NURTURE, Stage.MQL])
+    return to_mql | to_nurture | to_disqualified
+
+
+def _moving_queryset(target: _Target, spec: dict):
+    """The leads whose stage changes, with the label of the knock-out that fired (for the note)."""
+    queryset = Lead.objects.filter(target.q()).filter(_move_condition(spec.get("mql_threshold", 0)))
+    knockouts = spec.get("knockouts", [])
+    if knockouts:
+        queryset = with_facts(queryset)
+        label = Case(
+            *[When(compile_condition(rule), then=Value(rule.get("label") or rule["id"])) for rule in knockouts],
+            default=Value(""),
+            output_field=CharField(),
+        )
+    else:
+        label = Value("", output_field=CharField())
+    return queryset.annotate(ko_label=label).values("id", "stage", "ko_label").order_by()
+
+
+def _move_stages(target: _Target, spec: dict, version: AgreementVersion, now: dt.datetime) -> RescoreResult:
+    """Statement 3: move the rows ``next_stage`` moves and write one Transition each (set-based)."""
+    result = RescoreResult()
+    lead_table, transition_table = Lead._meta.db_table, Transition._meta.db_table
+    threshold = spec.get("mql_threshold", 0)
+    grades = sorted({band["grade"] for band in spec.get("grade_bands", [])} | {"A", "B", "C", "D"})
+    # At most a handful of grades: the SLA due time of a new MQL is a CASE on its grade.
+    due_sql = "CASE l.grade " + " ".join("WHEN %s THEN %s" for _ in grades) + " ELSE %s END"
+    due_params = [p for g in grades for p in (g, _dt_param(sla_due_at(spec, now, g)))]
+    due_params.append(_dt_param(sla_due_at(spec, now, "")))
+    first_team = Team.objects.order_by("id").values_list("id", flat=True).first()
+    new_stage = "CASE WHEN l.knocked_out THEN 'disqualified' WHEN l.stage = 'mql' THEN 'nurture' ELSE 'mql' END"
+    becomes_mql = "(NOT l.knocked_out AND l.stage <> 'mql')"
+    set_sql = f"""
+        stage = {new_stage},
+        mql_at = CASE WHEN {becomes_mql} THEN %s ELSE l.mql_at END,
+        sla_due_at = CASE WHEN {becomes_mql} THEN {due_sql} ELSE NULL END,
+        team_id = CASE WHEN {becomes_mql} THEN COALESCE(l.team_id, %s) ELSE l.team_id END,
+        updated_at = %s
+    """
+    set_params = [_dt_param(now), *due_params, first_team, _dt_param(now)]
+    number = version.number
+    notes = {
+        "mql": f"Meets version {number}: score at least {threshold}.",
+        "nurture": f"No longer meets version {number}.",
+        "disqualified": f"Knocked out by version {number}: ",
+    }
+    reason_sql = "CASE m.to_stage WHEN 'mql' THEN %s WHEN 'nurture' THEN %s ELSE %s END"
+    reason_params = [REASON_QUALIFIED, REASON_NO_LONGER_QUALIFIES, REASON_KNOCKED_OUT]
+    note_sql = "CASE m.to_stage WHEN 'mql' THEN %s WHEN 'nurture' THEN %s ELSE %s || m.ko_label END"
+    note_params = [notes["mql"], notes["nurture"], notes["disqualified"]]
+    columns = (
+        "lead_id, from_stage, to_stage, actor_id, owner_id, at, reason_code, note, agreement_version_id, score, grade"
+    )
+    moving_sql, moving_params = _moving_queryset(target, spec).query.sql_with_params()
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement: lock the movers, move them, log them. The lock re-checks each row, so a
+            # lead an SDR accepted a moment ago is left alone.
+            sql = f"""
+                WITH moving AS ({moving_sql} FOR UPDATE OF {lead_table}),
+                moved AS (
+                    UPDATE {lead_table} AS l SET {set_sql}
+                    FROM moving WHERE l.id = moving.id
+                    RETURNING l.id, moving.stage AS from_stage, l.stage AS to_stage, l.owner_id,
+                              l.score, l.grade, moving.ko_label
+                )
+                INSERT INTO {transition_table} ({columns})
+                SELECT m.id, m.from_stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s,
+                       m.score, m.grade
+                FROM moved AS m
+                RETURNING lead_id, to_stage
+            """  # noqa: S608
+            params = [
+                *moving_params,
+                *set_params,
+                _dt_param(now),
+                *reason_params,
+                *note_params,
+                version.id,
+            ]
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        else:
+            # SQLite: this transaction already holds the database's write lock, so three statements
+            # over the same rows see exactly the same rows.
+            cursor.execute(f"SELECT id, stage FROM ({moving_sql})", moving_params)  # noqa: S608
+            before = dict(cursor.fetchall())
+            if not before:
+                return result
+            cursor.execute(
+                f"""
+                INSERT INTO {transition_table} ({columns})
+                SELECT m.id, m.stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s, m.score, m.grade
+                FROM (SELECT mv.id, mv.stage, mv.ko_label, l.owner_id, l.score, l.grade,
+                             {new_stage} AS to_stage
+                      FROM ({moving_sql}) AS mv JOIN {lead_table} AS l ON l.id = mv.id) AS m
+                """,  # noqa: S608
+                [_dt_param(now), *reason_params, *note_params, version.id, *moving_params],
+            )
+            ids_json = json.dumps(sorted(before))
+            cursor.execute(
+                f"UPDATE {lead_table} AS l SET {set_sql} WHERE l.id IN (SELECT value FROM json_each(%s))"  # noqa: S608
+                " RETURNING l.id, l.stage",
+                [*set_params, ids_json],
+            )
+            rows = cursor.fetchall()
+    for lead_id, to_stage in rows:
+        result.moved[to_stage] += 1
+        if to_stage == Stage.MQL:
+            result.new_mqls.append(lead_id)
+    result.new_mqls.sort()
+    return result
+
+
+def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) -> RescoreResult | None:
+    """One pass over ``target`` under ``version`` in one transaction; None when the version is retired."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Per-statement JIT compilation costs more than these statements save (0.6–1.5 s each).
+                cursor.execute("SET LOCAL jit = off")
+        spec = _hold_active(version.id)
+        if spec is None:
+            return None
+        result = RescoreResult(scored=_score_rows(target, spec, version.id, now))
+        if result.scored:
+            result.add(_move_stages(target, spec, version, now))
+        if result.new_mqls:
+            from leads.routing import route_mqls
+
+            route_mqls(lead_ids=result.new_mqls, now=now)
+        return result
+
+
+def batches(ids: list[int], size: int = ID_BATCH) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def rescore_leads(
+    *, lead_ids: Iterable[int], version: AgreementVersion | None = None, now: dt.datetime | None = None
+) -> RescoreResult:
+    """Rescore just these leads under ``version`` (default: the active one), synchronously and set-based.
+
+    Does nothing when there is no active version, or when ``version`` is no longer active.
+    """
+    ids = sorted({int(i) for i in lead_ids})
+    total = RescoreResult()
+    version = version or AgreementVersion.objects.active()
+    if version is None or not ids:
+        return total
+    now = now or timezone.now()
+    for batch in batches(ids):
+        done = _rescore(target=_Target(ids=tuple(batch)), version=version, now=now)
+        if done is None:
+            break
+        total.add(done)
+    return total
+
+
+def enqueue(task, *args) -> None:
+    """``task.delay(*args)``, tolerating a broker outage: the sweeper re-enqueues what is missed."""
+    try:
+        task.delay(*args)
+    except BrokerError:
+        logger.warning("Broker unavailable: %s%r not queued; the sweeper will pick it up.", task.name, args)
+
+
+def rescore_leads_later(lead_ids: Iterable[int]) -> None:
+    """Queue a batched rescore of these leads under the active version once the transaction commits."""
+    from leads import tasks
+
+    ids = sorted({int(i) for i in lead_ids})
+    if not ids:
+        return
+
+    def queue() -> None:
+        for batch in batches(ids):
+            enqueue(tasks.rescore_leads_task, batch)
+
+    transaction.on_commit(queue)
+
+
+# --- Full rescore jobs (one per publish; chunked by id range) ------------------------------------
+
+
+def rescore_job_start(
+    *, version_id: int, trigger: str = RescoreJob.Trigger.PUBLISH, chunk_size: int | None = None
+) -> RescoreJob | None:
+    """Create the job and its chunks for a full rescore under ``version_id``; supersede older runs.
+
+    Returns None when the version is not the active one any more (a newer publish won).
+    """
+    chunk_size = chunk_size or settings.ACCORD_RESCORE_CHUNK
+    now = timezone.now()
+    with transaction.atomic():
+        version = AgreementVersion.objects.filter(pk=version_id).first()
+        if version is None or version.status != AgreementVersion.Status.ACTIVE:
+            return None
+        # A newer run covers every lead: older runs stop at their next chunk.
+        RescoreJob.objects.filter(status__in=[RescoreJob.Status.QUEUED, RescoreJob.Status.RUNNING]).update(
+            status=RescoreJob.Status.SUPERSEDED, finished_at=now
+        )
+        bounds = Lead.objects.aggregate(low=Min("id"), high=Max("id"), n=Count("id"))
+        job = RescoreJob.objects.create(
+            version=version,
+            trigger=trigger,
+            status=RescoreJob.Status.RUNNING,
+            leads_total=bounds["n"],
+            started_at=now,
+        )
+        chunks = []
+        if bounds["n"]:
+            for start in range(bounds["low"], bounds["high"] + 1, chunk_size):
+                chunks.append(RescoreChunk(job=job, id_from=start, id_to=start + chunk_size))
+        RescoreChunk.objects.bulk_create(chunks)
+        job.total_chunks = len(chunks)
+        job.save(update_fields=["total_chunks"])
+    if not chunks:
+        rescore_job_finish(job_id=job.id)
+        job.refresh_from_db()
+    return job
+
+
+def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
+    """Score one id range of a job; a no-op when already done or when the job was superseded."""
+    with transaction.atomic():
+        # Locking the chunk row makes a redelivered copy wait, then see ``done_at`` and stop.
+        chunk = RescoreChunk.objects.select_for_update().filter(pk=chunk_id).first()
+        if chunk is None or chunk.done_at is not None:
+            return None
+        job = RescoreJob.objects.select_related("version").get(pk=chunk.job_id)
+        if job.status != RescoreJob.Status.RUNNING:
+            return None
+        now = timezone.now()
+        result = _rescore(target=_Target(id_from=chunk.id_from, id_to=chunk.id_to), version=job.version, now=now)
+        if result is None:
+            RescoreJob.objects.filter(pk=job.pk, status=RescoreJob.Status.RUNNING).update(
+                status=RescoreJob.Status.SUPERSEDED, finished_at=now
+            )
+            return None
+        chunk.done_at = now
+        chunk.leads = result.scored
+        chunk.save(update_fields=["done_at", "leads"])
+        RescoreJob.objects.filter(pk=job.pk).update(
+            done_chunks=F("done_chunks") + 1, leads_done=F("leads_done") + result.scored
+        )
+    return result
+
+
+def rescore_job_finish(*, job_id: int) -> bool:
+    """Close a job whose chunks are all done: refresh open MQLs' due times, mark it done."""
+    with transaction.atomic():
+        job = RescoreJob.objects.select_for_update().select_related("version").filter(pk=job_id).first()
+        if job is None or job.status != RescoreJob.Status.RUNNING or job.done_chunks < job.total_chunks:
+            return False
+        now = timezone.now()
+        if job.version.status != AgreementVersion.Status.ACTIVE:
+            job.status = RescoreJob.Status.SUPERSEDED
+        else:
+            refresh_mql_due_times(version=job.version)
+            job.status = RescoreJob.Status.DONE
+        job.finished_at = now
+        job.save(update_fields=["status", "finished_at"])
+        return job.status == RescoreJob.Status.DONE
+
+
+def refresh_mql_due_times(*, version: AgreementVersion) -> int:
+    """Recompute the SLA due time of unworked open MQLs from ``mql_at`` and grade under ``version``."""
+    rows = list(
+        Lead.objects.filter(stage=Stage.MQL, first_action_at__isnull=True, mql_at__isnull=False).values_list(
+            "id", "mql_at", "grade", "sla_due_at"
+        )
+    )
+    changes = []
+    for lead_id, mql_at, grade, current in rows:
+        due = sla_due_at(version.spec, mql_at, grade)
+        if due != current:
+            changes.append((lead_id, due))
+    table = Lead._meta.db_table
+    with connection.cursor() as cursor:
+        for batch in batches(changes, 1000):
+            if connection.vendor == "postgresql":
+                values = ", ".join(["(%s, %s::timestamptz)"] * len(batch))
+                cursor.execute(
+                    f"UPDATE {table} AS l SET sla_due_at = v.due FROM (VALUES {values}) AS v(id, due) "  # noqa: S608
+                    "WHERE l.id = v.id AND l.stage = 'mql'",
+                    [p for lead_id, due in batch for p in (lead_id, due)],
+                )
+            else:
+                for lead_id, due in batch:
+                    Lead.objects.filter(pk=lead_id, stage=Stage.MQL).update(sla_due_at=due)
+    return len(changes)
+
+
+def stalled_chunk_ids(*, older_than: dt.timedelta) -> list[int]:
+    """Undone chunks of running jobs that made no progress for ``older_than`` (their messages were lost)."""
+    cutoff = timezone.now() - older_than
+    stalled = []
+    for job in RescoreJob.objects.filter(status=RescoreJob.Status.RUNNING):
+        last = job.chunks.aggregate(last=Max("done_at"))["last"] or job.started_at or job.created_at
+        if last < cutoff:
+            stalled.extend(job.chunks.filter(done_at__isnull=True).values_list("id", flat=True))
+    return stalled
+
+
+def unscored_lead_ids(*, version: AgreementVersion, limit: int) -> list[int]:
+    """Leads not scored by ``version`` (never scored, or by an older one), up to ``limit``."""
+    return list(Lead.objects.exclude(scored_version=version).order_by("id").values_list("id", flat=True)[:limit])
+
+
+def job_id_of_chunk(chunk_id: int) -> int | None:
+    return RescoreChunk.objects.filter(pk=chunk_id).values_list("job_id", flat=True).first()
+
+
+def aged_lead_ids(*, version: AgreementVersion, now: dt.datetime | None = None) -> list[int]:
+    """Leads scored by ``version`` whose behaviour points changed with time alone since ``scored_at``.
+
+    A plain rule changes when an activity that was inside its window at the last scoring has left
+    it by now; a decaying rule changes whenever it still counted an activity at the last scoring.
+    """
+    now = now or timezone.now()
+    changed = Q()
+    for rule in version.spec.get("behaviour_rules", []):
+        window = dt.timedelta(days=rule["window_days"])
+        expires = ExpressionWrapper(F("occurred_at") + Value(window), output_field=DateTimeField())
+        counted_then = Q(kind=rule["kind"]) & Q(GreaterThan(expires, OuterRef("scored_at")))
+        changed |= counted_then if rule.get("half_life_days") else counted_then & Q(occurred_at__lte=now - window)
+    if not changed:
+        return []
+    aged = Activity.objects.filter(changed, lead_id=OuterRef("pk"))
+    return list(
+        Lead.objects.filter(scored_version=version, scored_at__isnull=False, scored_at__lt=now)
+        .filter(Exists(aged))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What the progress bar shows for one RescoreJob."""
+
+    percent: int
+    running: bool
+    leads_per_s: int | None
+    eta_seconds: int | None
+    elapsed_seconds: int
+
+
+def job_progress(job: RescoreJob, now: dt.datetime | None = None) -> JobProgress:
+    now = now or timezone.now()
+    running = job.status in (RescoreJob.Status.QUEUED, RescoreJob.Status.RUNNING)
+    if job.status == RescoreJob.Status.DONE or not job.total_chunks:
+        percent = 100 if job.status == RescoreJob.Status.DONE else 0
+    else:
+        percent = min(100, int(100 * job.done_chunks / job.total_chunks))
+    end = job.finished_at if job.finished_at and not running else now
+    elapsed = max((end - job.started_at).total_seconds(), 0.0) if job.started_at else 0.0
+    rate = job.leads_done / elapsed if elapsed > 0 and job.leads_done else None
+    eta = None
+    if running and rate:
+        eta = int(max(job.leads_total - job.leads_done, 0) / rate)
+    return JobProgress(
+        percent=percent,
+        running=running,
+        leads_per_s=int(rate) if rate else None,
+        eta_seconds=eta,
+        elapsed_seconds=int(round(elapsed)),
+    )
