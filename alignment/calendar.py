@@ -98,3 +98,20 @@ def sla_due_at(spec: dict, start: dt.datetime, grade: str) -> dt.datetime | None
     if hours is None:
         return None
     return BusinessCalendar.from_spec(terms.get("calendar") or {}).add_hours(start, float(hours))
+
+
+def working_windows(calendar: BusinessCalendar, first: dt.date, last: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Every working day's opening and closing instant from ``first`` to ``last`` (inclusive), in UTC.
+
+    Each window is resolved in the calendar's zone on its own day, so a day on which the clocks
+    change keeps its wall-clock hours (09:00–17:30 stays 8.5 hours).
+    """
+    windows = []
+    day = first
+    while day <= last:
+        if calendar.is_working_day(day):
+            opens, closes = calendar._window(day)
+            if opens < closes:
+                windows.append((opens.astimezone(dt.UTC), closes.astimezone(dt.UTC)))
+        day += dt.timedelta(days=1)
+    return windows

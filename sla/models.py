@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class BusinessHour(models.Model):
+    """One UTC hour of an agreement's business calendar, with the business seconds before it.
+
+    A lookup table so that SQL can measure business time: the business seconds elapsed up to an
+    instant ``t`` are ``cum_seconds + clamp(t - hour_start - open_from, 0, open_to - open_from)``
+    for the row whose ``hour_start`` is ``t`` truncated to the hour, and the business time between
+    two instants is the difference. It is derived entirely from the calendar (``sla.clock``
+    rebuilds it when the calendar changes) and holds no figures.
+    """
+
+    calendar_key = models.CharField(max_length=16, help_text="Hash of the calendar terms this row belongs to.")
+    hour_start = models.DateTimeField()
+    cum_seconds = models.BigIntegerField(help_text="Business seconds from the table's origin to hour_start.")
+    open_from = models.PositiveIntegerField(default=0, help_text="Seconds into the hour business time begins.")
+    open_to = models.PositiveIntegerField(default=0, help_text="Seconds into the hour business time ends.")
+
+    class Meta:
+        constraints = [
+            # Figures join every transition to its hour: (calendar_key, hour_start) is the join key.
+            models.UniqueConstraint(fields=["calendar_key", "hour_start"], name="sla_businesshour_unique"),
+        ]
+
+
+class Alert(models.Model):
+    """One SLA alert: a warning at 75 % of the response time, or a breach, for one MQL pass of a lead."""
+
+    class Threshold(models.TextChoices):
+        WARNING = "warning", "75 % of the response time used"
+        BREACH = "breach", "Response time breached"
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="sla_alerts")
+    mql_transition = models.ForeignKey(
+        "leads.Transition", on_delete=models.CASCADE, related_name="+", help_text="The MQL pass this alert is about."
+    )
+    threshold = models.CharField(max_length=10, choices=Threshold.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    escalated = models.BooleanField(default=False, help_text="The lead was returned to the pool.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The breach job may run twice at once or be retried: one alert per pass and threshold.
+            models.UniqueConstraint(fields=["mql_transition", "threshold"], name="sla_alert_once_per_pass"),
+        ]
+        indexes = [models.Index(fields=["lead", "created_at"], name="sla_alert_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_threshold_display()} on lead {self.lead_id}"
+
+
+class NotificationQuerySet(models.QuerySet):
+    def for_user(self, user) -> NotificationQuerySet:
+        return self.filter(user=user)
+
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """An in-app message for one person (SLA warnings, breaches, weekly reports)."""
+
+    class Kind(models.TextChoices):
+        WARNING = "warning", "SLA warning"
+        BREACH = "breach", "SLA breach"
+        ESCALATION = "escalation", "Returned to pool"
+        REPORT = "report", "Weekly report"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sla_notifications")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    alert = models.ForeignKey(Alert, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The unread badge in the nav bar, on every page.
+            models.Index(fields=["user", "read_at"], name="sla_notification_unread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class WeeklyReportQuerySet(models.QuerySet):
+    def for_week(self, *, team, iso_year: int, iso_week: int) -> WeeklyReportQuerySet:
+        return self.filter(team=team, iso_year=iso_year, iso_week=iso_week)
+
+
+class WeeklyReport(models.Model):
+    """The SLA figures of one team and ISO week as they were when generated. Never updated."""
+
+    team = models.ForeignKey("leads.Team", on_delete=models.PROTECT, related_name="sla_reports")
+    iso_year = models.PositiveSmallIntegerField()
+    iso_week = models.PositiveSmallIntegerField()
+    week_start = models.DateTimeField(help_text="Monday 00:00 in the team's time zone.")
+    week_end = models.DateTimeField(help_text="The following Monday 00:00 in the team's time zone.")
+    figures = models.JSONField()
+    agreement_version = models.ForeignKey(
+        "alignment.AgreementVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    generated_at = models.DateTimeField()
+    generated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty when the Monday job generated it.",
+    )
+    sent_to = models.JSONField(default=list, blank=True, help_text="E-mail addresses the report went to.")
+
+    objects = WeeklyReportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-iso_year", "-iso_week", "-generated_at", "-id"]
+        indexes = [
+            # "Has this team's week got a report yet?" (Monday job) and the archive's team filter.
+            models.Index(fields=["team", "iso_year", "iso_week"], name="sla_report_team_week_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team} · {self.week_label}"
+
+    def save(self, *args, **kwargs):
+        # A snapshot is evidence of what both sides saw: regenerating creates a new row instead.
+        # ``sent_to`` is filled once, right after the e-mail leaves (update_fields=["sent_to"]).
+        if self.pk is not None and kwargs.get("update_fields") != ["sent_to"]:
+            raise ValueError("A weekly report is immutable; generate a new one instead.")
+        super().save(*args, **kwargs)
+
+    @property
+    def week_label(self) -> str:
+        return f"{self.iso_year}-W{self.iso_week:02d}"

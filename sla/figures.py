@@ -1,0 +1,742 @@
+"""SLA figures, computed in SQL from the ``Transition`` log — the only source of truth.
+
+Vocabulary
+----------
+* An **MQL pass** is one transition into ``mql``. A recycled lead that returns to MQL starts a new
+  pass with a new clock, and every figure counts every pass.
+* A pass **ends** at the lead's next transition. When a person made it (``actor`` set) that is the
+  SDR's **first action**: accepted (→ SAL, or straight to SQL/won), rejected, recycled (→ nurture)
+  or disqualified (→ disqualified/lost). When the system made it (rescoring dropped the lead) the
+  pass is **withdrawn**. Without a next transition the pass is **open**.
+* **Response time** = business time from the MQL transition to the first action, measured on the
+  active agreement's calendar. The **target** is the response time for the pass's grade (grade
+  recorded on the MQL transition, blank = D) in the agreement version recorded on that transition,
+  or the active version's when none is recorded.
+* A pass is **breached** when its business time — to the first action, to the withdrawal, or to
+  now while open — exceeds the target. **At risk** = open with 75 % or more of the target used.
+* The SDR of a pass is the lead's owner when the pass ended (``Transition.owner``, else the actor),
+  or the current owner while it is open.
+* A **SAL follow-up** is kept when the lead moved on from SAL within the agreed number of business
+  days (``followup.days`` × the calendar's hours per day); attempts are not logged as transitions.
+* Pass figures belong to the range their MQL transition falls in (a cohort); the funnel counts
+  moves into each stage within the range.
+
+How it runs
+-----------
+All dashboard figures come from one SQL statement: CTEs select the passes of the range and of the
+12 trend weeks (index ``transition_to_stage_at_idx``), find each pass's next transition with one
+index probe (``transition_lead_at_idx``), and measure business time with two equality joins on the
+``sla.BusinessHour`` table (see ``sla.clock``). A ``UNION ALL`` of small ``GROUP BY`` branches
+returns every aggregate as ``(section, key1, key2, n, v1, v2)`` rows; Python only folds those
+grouped rows into dictionaries. Percentiles use the nearest-rank definition (the value at rank
+ceil(p·n) in ascending order) via ``ROW_NUMBER()``, identical on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+import calendar as pycalendar
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field, replace
+
+from django.db import connection
+
+from leads.models import Stage
+from sla.clock import SlaTerms, current_terms, ensure_hours
+
+TREND_WEEKS = 12
+# Share of the target used by the first action: bucket i holds ratios in (EDGES[i-1], EDGES[i]].
+DISTRIBUTION_EDGES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+DISTRIBUTION_LABELS = ("≤ 25 %", "25–50 %", "50–75 %", "75–100 %", "100–150 %", "150–200 %", "> 200 %")
+END_KINDS = ("accepted", "rejected", "recycled", "disqualified", "withdrawn", "open")
+DECIDED_KINDS = ("accepted", "rejected", "recycled", "disqualified")
+FUNNEL = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON)
+WARNING_RATIO = 0.75
+
+
+# --- Scope ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the figures cover: a range of instants plus optional team, source, persona and SDR."""
+
+    start: dt.datetime
+    end: dt.datetime  # exclusive
+    tz: zoneinfo.ZoneInfo
+    now: dt.datetime
+    team_id: int | None = None
+    source: str = ""
+    persona_id: int | None = None
+    sdr_id: int | None = None
+
+    @property
+    def week_starts(self) -> list[dt.datetime]:
+        """Monday 00:00 (local) of the 12 ISO weeks ending with the range's last week, plus the end."""
+        last_day = (self.end - dt.timedelta(microseconds=1)).astimezone(self.tz).date()
+        monday = last_day - dt.timedelta(days=last_day.weekday())
+        days = [monday - dt.timedelta(weeks=TREND_WEEKS - 1 - i) for i in range(TREND_WEEKS + 1)]
+        return [local_midnight(d, self.tz) for d in days]
+
+    def without_range(self, start: dt.datetime, end: dt.datetime) -> Scope:
+        return replace(self, start=start, end=end)
+
+
+def local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+
+
+def iso_week_bounds(iso_year: int, iso_week: int, tz: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    monday = dt.date.fromisocalendar(iso_year, iso_week, 1)
+    return local_midnight(monday, tz), local_midnight(monday + dt.timedelta(days=7), tz)
+
+
+def prorated_quota(monthly: int, start: dt.datetime, end: dt.datetime, tz: zoneinfo.ZoneInfo) -> float:
+    """The monthly quota spread over the range: each month contributes its share of days covered."""
+    if monthly <= 0 or end <= start:
+        return 0.0
+    first = start.astimezone(tz).date()
+    last = (end - dt.timedelta(microseconds=1)).astimezone(tz).date()
+    total = 0.0
+    day = first
+    while day <= last:
+        days_in_month = pycalendar.monthrange(day.year, day.month)[1]
+        month_last = day.replace(day=days_in_month)
+        covered = (min(last, month_last) - day).days + 1
+        total += monthly * covered / days_in_month
+        day = month_last + dt.timedelta(days=1)
+    return total
+
+
+# --- SQL building blocks --------------------------------------------------------------------------
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _hour(expr: str) -> str:
+    if _pg():
+        return f"(date_trunc('hour', ({expr}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    return f"strftime('%%Y-%%m-%%d %%H:00:00', {expr})"
+
+
+def _seconds(start: str, end: str) -> str:
+    if _pg():
+        return f"EXTRACT(EPOCH FROM (({end}) - ({start})))"
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+def _greatest(a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if _pg() else f"MAX({a}, {b})"
+
+
+def _least(a: str, b: str) -> str:
+    return f"LEAST({a}, {b})" if _pg() else f"MIN({a}, {b})"
+
+
+def _cum(alias: str, instant: str) -> str:
+    """Business seconds from the hour table's origin to ``instant`` (``alias`` is its hour row)."""
+    offset = _seconds(f"{alias}.hour_start", instant)
+    return f"({alias}.cum_seconds + {_greatest('0', _least(f'{alias}.open_to', offset) + f' - {alias}.open_from')})"
+
+
+def _dt(value: dt.datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _lead_filters(scope: Scope, params: dict) -> str:
+    sql = []
+    if scope.team_id:
+        sql.append("l.team_id = %(team_id)s")
+        params["team_id"] = scope.team_id
+    if scope.source:
+        sql.append("l.source = %(source)s")
+        params["source"] = scope.source
+    if scope.persona_id:
+        sql.append("l.persona_id = %(persona_id)s")
+        params["persona_id"] = scope.persona_id
+    return "".join(f" AND {s}" for s in sql)
+
+
+def _target_case(terms: SlaTerms, params: dict) -> str:
+    """Target seconds of a pass: its version's response time for its grade, else the active version's."""
+    whens = []
+    for i, (vid, hours) in enumerate(sorted(terms.targets_by_version.items())):
+        for grade, value in sorted(hours.items()):
+            key = f"tv{i}{grade}"
+            params[key] = value * 3600
+            whens.append(f"WHEN m.version_id = {int(vid)} AND m.grade = '{grade}' THEN %({key})s")
+    for grade, value in sorted(terms.response_hours.items()):
+        if grade not in ("A", "B", "C", "D"):
+            continue
+        key = f"td{grade}"
+        params[key] = value * 3600
+        whens.append(f"WHEN m.grade = '{grade}' THEN %({key})s")
+    if not whens:
+        return "NULL"
+    known = ", ".join(str(int(v)) for v in terms.targets_by_version) or "NULL"
+    # A version without a response time for the grade falls through to the active terms only when
+    # the pass's version is not a published one; within a published version a missing grade = no SLA.
+    versioned = [w for w in whens if "version_id" in w]
+    default = [w for w in whens if "version_id" not in w]
+    if versioned:
+        return (
+            f"CASE {' '.join(versioned)} WHEN m.version_id IN ({known}) THEN NULL "
+            f"ELSE CASE {' '.join(default) or 'WHEN 1 = 0 THEN NULL'} ELSE NULL END END"
+        )
+    return f"CASE {' '.join(default)} ELSE NULL END"
+
+
+def _passes_ctes(
+    *, prefix: str, source: str, scope: Scope, terms: SlaTerms, params: dict, stage: str = Stage.MQL
+) -> str:
+    """CTEs ``<prefix>m``, ``<prefix>p``, ``<prefix>q``: one row per pass with its end, business time and flags.
+
+    ``source`` is ``window`` (passes into ``stage`` starting in the range or the trend weeks) or
+    ``open`` (MQL passes open now, whenever they started).
+    """
+    m, p, q = f"{prefix}m", f"{prefix}p", f"{prefix}q"
+    filters = _lead_filters(scope, params)
+    params["stage_" + prefix] = stage
+    if source == "window":
+        weeks = scope.week_starts
+        params["ws"] = _dt(min(scope.start, weeks[0]))
+        params["we"] = _dt(max(scope.end, weeks[-1]))
+        select_m = f"""
+        {m} AS (
+          SELECT t.id AS pass_id, t.lead_id, t.at AS start_at, COALESCE(NULLIF(t.grade, ''), 'D') AS grade,
+                 t.agreement_version_id AS version_id, l.owner_id AS lead_owner_id,
+                 (SELECT n.id FROM leads_transition n
+                   WHERE n.lead_id = t.lead_id AND (n.at, n.id) > (t.at, t.id)
+                   ORDER BY n.at, n.id LIMIT 1) AS next_id
+          FROM leads_transition t JOIN leads_lead l ON l.id = t.lead_id
+          WHERE t.to_stage = %(stage_{prefix})s AND t.at >= %(ws)s AND t.at < %(we)s{filters}
+        )"""
+    else:
+        select_m = f"""
+        {m} AS (
+          SELECT t.id AS pass_id, t.lead_id, t.at AS start_at, COALESCE(NULLIF(t.grade, ''), 'D') AS grade,
+                 t.agreement_version_id AS version_id, l.owner_id AS lead_owner_id, CAST(NULL AS BIGINT) AS next_id
+          FROM leads_lead l
+          JOIN leads_transition t ON t.id = (
+            SELECT x.id FROM leads_transition x WHERE x.lead_id = l.id ORDER BY x.at DESC, x.id DESC LIMIT 1)
+          WHERE l.stage = %(stage_{prefix})s AND t.to_stage = %(stage_{prefix})s{filters}
+        )"""
+    if stage == Stage.MQL:
+        target = _target_case(terms, params)
+    else:
+        params["followup_seconds"] = terms.followup_days * terms.calendar.hours_per_day * 3600
+        target = "%(followup_seconds)s"
+    params["calendar_key"] = terms.key
+    params["now"] = _dt(scope.now)
+    end_instant = "COALESCE(n.at, %(now)s)"
+    elapsed = f"({_cum('he', end_instant)} - {_cum('hs', 'm.start_at')})"
+    sdr_filter = ""
+    if scope.sdr_id:
+        params["sdr_id"] = scope.sdr_id
+        sdr_filter = "WHERE sdr_id = %(sdr_id)s"
+    edges = []
+    for i, edge in enumerate(DISTRIBUTION_EDGES):
+        params[f"edge{i}"] = edge
+        edges.append(f"WHEN elapsed_seconds <= %(edge{i})s * target_seconds THEN {i}")
+    if source == "window":
+        params["rs"], params["re"] = _dt(scope.start), _dt(scope.end)
+        weeks = scope.week_starts
+        week_whens = []
+        for i in range(TREND_WEEKS):
+            params[f"wk{i}"] = _dt(weeks[i])
+            week_whens.append(f"WHEN start_at < %(wk{i + 1})s THEN {i}")
+        params[f"wk{TREND_WEEKS}"] = _dt(weeks[TREND_WEEKS])
+        in_range = "CASE WHEN start_at >= %(rs)s AND start_at < %(re)s THEN 1 ELSE 0 END"
+        week_idx = f"CASE WHEN start_at < %(wk0)s OR start_at >= %(wk{TREND_WEEKS})s THEN -1 {' '.join(week_whens)} END"
+    else:
+        in_range, week_idx = "1", "-1"
+    return f"""{select_m},
+        {p} AS (
+          SELECT m.pass_id, m.lead_id, m.start_at, m.grade, n.at AS end_at, n.reason_code,
+                 CASE WHEN n.id IS NULL THEN m.lead_owner_id ELSE COALESCE(n.owner_id, n.actor_id) END AS sdr_id,
+                 CASE WHEN n.id IS NULL THEN 'open'
+                      WHEN n.actor_id IS NULL THEN 'withdrawn'
+                      WHEN n.to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
+                      WHEN n.to_stage = 'rejected' THEN 'rejected'
+                      WHEN n.to_stage = 'nurture' THEN 'recycled'
+                      ELSE 'disqualified' END AS end_kind,
+                 {target} AS target_seconds,
+                 {_greatest("0", elapsed)} AS elapsed_seconds
+          FROM {m} m
+          LEFT JOIN leads_transition n ON n.id = m.next_id
+          JOIN sla_businesshour hs ON hs.calendar_key = %(calendar_key)s AND hs.hour_start = {_hour("m.start_at")}
+          JOIN sla_businesshour he ON he.calendar_key = %(calendar_key)s AND he.hour_start = {_hour(end_instant)}
+        ),
+        {q} AS (
+          SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,
+                 target_seconds, elapsed_seconds,
+                 CASE WHEN end_kind IN ('open', 'withdrawn') THEN 0 ELSE 1 END AS acted,
+                 CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds > target_seconds THEN 1 ELSE 0 END
+                   AS breached,
+                 CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds >= %(warn)s * target_seconds THEN 1 ELSE 0
+                   END AS warned,
+                 CASE WHEN target_seconds IS NULL THEN -1 {" ".join(edges)} ELSE {len(DISTRIBUTION_EDGES)} END
+                   AS bucket,
+                 {in_range} AS in_range,
+                 {week_idx} AS week_idx
+          FROM {p} {sdr_filter}
+        )"""
+
+
+def _run(sql: str, params: dict) -> list[tuple]:
+    params.setdefault("warn", WARNING_RATIO)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# --- The dashboard / report statement ------------------------------------------------------------
+
+_F = "CAST({} AS DOUBLE PRECISION)"
+_T = "CAST({} AS VARCHAR(64))"
+
+
+def _branch(section: str, k1: str = "NULL", k2: str = "NULL", n: str = "0", v1: str = "0", v2: str = "0") -> str:
+    return (
+        f"SELECT '{section}' AS section, {_T.format(k1)} AS k1, {_T.format(k2)} AS k2, "
+        f"{_F.format(n)} AS n, {_F.format(v1)} AS v1, {_F.format(v2)} AS v2"
+    )
+
+
+def _pct(rn: str, count: str, numerator: int, denominator: int) -> str:
+    return f"MAX(CASE WHEN {rn} = ({numerator} * {count} + {denominator - 1}) / {denominator} THEN x END)"
+
+
+def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
+    params: dict = {}
+    ctes = [
+        _passes_ctes(prefix="w", source="window", scope=scope, terms=terms, params=params),
+        _passes_ctes(prefix="o", source="open", scope=scope, terms=terms, params=params),
+        _passes_ctes(prefix="s", source="window", scope=scope, terms=terms, params=params, stage=Stage.SAL),
+    ]
+    ranked = """
+        ranked AS (
+          SELECT in_range, week_idx, sdr_id, elapsed_seconds AS x,
+                 ROW_NUMBER() OVER (PARTITION BY in_range ORDER BY elapsed_seconds) AS rn_r,
+                 COUNT(*) OVER (PARTITION BY in_range) AS n_r,
+                 ROW_NUMBER() OVER (PARTITION BY week_idx ORDER BY elapsed_seconds) AS rn_w,
+                 COUNT(*) OVER (PARTITION BY week_idx) AS n_w,
+                 ROW_NUMBER() OVER (PARTITION BY in_range, sdr_id ORDER BY elapsed_seconds) AS rn_s,
+                 COUNT(*) OVER (PARTITION BY in_range, sdr_id) AS n_s
+          FROM wq WHERE acted = 1
+        )"""
+    funnel_owner = " AND t.owner_id = %(sdr_id)s" if scope.sdr_id else ""
+    funnel_filters = _lead_filters(scope, params)
+    branches = [
+        _branch("kind", "end_kind", n="COUNT(*)", v1="SUM(breached)", v2="SUM(acted * (1 - breached))")
+        + " FROM wq WHERE in_range = 1 GROUP BY end_kind",
+        _branch("reason", "end_kind", "reason_code", n="COUNT(*)")
+        + " FROM wq WHERE in_range = 1 AND end_kind IN ('rejected', 'recycled') GROUP BY end_kind, reason_code",
+        _branch("sdr", "sdr_id", "end_kind", n="COUNT(*)", v1="SUM(breached)", v2="SUM(acted * (1 - breached))")
+        + " FROM wq WHERE in_range = 1 GROUP BY sdr_id, end_kind",
+        _branch("dist", "bucket", n="COUNT(*)") + " FROM wq WHERE in_range = 1 AND acted = 1 GROUP BY bucket",
+        _branch("week", "week_idx", "end_kind", n="COUNT(*)", v1="SUM(breached)")
+        + " FROM wq WHERE week_idx >= 0 GROUP BY week_idx, end_kind",
+        _branch("pct", n="MAX(n_r)", v1=_pct("rn_r", "n_r", 1, 2), v2=_pct("rn_r", "n_r", 9, 10))
+        + " FROM ranked WHERE in_range = 1",
+        _branch("pct_week", "week_idx", n="MAX(n_w)", v1=_pct("rn_w", "n_w", 1, 2), v2=_pct("rn_w", "n_w", 9, 10))
+        + " FROM ranked WHERE week_idx >= 0 GROUP BY week_idx",
+        _branch("pct_sdr", "sdr_id", n="MAX(n_s)", v1=_pct("rn_s", "n_s", 1, 2), v2=_pct("rn_s", "n_s", 9, 10))
+        + " FROM ranked WHERE in_range = 1 GROUP BY sdr_id",
+        _branch("risk", n="COUNT(*)", v1="SUM(warned * (1 - breached))", v2="SUM(breached)") + " FROM oq",
+        _branch("risk_sdr", "sdr_id", n="COUNT(*)", v1="SUM(warned * (1 - breached))", v2="SUM(breached)")
+        + " FROM oq GROUP BY sdr_id",
+        _branch(
+            "followup",
+            n="COUNT(*)",
+            v1="SUM(CASE WHEN end_kind <> 'open' AND breached = 0 THEN 1 ELSE 0 END)",
+            v2="SUM(breached)",
+        )
+        + " FROM sq WHERE in_range = 1",
+        _branch("funnel", "t.to_stage", n="COUNT(*)")
+        + " FROM leads_transition t JOIN leads_lead l ON l.id = t.lead_id"
+        + " WHERE t.to_stage IN ('sal', 'sql', 'won') AND t.at >= %(rs)s AND t.at < %(re)s"
+        + funnel_filters
+        + funnel_owner
+        + " GROUP BY t.to_stage",
+    ]
+    sql = "WITH " + ",".join(ctes) + "," + ranked + "\n" + "\nUNION ALL\n".join(branches)
+    return sql, params
+
+
+@dataclass
+class Figures:
+    """Everything the dashboard and the weekly report show. ``as_dict()`` is what a report stores."""
+
+    data: dict = field(default_factory=dict)
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def as_dict(self) -> dict:
+        return self.data
+
+
+def _rate(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def _hours(seconds) -> float | None:
+    return round(float(seconds) / 3600, 2) if seconds is not None else None
+
+
+def _week_label(start: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
+    year, week, _ = start.astimezone(tz).date().isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def compute(scope: Scope, *, terms: SlaTerms | None = None, user_names: dict | None = None) -> Figures:
+    """Every figure for ``scope`` in one SQL statement (plus the terms and the hour-table check)."""
+    terms = terms or current_terms()
+    weeks = scope.week_starts
+    ensure_hours(terms, now=scope.now, since=min(scope.start, weeks[0]))
+    sql, params = figures_sql(scope, terms)
+    rows = _run(sql, params)
+
+    kinds = dict.fromkeys(END_KINDS, 0)
+    breached = within = 0
+    reasons: dict[str, dict[str, int]] = {"rejected": {}, "recycled": {}}
+    sdrs: dict = {}
+    dist = [0] * (len(DISTRIBUTION_EDGES) + 1)
+    no_target = 0
+    week_rows: dict[int, dict] = {i: {"kinds": dict.fromkeys(END_KINDS, 0), "breached": 0} for i in range(TREND_WEEKS)}
+    pct = {"n": 0, "median": None, "p90": None}
+    pct_week: dict[int, tuple] = {}
+    pct_sdr: dict = {}
+    risk = {"open": 0, "at_risk": 0, "overdue": 0}
+    risk_sdr: dict = {}
+    followup = {"n": 0, "kept": 0, "missed": 0}
+    funnel_counts: dict[str, int] = {}
+
+    def sdr_key(value):
+        return int(value) if value not in (None, "") else None
+
+    for section, k1, k2, n, v1, v2 in rows:
+        n = int(n or 0)
+        if section == "kind":
+            kinds[k1] = n
+            breached += int(v1 or 0)
+            within += int(v2 or 0)
+        elif section == "reason":
+            reasons[k1][k2 or ""] = n
+        elif section == "sdr":
+            entry = sdrs.setdefault(sdr_key(k1), {"kinds": dict.fromkeys(END_KINDS, 0), "breached": 0, "within": 0})
+            entry["kinds"][k2] = n
+            entry["breached"] += int(v1 or 0)
+            entry["within"] += int(v2 or 0)
+        elif section == "dist":
+            if int(k1) < 0:
+                no_target += n
+            else:
+                dist[int(k1)] = n
+        elif section == "week":
+            week_rows[int(k1)]["kinds"][k2] = n
+            week_rows[int(k1)]["breached"] += int(v1 or 0)
+        elif section == "pct":
+            pct = {"n": n, "median": _hours(v1) if n else None, "p90": _hours(v2) if n else None}
+        elif section == "pct_week":
+            pct_week[int(k1)] = (_hours(v1), _hours(v2))
+        elif section == "pct_sdr":
+            pct_sdr[sdr_key(k1)] = (_hours(v1), _hours(v2))
+        elif section == "risk":
+            risk = {"open": n, "at_risk": int(v1 or 0), "overdue": int(v2 or 0)}
+        elif section == "risk_sdr":
+            risk_sdr[sdr_key(k1)] = {"open": n, "at_risk": int(v1 or 0), "overdue": int(v2 or 0)}
+        elif section == "followup":
+            followup = {"n": n, "kept": int(v1 or 0), "missed": int(v2 or 0)}
+        elif section == "funnel":
+            funnel_counts[k1] = n
+
+    delivered = sum(kinds.values())
+    decided = sum(kinds[k] for k in DECIDED_KINDS)
+    quota = prorated_quota(terms.monthly_quota, scope.start, scope.end, scope.tz)
+    funnel_counts[Stage.MQL] = delivered
+    funnel = []
+    previous = None
+    for stage in FUNNEL:
+        count = funnel_counts.get(stage, 0)
+        funnel.append(
+            {
+                "stage": str(stage),
+                "label": Stage(stage).label,
+                "count": count,
+                "conversion": _rate(count, previous) if previous is not None else None,
+            }
+        )
+        previous = count
+
+    def pareto(kind: str, labels: dict) -> list[dict]:
+        items = sorted(reasons[kind].items(), key=lambda kv: (-kv[1], kv[0]))
+        total = sum(c for _, c in items)
+        out, running = [], 0
+        for code, count in items:
+            running += count
+            out.append(
+                {
+                    "code": code,
+                    "label": labels.get(code, code or "No reason given"),
+                    "count": count,
+                    "share": _rate(count, total),
+                    "cumulative": _rate(running, total),
+                }
+            )
+        return out
+
+    names = user_names or {}
+    sdr_ids = set(sdrs) | set(risk_sdr)
+    sdr_table = []
+    for sid in sdr_ids:
+        entry = sdrs.get(sid, {"kinds": dict.fromkeys(END_KINDS, 0), "breached": 0, "within": 0})
+        k = entry["kinds"]
+        acted = sum(k[x] for x in DECIDED_KINDS)
+        median, p90 = pct_sdr.get(sid, (None, None))
+        open_now = risk_sdr.get(sid, {"open": 0, "at_risk": 0, "overdue": 0})
+        sdr_table.append(
+            {
+                "id": sid,
+                "name": names.get(sid, "Unassigned" if sid is None else f"User #{sid}"),
+                "passes": sum(k.values()),
+                "accepted": k["accepted"],
+                "rejected": k["rejected"],
+                "recycled": k["recycled"],
+                "disqualified": k["disqualified"],
+                "acted": acted,
+                "acceptance_rate": _rate(k["accepted"], acted),
+                "median_hours": median,
+                "p90_hours": p90,
+                "breaches": entry["breached"],
+                "within_target_rate": _rate(entry["within"], acted),
+                "open_now": open_now["open"],
+                "at_risk_now": open_now["at_risk"],
+                "overdue_now": open_now["overdue"],
+            }
+        )
+    sdr_table.sort(key=lambda r: (-r["breaches"], r["name"].lower()))
+
+    trends = []
+    for i in range(TREND_WEEKS):
+        k = week_rows[i]["kinds"]
+        acted = sum(k[x] for x in DECIDED_KINDS)
+        median, p90 = pct_week.get(i, (None, None))
+        trends.append(
+            {
+                "index": i,
+                "week": _week_label(weeks[i], scope.tz),
+                "start": weeks[i].isoformat(),
+                "mqls": sum(k.values()),
+                "accepted": k["accepted"],
+                "acted": acted,
+                "acceptance_rate": _rate(k["accepted"], acted),
+                "median_hours": median,
+                "p90_hours": p90,
+                "breaches": week_rows[i]["breached"],
+            }
+        )
+
+    data = {
+        "range": {"start": scope.start.isoformat(), "end": scope.end.isoformat()},
+        "agreement_version": terms.version_number,
+        "mql": {
+            "delivered": delivered,
+            "quota": round(quota, 1),
+            "quota_rate": _rate(delivered, quota),
+            "monthly_quota": terms.monthly_quota,
+        },
+        "decisions": {
+            **{k: kinds[k] for k in END_KINDS},
+            "decided": decided,
+            "acceptance_rate": _rate(kinds["accepted"], decided),
+            "rejection_rate": _rate(kinds["rejected"], decided),
+            "recycle_rate": _rate(kinds["recycled"], decided),
+        },
+        "response": {
+            "acted": pct["n"],
+            "median_hours": pct["median"],
+            "p90_hours": pct["p90"],
+            "within_target": within,
+            "within_target_rate": _rate(within, decided),
+            "targets": dict(sorted(terms.response_hours.items())),
+        },
+        "breaches": breached,
+        "open_now": risk,
+        "followup": {
+            **followup,
+            "pending": followup["n"] - followup["kept"] - followup["missed"],
+            "kept_rate": _rate(followup["kept"], followup["kept"] + followup["missed"]),
+            "days": terms.followup_days,
+            "attempts": terms.followup_attempts,
+        },
+        "funnel": funnel,
+        "distribution": [
+            {"index": i, "label": DISTRIBUTION_LABELS[i], "count": dist[i], "over_target": i >= 4}
+            for i in range(len(dist))
+        ],
+        "distribution_without_target": no_target,
+        "reasons": {
+            "rejected": pareto("rejected", terms.reject_reasons),
+            "recycled": pareto("recycled", terms.recycle_reasons),
+        },
+        "sdrs": sdr_table,
+        "trends": trends,
+    }
+    return Figures(data)
+
+
+# --- Drill-down -----------------------------------------------------------------------------------
+
+# metric → (pass source, SQL condition on the pass rows). Each figure above links to one of these.
+PASS_METRICS: dict[str, tuple[str, str, str]] = {
+    "mqls": ("w", "in_range = 1", "MQLs delivered"),
+    "decided": ("w", "in_range = 1 AND acted = 1", "MQLs with a first action"),
+    "accepted": ("w", "in_range = 1 AND end_kind = 'accepted'", "Accepted MQLs"),
+    "rejected": ("w", "in_range = 1 AND end_kind = 'rejected'", "Rejected MQLs"),
+    "recycled": ("w", "in_range = 1 AND end_kind = 'recycled'", "Recycled MQLs"),
+    "disqualified": ("w", "in_range = 1 AND end_kind = 'disqualified'", "Disqualified MQLs"),
+    "withdrawn": ("w", "in_range = 1 AND end_kind = 'withdrawn'", "MQLs withdrawn by rescoring"),
+    "open": ("w", "in_range = 1 AND end_kind = 'open'", "MQLs still waiting for a first action"),
+    "within_target": ("w", "in_range = 1 AND acted = 1 AND breached = 0", "First actions within target"),
+    "breached": ("w", "in_range = 1 AND breached = 1", "Breached MQLs"),
+    "bucket": ("w", "in_range = 1 AND acted = 1 AND bucket = %(bucket)s", "First actions by share of target"),
+    "open_now": ("o", "1 = 1", "Open MQLs now"),
+    "at_risk": ("o", "warned = 1 AND breached = 0", "Open MQLs at risk (75 % of the time used)"),
+    "overdue": ("o", "breached = 1", "Open MQLs past their due time"),
+    "followup": ("s", "in_range = 1", "SALs"),
+    "followup_kept": ("s", "in_range = 1 AND end_kind <> 'open' AND breached = 0", "SALs followed up in time"),
+    "followup_missed": ("s", "in_range = 1 AND breached = 1", "SALs whose follow-up was missed"),
+}
+FUNNEL_METRICS = {"sal": "Moves into SAL", "sql": "Moves into SQL", "won": "Deals won"}
+WEEK_METRICS = {"mqls", "accepted", "decided", "breached"}
+
+
+@dataclass(frozen=True)
+class Drill:
+    metric: str
+    week: int | None = None
+    sdr: int | None = None
+    sdr_unassigned: bool = False
+    reason: str | None = None
+    bucket: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        if self.metric in FUNNEL_METRICS:
+            return self.week is None and self.bucket is None
+        if self.metric not in PASS_METRICS:
+            return False
+        if self.metric == "bucket" and self.bucket is None:
+            return False
+        if self.week is not None and (self.metric not in WEEK_METRICS or not 0 <= self.week < TREND_WEEKS):
+            return False
+        return not (self.reason is not None and self.metric not in ("rejected", "recycled"))
+
+    @property
+    def title(self) -> str:
+        if self.metric in FUNNEL_METRICS:
+            return FUNNEL_METRICS[self.metric]
+        return PASS_METRICS[self.metric][2]
+
+
+class DrillRows:
+    """A lazily counted, lazily sliced list of the passes behind a figure, for ``Paginator``."""
+
+    def __init__(self, scope: Scope, drill: Drill, terms: SlaTerms):
+        self.scope, self.drill, self.terms = scope, drill, terms
+        self._count: int | None = None
+        ensure_hours(terms, now=scope.now, since=min(scope.start, scope.week_starts[0]))
+
+    def _base(self) -> tuple[str, dict, str]:
+        params: dict = {}
+        d = self.drill
+        if d.metric in FUNNEL_METRICS:
+            params["rs"], params["re"], params["to_stage"] = _dt(self.scope.start), _dt(self.scope.end), d.metric
+            owner = ""
+            if self.scope.sdr_id:
+                params["sdr_id"] = self.scope.sdr_id
+                owner = " AND t.owner_id = %(sdr_id)s"
+            sql = (
+                "SELECT t.id AS pass_id, t.lead_id, t.at AS start_at, t.grade, NULL AS end_at, t.reason_code,"
+                " t.owner_id AS sdr_id, t.to_stage AS end_kind, NULL AS target_seconds, NULL AS elapsed_seconds,"
+                " 0 AS breached FROM leads_transition t JOIN leads_lead l ON l.id = t.lead_id"
+                " WHERE t.to_stage = %(to_stage)s AND t.at >= %(rs)s AND t.at < %(re)s"
+                + _lead_filters(self.scope, params)
+                + owner
+            )
+            return sql, params, "x"
+        prefix, condition, _ = PASS_METRICS[d.metric]
+        source = "open" if prefix == "o" else "window"
+        stage = Stage.SAL if prefix == "s" else Stage.MQL
+        ctes = _passes_ctes(
+            prefix=prefix, source=source, scope=self.scope, terms=self.terms, params=params, stage=stage
+        )
+        if d.week is not None:
+            condition = condition.replace("in_range = 1", "week_idx = %(week)s")
+            params["week"] = d.week
+        if d.bucket is not None:
+            params["bucket"] = d.bucket
+        if d.reason is not None:
+            condition += " AND reason_code = %(reason)s"
+            params["reason"] = d.reason
+        if d.sdr_unassigned:
+            condition += " AND sdr_id IS NULL"
+        elif d.sdr is not None:
+            condition += " AND sdr_id = %(drill_sdr)s"
+            params["drill_sdr"] = d.sdr
+        sql = (
+            f"WITH {ctes} SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,"
+            f" target_seconds, elapsed_seconds, breached FROM {prefix}q WHERE {condition}"
+        )
+        return sql, params, prefix
+
+    def count(self) -> int:
+        if self._count is None:
+            sql, params, _ = self._base()
+            self._count = int(_run(f"SELECT COUNT(*) FROM ({sql}) c", params)[0][0])
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, item):
+        if not isinstance(item, slice):
+            raise TypeError("DrillRows only supports slicing")
+        start, stop = item.start or 0, item.stop
+        sql, params, _ = self._base()
+        params["limit"], params["offset"] = (stop - start) if stop is not None else 1_000_000, start
+        rows = _run(f"{sql} ORDER BY start_at DESC, pass_id DESC LIMIT %(limit)s OFFSET %(offset)s", params)
+        keys = (
+            "pass_id",
+            "lead_id",
+            "start_at",
+            "grade",
+            "end_at",
+            "reason_code",
+            "sdr_id",
+            "end_kind",
+            "target_seconds",
+            "elapsed_seconds",
+            "breached",
+        )
+        out = []
+        for row in rows:
+            item = dict(zip(keys, row, strict=True))
+            item["start_at"] = _parse_dt(item["start_at"])
+            item["end_at"] = _parse_dt(item["end_at"])
+            item["elapsed_hours"] = _hours(item["elapsed_seconds"])
+            item["target_hours"] = _hours(item["target_seconds"])
+            out.append(item)
+        return out
+
+
+def _parse_dt(value):
+    """Raw SQLite rows carry datetimes as text; PostgreSQL already returns aware datetimes."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
