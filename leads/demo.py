@@ -271,7 +271,7 @@ class DemoBuilder:
     # --- organisation ------------------------------------------------------------------------
     def build_people(self) -> dict[str, User]:
         users = {}
-        groups = {g.name: g for g in Group.objects.all()}
+        groups = {role.value: Group.objects.get_or_create(name=role.value)[0] for role in Role}
         hashed = make_password(DEMO_PASSWORD)  # one slow hash, shared: every demo user has the same password
         for username, first, last, role in DEMO_USERS:
             user, created = User.objects.get_or_create(
@@ -852,13 +852,15 @@ def demo_present() -> bool:
     return Lead.objects.exists() or AgreementVersion.objects.exists()
 
 
-def wipe() -> None:
-    """Remove every lead, account and agreement (``--reset``); users and teams are kept."""
+def wipe(*, people: bool = False) -> None:
+    """Remove every lead, account and agreement (``--reset``); with ``people`` also demo users and teams."""
     from alignment.models import Comment
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             tables = [m._meta.db_table for m in (Activity, Transition, Assignment, Lead, Account)]
+            # Deferred foreign-key checks from earlier writes in this transaction must fire first.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     for model in (Activity, Transition, Assignment, Lead, Account, Comment, SignOff):
         model.objects.all().delete()
@@ -866,6 +868,10 @@ def wipe() -> None:
     AgreementVersion.objects.all().delete()
     Persona.history.all().delete()
     Persona.objects.all().delete()
+    if people:
+        TeamMember.objects.all().delete()
+        Team.objects.all().delete()
+        User.objects.filter(username__in=[u[0] for u in DEMO_USERS]).delete()
 
 
 def seed(*, leads: int, weeks: int, seed: int, anchor: dt.datetime | None = None, out=None) -> dict:

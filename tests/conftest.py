@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from portal.access import Role
 from tests.factories import TeamFactory, TeamMemberFactory, UserFactory
+
+
+def pytest_configure(config):
+    # Tests log in hundreds of users: a fast hasher keeps the suite quick (production keeps PBKDF2).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -67,3 +73,19 @@ def login():
         return client
 
     return _login
+
+
+@pytest.fixture(autouse=True)
+def _role_groups_exist(request):
+    """Transactional tests (real threads, live server) flush every table after they run, the role
+    groups a data migration created included; put them back so every database test finds them."""
+    db_fixtures = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+    if not (request.node.get_closest_marker("django_db") or db_fixtures & set(request.fixturenames)):
+        return
+    from django.contrib.auth.models import Group
+
+    request.getfixturevalue("django_db_setup")
+    with request.getfixturevalue("django_db_blocker").unblock():
+        names = {role.value for role in Role}
+        missing = names - set(Group.objects.filter(name__in=names).values_list("name", flat=True))
+        Group.objects.bulk_create([Group(name=name) for name in missing])

@@ -28,7 +28,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         for name in extracted or ():
-            self.groups.add(Group.objects.get(name=name))
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
         if create:
             self.save()
 
@@ -118,3 +118,24 @@ class TransitionFactory(factory.django.DjangoModelFactory):
     from_stage = ""
     to_stage = Stage.NEW
     at = factory.LazyFunction(timezone.now)
+
+
+class MqlFactory(LeadFactory):
+    """An open MQL as scoring leaves it (inbox tests): scored, graded, SLA clock running."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    stage = Stage.MQL
+    fit_score = 45
+    engagement_score = 30
+    grade = "A"
+    completeness = 86
+    mql_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(hours=1))
+    sla_due_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=3))
+
+    @factory.post_generation
+    def entered(self, create, extracted, **kwargs):
+        """Writes the lead's transition into ``mql`` (Lead.stage = latest transition's to_stage)."""
+        if create:
+            Transition.objects.create(lead=self, from_stage=Stage.NEW, to_stage=Stage.MQL, at=self.mql_at)
