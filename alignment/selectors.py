@@ -1,0 +1,175 @@
+"""Reads for the agreement pages: a fixed number of queries per page, aggregated in SQL."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Max, Prefetch, Q
+
+from alignment import diff as spec_diff
+from alignment import spec as vocab
+from alignment.models import AgreementEvent, AgreementRevision, AgreementVersion, Comment, SignOff
+from alignment.services import OPEN_STATUSES, SIDE_ROLES, active_persona_ids, persona_names
+from alignment.validation import validate_spec
+
+Status = AgreementVersion.Status
+
+
+def versions_with_signatures():
+    """Every version, newest first, with its live and voided sign-offs prefetched."""
+    return (
+        AgreementVersion.objects.select_related("author", "published_by", "based_on")
+        .prefetch_related(Prefetch("signoffs", queryset=SignOff.objects.select_related("user").order_by("signed_at")))
+        .order_by("-number")
+    )
+
+
+def signature_slots(version: AgreementVersion) -> list[dict]:
+    """Per side: the live signature (if any) and the voided ones, for the sign-off card."""
+    signoffs = list(version.signoffs.all())
+    slots = []
+    for side, role in SIDE_ROLES.items():
+        mine = [s for s in signoffs if s.side == side]
+        live = next((s for s in mine if s.voided_at is None), None)
+        slots.append(
+            {
+                "side": side,
+                "label": SignOff.Side(side).label,
+                "role": role.label,
+                "live": live,
+                "current": live is not None and live.revision == version.revision,
+                "voided": [s for s in mine if s.voided_at is not None],
+            }
+        )
+    return slots
+
+
+def comment_threads(version: AgreementVersion, *, rule_id: str | None = None):
+    """Root comments of a version (all, or those on one rule / the version itself) with replies."""
+    roots = Comment.objects.filter(version=version, parent__isnull=True)
+    if rule_id is not None:
+        roots = roots.filter(rule_id=rule_id)
+    return roots.select_related("author", "resolved_by").prefetch_related(
+        Prefetch("replies", queryset=Comment.objects.select_related("author").order_by("created_at"))
+    )
+
+
+def comment_counts(version: AgreementVersion) -> dict:
+    """Unresolved threads in all, and per rule id (open threads and all threads) for the rule badges."""
+    rows = (
+        Comment.objects.filter(version=version, parent__isnull=True)
+        .values("rule_id")
+        .annotate(total=Count("id"), open=Count("id", filter=Q(resolved_at__isnull=True)))
+        .order_by()
+    )
+    per_rule = {r["rule_id"]: {"total": r["total"], "open": r["open"]} for r in rows}
+    return {"unresolved": sum(r["open"] for r in per_rule.values()), "per_rule": per_rule}
+
+
+def last_saves(version: AgreementVersion) -> dict[int, object]:
+    """When each author last saved this version: user id → datetime."""
+    rows = (
+        AgreementRevision.objects.filter(version=version, author__isnull=False)
+        .values("author")
+        .annotate(at=Max("created_at"))
+        .order_by()
+    )
+    return {r["author"]: r["at"] for r in rows}
+
+
+def latest_revision(version: AgreementVersion) -> AgreementRevision | None:
+    return AgreementRevision.objects.filter(version=version).select_related("author").order_by("-revision").first()
+
+
+def recent_events(version: AgreementVersion | None = None, limit: int = 50):
+    events = AgreementEvent.objects.select_related("actor", "version").order_by("-at", "-id")
+    if version is not None:
+        events = events.filter(version=version)
+    return events[:limit]
+
+
+def open_draft_summary() -> dict | None:
+    """The open draft with what its card shows: signatures, unresolved comments, problems, changes."""
+    draft = versions_with_signatures().filter(status__in=OPEN_STATUSES).first()
+    if draft is None:
+        return None
+    names = persona_names()
+    base = draft.based_on.spec if draft.based_on else {}
+    changes = spec_diff.spec_changes(base, draft.spec, names)
+    return {
+        "version": draft,
+        "signatures": signature_slots(draft),
+        "comments": comment_counts(draft),
+        "problems": validate_spec(draft.spec, persona_ids=active_persona_ids()),
+        "changes": changes,
+        "last_revision": latest_revision(draft),
+    }
+
+
+def version_pair(a: AgreementVersion | None, b: AgreementVersion | None) -> list[spec_diff.Change]:
+    if a is None or b is None:
+        return []
+    return spec_diff.spec_changes(a.spec, b.spec, persona_names())
+
+
+def _band_range(band: dict) -> str:
+    low, high = band.get("min"), band.get("max")
+    if low is None and high is None:
+        return "any fit score"
+    if low is None:
+        return f"{high} or less"
+    if high is None:
+        return f"{low} or more"
+    return f"{low} to {high}"
+
+
+def document(spec: dict, names: dict | None = None) -> dict:
+    """The spec as the readable document every role sees (and prints)."""
+    names = persona_names() if names is None else names
+    sla = spec.get("sla", {})
+    calendar = sla.get("calendar", {})
+    days = sorted(calendar.get("working_days", []))
+    return {
+        "fit_rules": [
+            {"id": r.get("id"), "text": vocab.describe_condition(r, names), "points": r.get("points", 0)}
+            for r in spec.get("fit_rules", [])
+        ],
+        "knockouts": [
+            {"id": r.get("id"), "label": r.get("label"), "text": vocab.describe_condition(r, names)}
+            for r in spec.get("knockouts", [])
+        ],
+        "behaviour_rules": [
+            {
+                "id": r.get("id"),
+                "kind": spec_diff.kind_label(r.get("kind")),
+                "terms": spec_diff.behaviour_terms(r),
+                "points": r.get("points", 0),
+            }
+            for r in spec.get("behaviour_rules", [])
+        ],
+        "mql_threshold": spec.get("mql_threshold"),
+        "grade_bands": [
+            {
+                "grade": b.get("grade"),
+                "range": _band_range(b),
+                "hours": sla.get("response_hours", {}).get(b.get("grade")),
+            }
+            for b in spec.get("grade_bands", [])
+        ],
+        "calendar": {
+            "time_zone": calendar.get("time_zone"),
+            "days": ", ".join(vocab.WEEKDAYS[d] for d in days if isinstance(d, int) and 0 <= d <= 6),
+            "hours": f"{calendar.get('start')}–{calendar.get('end')}",
+            "holidays": calendar.get("holidays", []),
+        },
+        "followup": sla.get("followup", {}),
+        "monthly_mql_quota": sla.get("monthly_mql_quota"),
+        "reject_reasons": spec.get("reject_reasons", []),
+        "recycle_reasons": spec.get("recycle_reasons", []),
+    }
+
+
+def with_comment_counts(doc: dict, counts: dict) -> dict:
+    """Attach each rule's comment counts ({"open", "total"}) for the rule badges of the workspace."""
+    for section in ("fit_rules", "knockouts", "behaviour_rules"):
+        for rule in doc[section]:
+            rule["comments"] = counts["per_rule"].get(rule["id"], {"open": 0, "total": 0})
+    return doc
