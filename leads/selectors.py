@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
 
-from leads.models import Lead, Stage, Transition
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from alignment.calendar import BusinessCalendar
+from alignment.models import AgreementVersion, Persona
+from leads.models import Activity, Lead, Stage, Team, TeamMember, Transition
+from leads.scoring import facts_for_lead, score_lead
 
 
 def stage_counts() -> list[dict]:
@@ -15,3 +23,279 @@ def stage_counts() -> list[dict]:
 
 def latest_transitions(limit: int = 15):
     return Transition.objects.select_related("lead", "actor", "lead__account").order_by("-at", "-id")[:limit]
+
+
+# --- the SDR inbox ------------------------------------------------------------------------------
+#
+# One page of the queue costs a fixed number of queries whatever its size: the page of leads
+# (with account, persona, owner joined), their scored activities (one query, for "why"), the
+# persona names, and three capped tab counts.
+
+INBOX_PAGE_SIZE = 50
+COUNT_CAP = 1000  # tab badges count at most this many rows ("999+"), so they stay cheap at scale
+
+
+class InboxTab:
+    MINE = "mine"
+    UNASSIGNED = "unassigned"
+    TEAM = "team"
+    ALL = (MINE, UNASSIGNED, TEAM)
+    LABELS = {MINE: "Mine", UNASSIGNED: "Unassigned", TEAM: "Team"}
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    grade: str = ""
+    persona: int | None = None
+    source: str = ""
+    country: str = ""
+    q: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.grade or self.persona or self.source or self.country or self.q)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at the inbox, resolved once per request (two queries at most)."""
+
+    user: object
+    membership: TeamMember | None
+    managed_team_ids: tuple[int, ...]
+    is_admin: bool
+
+    @property
+    def team_id(self) -> int | None:
+        return self.membership.team_id if self.membership else None
+
+    @property
+    def can_see_team(self) -> bool:
+        return self.is_admin or bool(self.managed_team_ids)
+
+
+def viewer_for(user) -> Viewer:
+    from portal.access import Role, has_role, is_admin
+
+    admin = is_admin(user)
+    membership = TeamMember.objects.filter(user=user).select_related("team").first()
+    managed: tuple[int, ...] = ()
+    if not admin and has_role(user, Role.MANAGER):
+        managed = tuple(Team.objects.filter(manager=user).values_list("id", flat=True))
+    return Viewer(user=user, membership=membership, managed_team_ids=managed, is_admin=admin)
+
+
+def inbox_queryset(viewer: Viewer, tab: str, filters: InboxFilters | None = None):
+    """Open MQLs of one tab, filtered, in queue order (served by the partial index lead_mql_queue_idx)."""
+    qs = Lead.objects.filter(stage=Stage.MQL)
+    if tab == InboxTab.MINE:
+        qs = qs.filter(owner=viewer.user)
+    elif tab == InboxTab.UNASSIGNED:
+        qs = qs.filter(owner__isnull=True)
+        if not viewer.is_admin:
+            teams = {*viewer.managed_team_ids, *([viewer.team_id] if viewer.team_id else [])}
+            qs = qs.filter(Q(team_id__in=teams) | Q(team__isnull=True))
+    elif tab == InboxTab.TEAM:
+        if not viewer.is_admin:
+            qs = qs.filter(team_id__in=viewer.managed_team_ids)
+    else:
+        raise ValueError(f"unknown inbox tab {tab!r}")
+    filters = filters or InboxFilters()
+    if filters.grade:
+        qs = qs.filter(grade=filters.grade)
+    if filters.persona:
+        qs = qs.filter(persona_id=filters.persona)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.country:
+        qs = qs.filter(account__country=filters.country)
+    if filters.q:
+        text = filters.q.strip()
+        qs = qs.filter(
+            Q(email__icontains=text)
+            | Q(first_name__icontains=text)
+            | Q(last_name__icontains=text)
+            | Q(account__name__icontains=text)
+            | Q(job_title__icontains=text)
+        )
+    return qs.order_by(F("sla_due_at").asc(nulls_last=True), F("score").desc(), "id")
+
+
+def encode_cursor(lead: Lead) -> str:
+    due = lead.sla_due_at.isoformat() if lead.sla_due_at else ""
+    return f"{due}~{lead.score}~{lead.id}"
+
+
+def decode_cursor(raw: str) -> tuple[dt.datetime | None, int, int] | None:
+    """The (sla_due_at, score, id) a page ends with; None for a missing or malformed cursor."""
+    try:
+        due, score, pk = raw.split("~")
+        return (dt.datetime.fromisoformat(due) if due else None, int(score), int(pk))
+    except (ValueError, AttributeError):
+        return None
+
+
+def after_cursor(qs, cursor: tuple[dt.datetime | None, int, int]):
+    """Keyset condition for ORDER BY sla_due_at ASC NULLS LAST, score DESC, id ASC."""
+    due, score, pk = cursor
+    same_due_later = Q(score__lt=score) | Q(score=score, id__gt=pk)
+    if due is None:
+        return qs.filter(Q(sla_due_at__isnull=True) & same_due_later)
+    return qs.filter(Q(sla_due_at__gt=due) | Q(sla_due_at__isnull=True) | (Q(sla_due_at=due) & same_due_later))
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    css: str  # sla-ok | sla-warn | sla-breach | "" (no SLA)
+    label: str
+    due_at: dt.datetime | None
+    used_pct: int
+
+
+def _duration(hours: float) -> str:
+    minutes = max(0, round(hours * 60))
+    if minutes < 60:
+        return f"{minutes}m"
+    h, m = divmod(minutes, 60)
+    return f"{h}h {m:02d}m" if h < 24 else f"{h}h"
+
+
+def sla_clock(lead: Lead, calendar: BusinessCalendar, now: dt.datetime) -> SlaClock:
+    """Business time left before the first action is due: green, amber from 75 % used, red when due."""
+    due = lead.sla_due_at
+    if lead.first_action_at:
+        took = calendar.hours_between(lead.mql_at or lead.first_action_at, lead.first_action_at)
+        late = due is not None and lead.first_action_at > due
+        return SlaClock("sla-breach" if late else "sla-ok", f"Answered in {_duration(took)}", due, 100)
+    if due is None:
+        return SlaClock("", "No SLA", None, 0)
+    if now >= due:
+        return SlaClock("sla-breach", f"Overdue {_duration(calendar.hours_between(due, now))}", due, 100)
+    start = lead.mql_at or due
+    budget = calendar.hours_between(start, due)
+    used = calendar.hours_between(start, now)
+    pct = round(100 * used / budget) if budget else 100
+    css = "sla-warn" if pct >= 75 else "sla-ok"
+    return SlaClock(css, f"{_duration(calendar.hours_between(now, due))} left", due, min(pct, 100))
+
+
+def calendar_for(version) -> BusinessCalendar:
+    return BusinessCalendar.from_spec(((version.spec if version else {}).get("sla") or {}).get("calendar") or {})
+
+
+def page_weights(leads: list[Lead], spec: dict, now: dt.datetime) -> dict[int, dict[str, float]]:
+    """Behaviour-rule weights for many leads from ONE query (the semantics of scoring.activity_weights)."""
+    rules = spec.get("behaviour_rules", [])
+    if not rules or not leads:
+        return {lead.id: {} for lead in leads}
+    since = now - dt.timedelta(days=max(r["window_days"] for r in rules))
+    by_lead: dict[int, dict[str, list[dt.datetime]]] = defaultdict(lambda: defaultdict(list))
+    rows = Activity.objects.filter(
+        lead_id__in=[lead.id for lead in leads],
+        kind__in={r["kind"] for r in rules},
+        occurred_at__gt=since,
+        occurred_at__lte=now,
+    ).values_list("lead_id", "kind", "occurred_at")
+    for lead_id, kind, occurred_at in rows:
+        by_lead[lead_id][kind].append(occurred_at)
+    weights: dict[int, dict[str, float]] = {}
+    for lead in leads:
+        mine: dict[str, float] = {}
+        for rule in rules:
+            start = now - dt.timedelta(days=rule["window_days"])
+            if lead.recycled_at and lead.recycled_at > start:
+                start = lead.recycled_at
+            half_life = rule.get("half_life_days")
+            stamps = [at for at in by_lead[lead.id][rule["kind"]] if at > start]
+            total = (
+                sum(0.5 ** ((now - at).total_seconds() / 86400 / half_life) for at in stamps)
+                if half_life
+                else len(stamps)
+            )
+            if total:
+                mine[rule["id"]] = total
+        weights[lead.id] = mine
+    return weights
+
+
+def persona_names() -> dict[int, str]:
+    return dict(Persona.objects.values_list("id", "name"))
+
+
+@dataclass
+class InboxRow:
+    lead: Lead
+    reasons: list
+    sla: SlaClock
+    age: str
+
+
+@dataclass
+class InboxPage:
+    rows: list[InboxRow]
+    next_cursor: str | None
+    counts: dict[str, str]
+    version: object
+
+
+def _age(since: dt.datetime | None, now: dt.datetime) -> str:
+    if since is None:
+        return "—"
+    seconds = max(0, (now - since).total_seconds())
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def capped_count(qs) -> str:
+    n = qs.order_by()[:COUNT_CAP].count()
+    return f"{COUNT_CAP - 1}+" if n >= COUNT_CAP else str(n)
+
+
+def tab_counts(viewer: Viewer) -> dict[str, str]:
+    tabs = InboxTab.ALL if viewer.can_see_team else (InboxTab.MINE, InboxTab.UNASSIGNED)
+    return {tab: capped_count(inbox_queryset(viewer, tab)) for tab in tabs}
+
+
+def inbox_page(
+    *,
+    viewer: Viewer,
+    tab: str,
+    filters: InboxFilters,
+    cursor: str = "",
+    now: dt.datetime | None = None,
+    size: int = INBOX_PAGE_SIZE,
+    names: dict[int, str] | None = None,
+) -> InboxPage:
+    """One page of a tab: rows with their top three reasons and SLA clock, a cursor to the next page."""
+    now = now or timezone.now()
+    qs = inbox_queryset(viewer, tab, filters).select_related("account", "persona", "owner")
+    position = decode_cursor(cursor) if cursor else None
+    if position:
+        qs = after_cursor(qs, position)
+    leads = list(qs[: size + 1])
+    more = len(leads) > size
+    leads = leads[:size]
+    version = AgreementVersion.objects.active()
+    spec = version.spec if version else {}
+    calendar = calendar_for(version)
+    if names is None:
+        names = persona_names() if leads else {}
+    weights = page_weights(leads, spec, now)
+    rows = [
+        InboxRow(
+            lead=lead,
+            reasons=score_lead(facts_for_lead(lead), weights[lead.id], spec, names).top_reasons(3),
+            sla=sla_clock(lead, calendar, now),
+            age=_age(lead.mql_at or lead.created_at, now),
+        )
+        for lead in leads
+    ]
+    return InboxPage(
+        rows=rows,
+        next_cursor=encode_cursor(leads[-1]) if more else None,
+        counts=tab_counts(viewer),
+        version=version,
+    )

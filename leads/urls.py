@@ -8,5 +8,23 @@ urlpatterns = [
     path("overview/", views.overview, name="overview"),
     path("rescore/status/", rescore_views.rescore_status, name="rescore_status"),
     path("", views.lead_list, name="lead_list"),
+    # The SDR inbox
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/next/", views.claim_next, name="claim_next"),
+    path("inbox/away/", views.away, name="away"),
+    path("inbox/bulk/accept/", views.bulk_accept, name="bulk_accept"),
+    path("inbox/bulk/recycle/", views.bulk_recycle, name="bulk_recycle"),
+    path("inbox/bulk/reject/", views.bulk_reject, name="bulk_reject"),
+    # One lead and one POST per action
     path("<int:pk>/", views.lead_detail, name="lead_detail"),
+    path("<int:pk>/accept/", views.accept, name="accept"),
+    path("<int:pk>/claim/", views.claim, name="claim"),
+    path("<int:pk>/recycle/", views.recycle, name="recycle"),
+    path("<int:pk>/reject/", views.reject, name="reject"),
+    path("<int:pk>/disqualify/", views.disqualify, name="disqualify"),
+    path("<int:pk>/convert/", views.convert, name="convert"),
+    path("<int:pk>/won/", views.won, name="won"),
+    path("<int:pk>/lost/", views.lost, name="lost"),
+    path("<int:pk>/reassign/", views.reassign, name="reassign"),
+    path("<int:pk>/notes/", views.note_add, name="note_add"),
 ]

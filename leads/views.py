@@ -1,13 +1,60 @@
+"""Lead pages: overview, list, the SDR inbox, the lead page and one POST view per action.
+
+Views are thin: access check → form → service → partial (htmx) or redirect (plain form post).
+htmx requests say where the answer goes with ``ctx``: ``row`` (an inbox row, which disappears
+once the lead leaves the queue) or ``detail`` (the live panel of the lead page).
+"""
+
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
+from leads import services
 from leads.filters import LeadFilter
-from leads.models import Lead
-from leads.selectors import latest_transitions, stage_counts
-from portal.access import EVERYONE, role_required
+from leads.forms import (
+    AwayForm,
+    ConvertForm,
+    DisqualifyForm,
+    InboxFilterForm,
+    LostForm,
+    NoteForm,
+    ReassignForm,
+    RecycleForm,
+    RejectForm,
+    WonForm,
+)
+from leads.models import Lead, Stage
+from leads.scoring import explain, facts_for_lead, score_lead
+from leads.selectors import (
+    InboxFilters,
+    InboxRow,
+    InboxTab,
+    _age,
+    calendar_for,
+    inbox_page,
+    latest_transitions,
+    page_weights,
+    persona_names,
+    sla_clock,
+    stage_counts,
+    viewer_for,
+)
+from leads.services import LeadError
+from portal.access import EVERYONE, Role, has_role, is_admin, role_required
+
+INBOX_ROLES = (Role.SDR, Role.MANAGER)
 
 
 @role_required(*EVERYONE)
@@ -39,15 +86,472 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+# --- the inbox ----------------------------------------------------------------------------------
+
+
+def _tab(request: HttpRequest, viewer) -> str:
+    default = InboxTab.TEAM if viewer.can_see_team and viewer.team_id is None else InboxTab.MINE
+    tab = request.GET.get("tab") or default
+    if tab not in InboxTab.ALL:
+        tab = default
+    if tab == InboxTab.TEAM and not viewer.can_see_team:
+        raise PermissionDenied("Only managers see the whole team's queue.")
+    return tab
+
+
+@role_required(*INBOX_ROLES)
+def inbox(request: HttpRequest) -> HttpResponse:
+    """The MQL queue by SLA urgency then score, one keyset page at a time."""
+    viewer = viewer_for(request.user)
+    tab = _tab(request, viewer)
+    names = persona_names()
+    form = InboxFilterForm(request.GET or None, personas=names)
+    filters = form.filters() if request.GET else InboxFilters()
+    page = inbox_page(viewer=viewer, tab=tab, filters=filters, cursor=request.GET.get("after", ""), names=names)
+    query = request.GET.copy()
+    query.pop("after", None)
+    query["tab"] = tab
+    membership = viewer.membership
+    context = {
+        "page": page,
+        "tab": tab,
+        "tabs": [(t, InboxTab.LABELS[t], page.counts.get(t)) for t in page.counts],
+        "form": form,
+        "filters": filters,
+        "query": query.urlencode(),
+        "first_page": not request.GET.get("after"),
+        "viewer": viewer,
+        "membership": membership,
+        "away": membership is not None and membership.away_until and membership.away_until > timezone.now(),
+        "can_claim": has_role(request.user, Role.SDR) and membership is not None,
+        "away_form": AwayForm(),
+    }
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "queue":
+        return render(request, "leads/_queue.html", context)
+    return render(request, "leads/inbox.html", context)
+
+
+def _inbox_row(request: HttpRequest, lead: Lead) -> InboxRow:
+    version = services.active_version()
+    spec = version.spec if version else {}
+    now = timezone.now()
+    weights = page_weights([lead], spec, now)[lead.id]
+    reasons = score_lead(facts_for_lead(lead), weights, spec, persona_names()).top_reasons(3)
+    return InboxRow(
+        lead=lead,
+        reasons=reasons,
+        sla=sla_clock(lead, calendar_for(version), now),
+        age=_age(lead.mql_at or lead.created_at, now),
+    )
+
+
+def _toast(text: str, level: str = "success") -> str:
+    return render_to_string("leads/_toast.html", {"text": text, "level": level})
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
+@require_POST
+@role_required(Role.SDR)
+def claim_next(request: HttpRequest) -> HttpResponse:
+    """ "Next lead": claim the most urgent unassigned MQL and open it."""
+    try:
+        lead = services.lead_claim_next(user=request.user)
+    except LeadError as error:
+        if request.headers.get("HX-Request"):
+            return HttpResponse(_toast(str(error), "warning"), status=409, headers={"HX-Reswap": "none"})
+        messages.warning(request, str(error))
+        return redirect("leads:inbox")
+    messages.success(request, f"{lead} is yours now. Its SLA clock is running.")
+    url = reverse("leads:lead_detail", args=[lead.pk])
+    if request.headers.get("HX-Request"):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
+
+
+@require_POST
+@role_required(*INBOX_ROLES)
+def away(request: HttpRequest) -> HttpResponse:
+    """Out-of-office toggle: no round-robin leads while away."""
+    form = AwayForm(request.POST)
+    if form.is_valid():
+        try:
+            member = services.member_set_away(
+                user=request.user, until=None if request.POST.get("back") else form.cleaned_data["away_until"]
+            )
+        except LeadError as error:
+            messages.error(request, str(error))
+        else:
+            if member.away_until:
+                until = timezone.localtime(member.away_until)
+                messages.success(
+                    request, f"You are out of office until {until:%a %d %b %H:%M}. No leads are routed to you."
+                )
+            else:
+                messages.success(request, "Welcome back: new leads are routed to you again.")
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    return redirect(_safe_next(request, reverse("leads:inbox")))
+
+
+# --- the lead page --------------------------------------------------------------------------------
+
+
+def _get_lead(pk: int) -> Lead:
+    return get_object_or_404(
+        Lead.objects.select_related("account", "owner", "persona", "scored_version", "team", "team__manager"), pk=pk
+    )
+
+
+def _permissions(user, lead: Lead) -> dict:
+    owner = lead.owner_id == user.id
+    claimable = lead.stage == Stage.MQL and lead.owner_id is None and has_role(user, Role.SDR)
+    manages = is_admin(user) or (lead.team is not None and lead.team.manager_id == user.id)
+    return {
+        "can_act": owner or claimable,
+        "can_claim": claimable,
+        "can_reassign": manages and lead.stage in (Stage.MQL, Stage.SAL, Stage.SQL),
+    }
+
+
+def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
+    version = services.active_version()
+    spec_version = lead.scored_version or version
+    spec = spec_version.spec if spec_version else {}
+    now = timezone.now()
+    names = persona_names()
+    why = explain(lead, spec, now, names)
+    labels = _reason_labels(version)
+    transitions = list(lead.transitions.select_related("actor", "agreement_version").order_by("-at", "-id"))
+    for t in transitions:
+        t.reason_label = labels.get(t.reason_code, t.reason_code)
+    return {
+        "lead": lead,
+        "why": why,
+        "why_version": spec_version,
+        "fit_hits": [h for h in why.breakdown if h.section == "fit"],
+        "behaviour_hits": [h for h in why.breakdown if h.section == "behaviour"],
+        "knockout_hits": [h for h in why.breakdown if h.section == "knockout"],
+        "sla": sla_clock(lead, calendar_for(version), now),
+        "transitions": transitions,
+        "assignments": lead.assignments.select_related("from_owner", "to_owner", "actor").order_by("-at", "-id"),
+        "notes": lead.notes.select_related("author").order_by("-created_at", "-id"),
+        "note_form": NoteForm(),
+        "error": error,
+        **_permissions(request.user, lead),
+    }
+
+
+def _reason_labels(version) -> dict[str, str]:
+    spec = version.spec if version else {}
+    return {r["code"]: r["label"] for kind in ("reject", "recycle") for r in spec.get(f"{kind}_reasons", [])}
+
+
 @role_required(*EVERYONE)
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_object_or_404(Lead.objects.select_related("account", "owner", "persona", "scored_version"), pk=pk)
-    return render(
+    """Everything about one lead, why it qualified, its history and what can be done next."""
+    lead = _get_lead(pk)
+    context = _live_context(request, lead)
+    context["activities"] = lead.activities.order_by("-occurred_at", "-id")[:100]
+    return render(request, "leads/lead_detail.html", context)
+
+
+# --- actions --------------------------------------------------------------------------------------
+
+
+def _ctx(request: HttpRequest) -> str:
+    ctx = request.POST.get("ctx") or request.GET.get("ctx") or ""
+    return ctx if ctx in ("row", "detail") else ""
+
+
+def _done(request: HttpRequest, lead: Lead, text: str, *, keep_row: bool = False) -> HttpResponse:
+    """Success: remove (or refresh) the inbox row, or refresh the lead page's live panel."""
+    ctx = _ctx(request)
+    trigger = json.dumps({"accord:done": {"lead": lead.pk}})
+    if not request.headers.get("HX-Request") or not ctx:
+        messages.success(request, text)
+        return redirect(_safe_next(request, reverse("leads:lead_detail", args=[lead.pk])))
+    if ctx == "row":
+        body = ""
+        if keep_row:
+            body = render_to_string(
+                "leads/_inbox_row.html",
+                {"row": _inbox_row(request, _get_lead(lead.pk)), "tab": request.POST.get("tab")},
+                request,
+            )
+        headers = {"HX-Retarget": f"#lead-row-{lead.pk}", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
+        return HttpResponse(body + _toast(text), headers=headers)
+    body = render_to_string("leads/_lead_live.html", _live_context(request, _get_lead(lead.pk)), request)
+    headers = {"HX-Retarget": "#lead-live", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
+    return HttpResponse(body + _toast(text), headers=headers)
+
+
+def _conflict(request: HttpRequest, pk: int, error: LeadError) -> HttpResponse:
+    """The loser of a race, or an action the lead's state no longer allows: 409 with the reason."""
+    ctx = _ctx(request)
+    if not request.headers.get("HX-Request") or not ctx:
+        messages.error(request, str(error))
+        return redirect(_safe_next(request, reverse("leads:lead_detail", args=[pk])))
+    trigger = json.dumps({"accord:done": {"lead": pk, "error": str(error)}})
+    if ctx == "row":
+        body = render_to_string("leads/_conflict_row.html", {"pk": pk, "error": str(error)}, request)
+        headers = {"HX-Retarget": f"#lead-row-{pk}", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
+        return HttpResponse(body, status=409, headers=headers)
+    lead = _get_lead(pk)
+    body = render_to_string("leads/_lead_live.html", _live_context(request, lead, error=str(error)), request)
+    headers = {"HX-Retarget": "#lead-live", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
+    return HttpResponse(body, status=409, headers=headers)
+
+
+ACTION_COPY = {
+    "recycle": ("Recycle to nurture", "Back to marketing's nurture track; engagement restarts from today.", "Recycle"),
+    "reject": ("Reject", "Send the lead back to marketing with a reason they can act on.", "Reject"),
+    "disqualify": ("Disqualify", "This person can never buy from us (fake data, wrong company).", "Disqualify"),
+    "convert": ("Convert to SQL", "Sales opens an opportunity for this lead.", "Convert"),
+    "won": ("Mark as won", "The opportunity closed as a customer.", "Mark won"),
+    "lost": ("Mark as lost", "The opportunity closed without a deal.", "Mark lost"),
+    "reassign": ("Reassign", "Hand this lead to another SDR of the team.", "Reassign"),
+}
+
+
+def _form_view(
+    request: HttpRequest,
+    pk: int,
+    name: str,
+    make_form: Callable,
+    run: Callable,
+    *,
+    keep_row: bool = False,
+) -> HttpResponse:
+    """GET: the form (modal partial or full page). POST: validate → service → row/panel/redirect."""
+    lead = _get_lead(pk)
+    form = make_form(lead, request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                lead = run(lead, form.cleaned_data)
+            except LeadError as error:
+                return _conflict(request, pk, error)
+            return _done(request, lead, _success_text(name, lead), keep_row=keep_row)
+        status = 422
+    else:
+        status = 200
+    title, help_text, submit = ACTION_COPY[name]
+    context = {
+        "lead": lead,
+        "form": form,
+        "name": name,
+        "title": title,
+        "help_text": help_text,
+        "submit": submit,
+        "ctx": _ctx(request),
+        "action_url": reverse(f"leads:{name}", args=[lead.pk]),
+        "next": _safe_next(request, ""),
+        "tab": request.POST.get("tab") or request.GET.get("tab") or "",
+    }
+    template = "leads/_action_form.html" if request.headers.get("HX-Request") else "leads/action_form.html"
+    response = render(request, template, context, status=status)
+    if request.headers.get("HX-Request") and status == 422:
+        response.headers["HX-Retarget"] = "#action-modal-body"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _success_text(name: str, lead: Lead) -> str:
+    return {
+        "accept": f"Accepted {lead}: it is your SAL now.",
+        "claim": f"{lead} is yours now.",
+        "recycle": f"Recycled {lead} to nurture until {lead.revisit_on:%d %b %Y}." if lead.revisit_on else "Recycled.",
+        "reject": f"Rejected {lead}; marketing sees your reason.",
+        "disqualify": f"Disqualified {lead}.",
+        "convert": f"Converted {lead} to SQL.",
+        "won": f"{lead} is won. Congratulations!",
+        "lost": f"{lead} is marked as lost.",
+        "reassign": f"{lead} now belongs to {lead.owner.get_full_name() or lead.owner.username}." if lead.owner else "",
+    }[name]
+
+
+def _spec():
+    version = services.active_version()
+    return version.spec if version else {}
+
+
+@require_POST
+@role_required(*INBOX_ROLES)
+def accept(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        lead = services.lead_accept(lead_id=pk, user=request.user)
+    except LeadError as error:
+        return _conflict(request, pk, error)
+    return _done(request, lead, _success_text("accept", lead))
+
+
+@require_POST
+@role_required(Role.SDR)
+def claim(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        lead = services.lead_claim(lead_id=pk, user=request.user)
+    except LeadError as error:
+        return _conflict(request, pk, error)
+    return _done(request, lead, _success_text("claim", lead))
+
+
+def _action_view(name: str, make_form: Callable, service: Callable) -> Callable:
+    """The view of one form action: GET shows the form, POST runs ``service(**cleaned_data)``."""
+
+    @require_http_methods(["GET", "POST"])
+    @role_required(*INBOX_ROLES)
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        return _form_view(
+            request,
+            pk,
+            name,
+            lambda lead, data: make_form(data),
+            lambda lead, cleaned: service(lead_id=lead.pk, user=request.user, **cleaned),
+        )
+
+    view.__name__ = name
+    view.__doc__ = ACTION_COPY[name][1]
+    return view
+
+
+recycle = _action_view("recycle", lambda data: RecycleForm(data, spec=_spec()), services.lead_recycle)
+reject = _action_view("reject", lambda data: RejectForm(data, spec=_spec()), services.lead_reject)
+disqualify = _action_view("disqualify", DisqualifyForm, services.lead_disqualify)
+convert = _action_view("convert", ConvertForm, services.lead_convert)
+won = _action_view("won", WonForm, services.lead_mark_won)
+lost = _action_view("lost", LostForm, services.lead_mark_lost)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.MANAGER)
+def reassign(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _get_lead(pk)
+    if not _permissions(request.user, lead)["can_reassign"]:
+        raise PermissionDenied("Only the manager of the lead's team can reassign it.")
+    return _form_view(
         request,
-        "leads/lead_detail.html",
-        {
-            "lead": lead,
-            "transitions": lead.transitions.select_related("actor", "agreement_version").order_by("-at", "-id"),
-            "activities": lead.activities.order_by("-occurred_at", "-id")[:50],
-        },
+        pk,
+        "reassign",
+        lambda lead, data: ReassignForm(data, candidates=services.reassign_candidates(lead)),
+        lambda lead, d: services.lead_reassign(lead_id=lead.pk, user=request.user, to_user_id=d["to_user"].pk),
+        keep_row=True,
+    )
+
+
+@require_POST
+@role_required(*EVERYONE)
+def note_add(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _get_lead(pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        services.note_add(lead_id=lead.pk, user=request.user, body=form.cleaned_data["body"])
+        form = NoteForm()
+        status = 200
+    else:
+        status = 422
+    if not request.headers.get("HX-Request"):
+        if status == 200:
+            messages.success(request, "Note added.")
+        else:
+            messages.error(request, "A note cannot be empty.")
+        return redirect("leads:lead_detail", pk=lead.pk)
+    notes = lead.notes.select_related("author").order_by("-created_at", "-id")
+    return render(request, "leads/_notes.html", {"lead": lead, "notes": notes, "note_form": form}, status=status)
+
+
+# --- bulk -----------------------------------------------------------------------------------------
+
+
+def _selected_ids(request: HttpRequest) -> list[int]:
+    ids = []
+    for raw in request.POST.getlist("lead_ids"):
+        if raw.isdigit():
+            ids.append(int(raw))
+    return ids
+
+
+def _bulk_response(request: HttpRequest, result: services.BulkResult, verb: str) -> HttpResponse:
+    done = len(result.done)
+    parts = [f"{verb} {done} lead{'s' if done != 1 else ''}."] if done else []
+    context = {"summary": " ".join(parts), "failed": result.failed, "done": [lead.pk for lead in result.done]}
+    if not request.headers.get("HX-Request"):
+        if done:
+            messages.success(request, context["summary"])
+        for pk, why in result.failed:
+            messages.error(request, f"Lead #{pk}: {why}")
+        return redirect(_safe_next(request, reverse("leads:inbox")))
+    trigger = json.dumps({"accord:bulk-done": {"done": context["done"]}})
+    response = render(request, "leads/_bulk_result.html", context)
+    response.headers["HX-Trigger-After-Swap"] = trigger
+    response.headers["HX-Retarget"] = "#bulk-result"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+@require_POST
+@role_required(*INBOX_ROLES)
+def bulk_accept(request: HttpRequest) -> HttpResponse:
+    ids = _selected_ids(request)
+    if not ids:
+        return _bulk_response(request, services.BulkResult(failed=[(0, "Select at least one lead.")]), "Accepted")
+    return _bulk_response(request, services.lead_bulk_accept(lead_ids=ids, user=request.user), "Accepted")
+
+
+def _bulk_form(request: HttpRequest, name: str, form, run) -> HttpResponse:
+    ids = _selected_ids(request)
+    if not ids:
+        form.add_error(None, "Select at least one lead in the queue first.")
+    if ids and form.is_valid():
+        return _bulk_response(request, run(ids, form.cleaned_data), "Recycled" if name == "recycle" else "Rejected")
+    title, help_text, submit = ACTION_COPY[name]
+    context = {
+        "form": form,
+        "name": name,
+        "title": f"{title} {len(ids)} selected lead{'s' if len(ids) != 1 else ''}",
+        "help_text": help_text,
+        "submit": submit,
+        "ctx": "bulk",
+        "action_url": reverse(f"leads:bulk_{name}"),
+        "lead_ids": ids,
+    }
+    status = 422 if form.is_bound or not ids else 200
+    if not request.headers.get("HX-Request"):
+        return render(request, "leads/action_form.html", context, status=status)
+    response = render(request, "leads/_action_form.html", context, status=status)
+    response.headers["HX-Retarget"] = "#action-modal-body"
+    response.headers["HX-Reswap"] = "innerHTML"
+    return response
+
+
+@require_POST
+@role_required(*INBOX_ROLES)
+def bulk_recycle(request: HttpRequest) -> HttpResponse:
+    form = RecycleForm(request.POST if request.POST.get("reason_code") is not None else None, spec=_spec())
+    return _bulk_form(
+        request,
+        "recycle",
+        form,
+        lambda ids, d: services.lead_bulk_recycle(
+            lead_ids=ids, user=request.user, reason_code=d["reason_code"], revisit_on=d["revisit_on"], note=d["note"]
+        ),
+    )
+
+
+@require_POST
+@role_required(*INBOX_ROLES)
+def bulk_reject(request: HttpRequest) -> HttpResponse:
+    form = RejectForm(request.POST if request.POST.get("reason_code") is not None else None, spec=_spec())
+    return _bulk_form(
+        request,
+        "reject",
+        form,
+        lambda ids, d: services.lead_bulk_reject(
+            lead_ids=ids, user=request.user, reason_code=d["reason_code"], note=d["note"]
+        ),
     )

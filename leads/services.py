@@ -1,0 +1,394 @@
+"""Writes of the inbox: claiming, lifecycle actions, reassignment, notes, out of office.
+
+Every service is keyword-only and runs in one transaction that locks the lead row
+(``SELECT … FOR UPDATE``), checks the state a person saw is still the state it is in, applies a
+conditional ``UPDATE … WHERE stage = … AND owner …`` and writes exactly one ``Transition`` (and an
+``Assignment`` whenever the owner changes). A double click or two SDRs on one lead therefore
+give one transition; the loser gets a ``LeadError`` with a sentence to show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from alignment.models import AgreementVersion
+from alignment.spec import reason_choices
+from leads.models import Assignment, Lead, Note, Stage, Team, TeamMember, Transition
+from leads.routing import OPEN_STAGES, open_loads
+from portal.access import Role, has_role, is_admin
+
+
+class LeadError(Exception):
+    """An action that cannot happen in the lead's current state; ``str(error)`` is for people."""
+
+
+# What each action does: the stages it starts from, where it goes, how to say it.
+@dataclass(frozen=True)
+class Action:
+    name: str
+    verb: str  # "accept" — for "You cannot accept …"
+    done: str  # "accepted" — for "sdr2 already accepted …"
+    from_stages: tuple[str, ...]
+    to_stage: str
+
+
+ACCEPT = Action("accept", "accept", "accepted", (Stage.MQL,), Stage.SAL)
+RECYCLE = Action("recycle", "recycle", "recycled", (Stage.MQL, Stage.SAL), Stage.NURTURE)
+REJECT = Action("reject", "reject", "rejected", (Stage.MQL,), Stage.REJECTED)
+DISQUALIFY = Action("disqualify", "disqualify", "disqualified", (Stage.MQL, Stage.SAL), Stage.DISQUALIFIED)
+CONVERT = Action("convert", "convert", "converted", (Stage.SAL,), Stage.SQL)
+MARK_WON = Action("won", "mark as won", "marked as won", (Stage.SQL,), Stage.WON)
+MARK_LOST = Action("lost", "mark as lost", "marked as lost", (Stage.SQL,), Stage.LOST)
+ACTIONS = {a.name: a for a in (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)}
+
+
+def active_version() -> AgreementVersion | None:
+    return AgreementVersion.objects.active()
+
+
+def _who(user) -> str:
+    if user is None:
+        return "the system"
+    return user.get_full_name() or user.username
+
+
+def _lock(lead_id: int) -> Lead:
+    lead = Lead.objects.select_for_update(of=("self",)).filter(pk=lead_id).first()
+    if lead is None:
+        raise LeadError("This lead no longer exists.")
+    return lead
+
+
+def _conflict_message(lead: Lead, action: Action, user) -> str:
+    """Why ``user`` cannot ``action`` the lead any more, naming who got there first when known."""
+    last = lead.transitions.select_related("actor").order_by("-at", "-id").first()
+    if lead.stage == action.to_stage and last is not None and last.actor_id == user.id:
+        return f"You already {action.done} {lead}."
+    if lead.stage not in action.from_stages:
+        by = f" by {_who(last.actor)}" if last is not None and last.to_stage == lead.stage else ""
+        when = f" at {timezone.localtime(last.at):%H:%M}" if by else ""
+        return f"{lead} was already moved to {lead.get_stage_display()}{by}{when}; it can no longer be {action.done}."
+    owner = lead.owner
+    return f"{lead} belongs to {_who(owner)}. Only its owner can {action.verb} it; a manager can reassign it."
+
+
+def _act(
+    *,
+    lead_id: int,
+    user: User,
+    action: Action,
+    updates: dict,
+    reason_code: str = "",
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> Lead:
+    """Apply one lifecycle action. The row lock plus the conditional UPDATE make it race-free."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead = _lock(lead_id)
+        claimable = lead.stage == Stage.MQL and lead.owner_id is None
+        if lead.stage not in action.from_stages or not (lead.owner_id == user.id or claimable):
+            raise LeadError(_conflict_message(lead, action, user))
+        if claimable and not has_role(user, Role.SDR):
+            raise LeadError(f"{lead} is unassigned: an SDR claims it, or a manager assigns it to one.")
+        from_stage, previous_owner_id = lead.stage, lead.owner_id
+        score_then = lead.fit_score + lead.engagement_score
+        values = {"stage": action.to_stage, "owner": user, "updated_at": now, **updates}
+        if lead.first_action_at is None and from_stage == Stage.MQL:
+            values["first_action_at"] = now  # stops the SLA clock
+        scope = Q(owner=user) | Q(owner__isnull=True, stage=Stage.MQL)
+        changed = Lead.objects.filter(pk=lead.pk, stage=from_stage).filter(scope).update(**values)
+        if changed != 1:  # cannot happen while we hold the row lock; refuse rather than write a lie
+            raise LeadError(_conflict_message(lead, action, user))
+        new_owner = values["owner"]
+        if (new_owner.id if new_owner else None) != previous_owner_id:
+            Assignment.objects.create(
+                lead=lead,
+                from_owner_id=previous_owner_id,
+                to_owner=new_owner,
+                reason=Assignment.Reason.CLAIMED if new_owner else Assignment.Reason.RELEASED,
+                actor=user,
+                at=now,
+            )
+        for name, value in values.items():
+            setattr(lead, name, value)
+        Transition.objects.create(
+            lead=lead,
+            from_stage=from_stage,
+            to_stage=action.to_stage,
+            actor=user,
+            owner=user,
+            at=now,
+            reason_code=reason_code,
+            note=note.strip(),
+            agreement_version=active_version(),
+            score=score_then,
+            grade=lead.grade,
+        )
+    return lead
+
+
+def _reason(code: str, kind: str, version: AgreementVersion | None) -> str:
+    codes = dict(reason_choices(version.spec if version else {}, kind))
+    if code not in codes:
+        raise LeadError(f"Choose one of the agreement's {kind} reasons.")
+    return code
+
+
+def lead_accept(*, lead_id: int, user: User, now: dt.datetime | None = None) -> Lead:
+    """MQL → SAL: the SDR takes the lead on (claiming it when it was unassigned)."""
+    return _act(lead_id=lead_id, user=user, action=ACCEPT, updates={}, now=now)
+
+
+def lead_recycle(
+    *, lead_id: int, user: User, reason_code: str, revisit_on: dt.date, note: str = "", now: dt.datetime | None = None
+) -> Lead:
+    """→ nurture with a reason and a revisit date. Engagement restarts: only later activities count."""
+    now = now or timezone.now()
+    reason_code = _reason(reason_code, "recycle", active_version())
+    if revisit_on is None or revisit_on <= timezone.localdate(now):
+        raise LeadError("The revisit date must be in the future.")
+    # Engagement counts only activities after recycled_at (= now), so it is zero right now.
+    updates = {"recycled_at": now, "revisit_on": revisit_on, "owner": None, "engagement_score": 0}
+    return _act(
+        lead_id=lead_id, user=user, action=RECYCLE, updates=updates, reason_code=reason_code, note=note, now=now
+    )
+
+
+def lead_reject(*, lead_id: int, user: User, reason_code: str, note: str, now: dt.datetime | None = None) -> Lead:
+    """MQL → rejected, back to marketing with one of the agreement's reject reasons and a note."""
+    reason_code = _reason(reason_code, "reject", active_version())
+    if not note.strip():
+        raise LeadError("Say in a note why the lead is rejected: marketing reads it.")
+    return _act(lead_id=lead_id, user=user, action=REJECT, updates={}, reason_code=reason_code, note=note, now=now)
+
+
+def lead_disqualify(*, lead_id: int, user: User, note: str, now: dt.datetime | None = None) -> Lead:
+    """MQL or SAL → disqualified for good (wrong person, fake data, no company)."""
+    if not note.strip():
+        raise LeadError("Say in a note why the lead is disqualified.")
+    return _act(lead_id=lead_id, user=user, action=DISQUALIFY, updates={}, note=note, now=now)
+
+
+def lead_convert(*, lead_id: int, user: User, amount: Decimal, note: str = "", now: dt.datetime | None = None) -> Lead:
+    """SAL → SQL: an opportunity worth ``amount`` is opened."""
+    if amount is None or amount <= 0:
+        raise LeadError("The opportunity amount must be more than zero.")
+    updates = {"opportunity_amount": amount}
+    return _act(lead_id=lead_id, user=user, action=CONVERT, updates=updates, note=note, now=now)
+
+
+def lead_mark_won(*, lead_id: int, user: User, note: str = "", now: dt.datetime | None = None) -> Lead:
+    return _act(lead_id=lead_id, user=user, action=MARK_WON, updates={}, note=note, now=now)
+
+
+def lead_mark_lost(*, lead_id: int, user: User, note: str, now: dt.datetime | None = None) -> Lead:
+    if not note.strip():
+        raise LeadError("Say in a note why the opportunity was lost.")
+    return _act(lead_id=lead_id, user=user, action=MARK_LOST, updates={}, note=note, now=now)
+
+
+# --- assignment -------------------------------------------------------------------------------
+
+
+def team_for(user: User) -> Team | None:
+    membership = TeamMember.objects.filter(user=user).select_related("team").first()
+    return membership.team if membership else None
+
+
+def managed_team_ids(user: User) -> list[int]:
+    if is_admin(user):
+        return list(Team.objects.values_list("id", flat=True))
+    return list(Team.objects.filter(manager=user).values_list("id", flat=True))
+
+
+def _check_capacity(*, user: User, now) -> TeamMember:
+    member = TeamMember.objects.filter(user=user).select_related("team").first()
+    if member is None:
+        raise LeadError("You are not on a team yet; ask your manager to add you.")
+    if member.away_until and member.away_until > now:
+        raise LeadError("You are marked out of office. Switch it off to claim leads.")
+    load = open_loads([user.id]).get(user.id, 0)
+    if load >= member.capacity:
+        raise LeadError(f"You already hold {load} open leads, your capacity. Work some of them before claiming more.")
+    return member
+
+
+def lead_claim_next(*, user: User, now: dt.datetime | None = None) -> Lead:
+    """Claim the most urgent unassigned MQL of the user's team.
+
+    ``FOR UPDATE SKIP LOCKED``: concurrent claimers each lock a different row instead of queueing
+    behind the same one, so 50 SDRs pressing "Next lead" at once get 50 different leads.
+    """
+    now = now or timezone.now()
+    if not has_role(user, Role.SDR):
+        raise LeadError("Only SDRs claim leads from the queue.")
+    with transaction.atomic():
+        member = _check_capacity(user=user, now=now)
+        lead = (
+            Lead.objects.filter(stage=Stage.MQL, owner__isnull=True)
+            .filter(Q(team=member.team) | Q(team__isnull=True))
+            .order_by("sla_due_at", "-score", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if lead is None:
+            raise LeadError("The unassigned queue is empty: every MQL has an owner. Well done!")
+        Lead.objects.filter(pk=lead.pk, owner__isnull=True).update(owner=user, team=member.team, updated_at=now)
+        Assignment.objects.create(
+            lead=lead, from_owner=None, to_owner=user, reason=Assignment.Reason.CLAIMED, actor=user, at=now
+        )
+        TeamMember.objects.filter(pk=member.pk).update(last_assigned_at=now)
+        lead.owner, lead.team = user, member.team
+    return lead
+
+
+def lead_claim(*, lead_id: int, user: User, now: dt.datetime | None = None) -> Lead:
+    """Claim one unassigned MQL the SDR picked from the Unassigned tab."""
+    now = now or timezone.now()
+    if not has_role(user, Role.SDR):
+        raise LeadError("Only SDRs claim leads.")
+    with transaction.atomic():
+        member = _check_capacity(user=user, now=now)
+        lead = _lock(lead_id)
+        if lead.owner_id == user.id:
+            raise LeadError(f"You already own {lead}.")
+        if lead.stage != Stage.MQL or lead.owner_id is not None:
+            owner = f" by {_who(lead.owner)}" if lead.owner_id else ""
+            raise LeadError(f"{lead} was already taken{owner}; pick another lead.")
+        Lead.objects.filter(pk=lead.pk, stage=Stage.MQL, owner__isnull=True).update(
+            owner=user, team=member.team, updated_at=now
+        )
+        Assignment.objects.create(
+            lead=lead, from_owner=None, to_owner=user, reason=Assignment.Reason.CLAIMED, actor=user, at=now
+        )
+        lead.owner, lead.team = user, member.team
+    return lead
+
+
+def reassign_candidates(lead: Lead):
+    """Active SDRs of the lead's team: who a manager may hand the lead to."""
+    return User.objects.filter(
+        team_membership__team_id=lead.team_id, is_active=True, groups__name=Role.SDR.value
+    ).order_by("username")
+
+
+def lead_reassign(*, lead_id: int, user: User, to_user_id: int, now: dt.datetime | None = None) -> Lead:
+    """A manager hands an open lead (MQL, SAL, SQL) to another SDR of the team."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead = _lock(lead_id)
+        if not (is_admin(user) or (lead.team_id and lead.team_id in managed_team_ids(user))):
+            raise LeadError("Only the manager of the lead's team can reassign it.")
+        if lead.stage not in (Stage.MQL, Stage.SAL, Stage.SQL):
+            raise LeadError(f"{lead} is {lead.get_stage_display()}; only open leads can be reassigned.")
+        target = reassign_candidates(lead).filter(pk=to_user_id).first()
+        if target is None:
+            raise LeadError("Choose an active SDR of the lead's team.")
+        if lead.owner_id == target.id:
+            raise LeadError(f"{lead} already belongs to {_who(target)}.")
+        Lead.objects.filter(pk=lead.pk, owner_id=lead.owner_id).update(owner=target, updated_at=now)
+        Assignment.objects.create(
+            lead=lead,
+            from_owner_id=lead.owner_id,
+            to_owner=target,
+            reason=Assignment.Reason.REASSIGNED,
+            actor=user,
+            at=now,
+        )
+        lead.owner = target
+    return lead
+
+
+# --- bulk -------------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    done: list[Lead] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (lead id, why)
+
+
+def _bulk(lead_ids: list[int], act) -> BulkResult:
+    """Each lead in its own transaction: one failure does not undo the others."""
+    result = BulkResult()
+    for lead_id in dict.fromkeys(lead_ids):
+        try:
+            result.done.append(act(lead_id))
+        except LeadError as error:
+            result.failed.append((lead_id, str(error)))
+    return result
+
+
+def lead_bulk_accept(*, lead_ids: list[int], user: User) -> BulkResult:
+    return _bulk(lead_ids, lambda pk: lead_accept(lead_id=pk, user=user))
+
+
+def lead_bulk_recycle(
+    *, lead_ids: list[int], user: User, reason_code: str, revisit_on: dt.date, note: str = ""
+) -> BulkResult:
+    return _bulk(
+        lead_ids,
+        lambda pk: lead_recycle(lead_id=pk, user=user, reason_code=reason_code, revisit_on=revisit_on, note=note),
+    )
+
+
+def lead_bulk_reject(*, lead_ids: list[int], user: User, reason_code: str, note: str) -> BulkResult:
+    return _bulk(lead_ids, lambda pk: lead_reject(lead_id=pk, user=user, reason_code=reason_code, note=note))
+
+
+# --- notes and availability -------------------------------------------------------------------
+
+
+def note_add(*, lead_id: int, user: User, body: str) -> Note:
+    body = body.strip()
+    if not body:
+        raise LeadError("A note cannot be empty.")
+    lead = Lead.objects.filter(pk=lead_id).first()
+    if lead is None:
+        raise LeadError("This lead no longer exists.")
+    return Note.objects.create(lead=lead, author=user, body=body)
+
+
+def member_set_away(*, user: User, until: dt.datetime | None, now: dt.datetime | None = None) -> TeamMember:
+    """Out of office until ``until`` (None = back now): round robin skips the SDR meanwhile."""
+    now = now or timezone.now()
+    if until is not None and until <= now:
+        raise LeadError("'Away until' must be in the future.")
+    with transaction.atomic():
+        member = TeamMember.objects.select_for_update().filter(user=user).first()
+        if member is None:
+            raise LeadError("You are not on a team, so no leads are routed to you anyway.")
+        member.away_until = until
+        member.save(update_fields=["away_until"])
+    return member
+
+
+__all__ = [
+    "ACTIONS",
+    "OPEN_STAGES",
+    "BulkResult",
+    "LeadError",
+    "lead_accept",
+    "lead_bulk_accept",
+    "lead_bulk_recycle",
+    "lead_bulk_reject",
+    "lead_claim",
+    "lead_claim_next",
+    "lead_convert",
+    "lead_disqualify",
+    "lead_mark_lost",
+    "lead_mark_won",
+    "lead_reassign",
+    "lead_recycle",
+    "lead_reject",
+    "member_set_away",
+    "note_add",
+]

@@ -1,0 +1,465 @@
+"""The SDR inbox and the lead page: who sees what, queue order, filters, pages, query counts, htmx."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from alignment.calendar import BusinessCalendar
+from leads.models import Lead, Note, Stage, TeamMember, Transition
+from leads.selectors import InboxTab, decode_cursor, sla_clock, viewer_for
+from leads.services import lead_accept
+from portal.access import Role
+from tests.factories import (
+    AccountFactory,
+    ActivityFactory,
+    AgreementVersionFactory,
+    LeadFactory,
+    MqlFactory,
+    PersonaFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def version(db):
+    return AgreementVersionFactory()
+
+
+def _row_ids(response) -> list[int]:
+    return [row.lead.pk for row in response.context["page"].rows]
+
+
+# --- access ---------------------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_login(client, team):
+    lead = MqlFactory(team=team)
+    for url in (
+        reverse("leads:inbox"),
+        reverse("leads:lead_detail", args=[lead.pk]),
+        reverse("leads:recycle", args=[lead.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    response = client.post(reverse("leads:accept", args=[lead.pk]))
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+def test_inbox_is_for_sdrs_and_managers(login, version, sdr, manager, marketing, sales, outsider, admin_user):
+    url = reverse("leads:inbox")
+    assert login(sdr).get(url).status_code == 200
+    assert login(manager).get(url).status_code == 200
+    assert login(admin_user).get(url).status_code == 200
+    for user in (marketing, sales, outsider):
+        assert login(user).get(url).status_code == 403, user.username
+
+
+def test_only_managers_get_the_team_tab(login, version, sdr, manager):
+    sdr_page = login(sdr).get(reverse("leads:inbox"))
+    assert [t[0] for t in sdr_page.context["tabs"]] == [InboxTab.MINE, InboxTab.UNASSIGNED]
+    assert login(sdr).get(reverse("leads:inbox") + "?tab=team").status_code == 403
+    manager_page = login(manager).get(reverse("leads:inbox") + "?tab=team")
+    assert manager_page.status_code == 200
+    assert [t[0] for t in manager_page.context["tabs"]] == [InboxTab.MINE, InboxTab.UNASSIGNED, InboxTab.TEAM]
+
+
+def test_every_role_reads_a_lead_but_outsiders_do_not(login, version, team, sdr, manager, marketing, sales, outsider):
+    lead = MqlFactory(team=team)
+    url = reverse("leads:lead_detail", args=[lead.pk])
+    for user in (sdr, manager, marketing, sales):
+        assert login(user).get(url).status_code == 200, user.username
+    assert login(outsider).get(url).status_code == 403
+
+
+def test_leaders_cannot_act_on_leads(login, version, team, marketing, sales):
+    lead = MqlFactory(team=team)
+    for user in (marketing, sales):
+        assert login(user).post(reverse("leads:accept", args=[lead.pk])).status_code == 403
+        assert login(user).get(reverse("leads:reject", args=[lead.pk])).status_code == 403
+        assert login(user).post(reverse("leads:claim_next")).status_code == 403
+    assert not Transition.objects.filter(lead=lead, to_stage=Stage.SAL).exists()
+
+
+def test_sdr_cannot_act_on_another_sdrs_lead_through_the_view(login, version, team, sdr, sdr2):
+    lead = MqlFactory(team=team, owner=sdr2)
+
+    response = login(sdr).post(reverse("leads:accept", args=[lead.pk]), {"ctx": "row"}, **HTMX)
+
+    assert response.status_code == 409
+    assert b"belongs to" in response.content
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+def test_only_the_teams_manager_may_open_the_reassign_form(login, version, team, sdr, manager):
+    lead = MqlFactory(team=team, owner=sdr)
+    other = UserFactory(username="boss2", roles=[Role.MANAGER])
+    url = reverse("leads:reassign", args=[lead.pk])
+    assert login(sdr).get(url).status_code == 403
+    assert login(other).get(url).status_code == 403
+    assert login(manager).get(url).status_code == 200
+
+
+# --- the queue ------------------------------------------------------------------------------------
+
+
+def test_queue_is_sorted_by_sla_due_time_then_score(login, version, team, sdr):
+    now = timezone.now()
+    late_low = MqlFactory(team=team, owner=sdr, sla_due_at=now + dt.timedelta(hours=5), fit_score=10)
+    soon_low = MqlFactory(team=team, owner=sdr, sla_due_at=now + dt.timedelta(hours=1), fit_score=10)
+    soon_high = MqlFactory(team=team, owner=sdr, sla_due_at=now + dt.timedelta(hours=1), fit_score=40)
+    no_sla = MqlFactory(team=team, owner=sdr, sla_due_at=None)
+    LeadFactory(team=team, owner=sdr, stage=Stage.SAL)  # not in the queue
+
+    response = login(sdr).get(reverse("leads:inbox"))
+
+    assert _row_ids(response) == [soon_high.pk, soon_low.pk, late_low.pk, no_sla.pk]
+
+
+def test_tabs_split_mine_from_unassigned(login, version, team, sdr, sdr2):
+    mine = MqlFactory(team=team, owner=sdr)
+    free = MqlFactory(team=team, owner=None)
+    MqlFactory(team=team, owner=sdr2)
+
+    client = login(sdr)
+    assert _row_ids(client.get(reverse("leads:inbox"))) == [mine.pk]
+    unassigned = client.get(reverse("leads:inbox") + "?tab=unassigned")
+    assert _row_ids(unassigned) == [free.pk]
+    assert {k: n for k, _, n in unassigned.context["tabs"]} == {"mine": "1", "unassigned": "1"}
+
+
+def test_managers_team_tab_shows_every_owner(login, version, team, manager, sdr, sdr2):
+    leads = [MqlFactory(team=team, owner=sdr), MqlFactory(team=team, owner=sdr2), MqlFactory(team=team)]
+    response = login(manager).get(reverse("leads:inbox") + "?tab=team")
+    assert sorted(_row_ids(response)) == sorted(x.pk for x in leads)
+
+
+def test_filters_narrow_the_queue(login, version, team, sdr):
+    persona = PersonaFactory(name="Marketing director")
+    match = MqlFactory(
+        team=team,
+        owner=sdr,
+        grade="A",
+        persona=persona,
+        source="webinar",
+        account=AccountFactory(country="DE", name="Zeppelin GmbH"),
+    )
+    MqlFactory(team=team, owner=sdr, grade="B", source="webinar", account=AccountFactory(country="DE"))
+    MqlFactory(team=team, owner=sdr, grade="A", source="website", account=AccountFactory(country="US"))
+    client = login(sdr)
+    url = reverse("leads:inbox")
+
+    assert _row_ids(client.get(url, {"grade": "A", "country": "DE"})) == [match.pk]
+    assert _row_ids(client.get(url, {"persona": persona.pk})) == [match.pk]
+    assert _row_ids(client.get(url, {"source": "webinar", "grade": "A"})) == [match.pk]
+    assert _row_ids(client.get(url, {"q": "zeppelin"})) == [match.pk]
+    empty = client.get(url, {"q": "nobody-matches-this"})
+    assert b"No MQL matches these filters" in empty.content
+
+
+def test_a_bad_filter_value_is_ignored_not_an_error(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    response = login(sdr).get(reverse("leads:inbox"), {"grade": "Z", "persona": "abc"})
+    assert response.status_code == 200
+    assert _row_ids(response) == [lead.pk]
+
+
+def test_keyset_pages_walk_the_whole_queue_once(login, version, team, sdr):
+    now = timezone.now()
+    leads = [
+        MqlFactory(team=team, owner=sdr, sla_due_at=now + dt.timedelta(hours=i % 4) if i % 5 else None, fit_score=i % 3)
+        for i in range(120)
+    ]
+    client = login(sdr)
+    seen, url = [], reverse("leads:inbox")
+    params: dict = {}
+    while True:
+        response = client.get(url, params)
+        seen += _row_ids(response)
+        cursor = response.context["page"].next_cursor
+        if not cursor:
+            break
+        params = {"after": cursor}
+    assert len(seen) == len(leads) == len(set(seen))
+    expected = sorted(
+        Lead.objects.filter(pk__in=seen),
+        key=lambda x: (x.sla_due_at is None, x.sla_due_at or now, -x.score, x.pk),
+    )
+    assert seen == [x.pk for x in expected]
+
+
+def test_a_malformed_cursor_shows_the_first_page(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    assert decode_cursor("garbage") is None
+    assert _row_ids(login(sdr).get(reverse("leads:inbox"), {"after": "garbage"})) == [lead.pk]
+
+
+def test_rows_show_the_top_three_reasons_and_persona(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr, persona=PersonaFactory(name="Growth lead"), budget="confirmed")
+    ActivityFactory(lead=lead, kind="demo_request")
+    ActivityFactory(lead=lead, kind="pricing_page_visit")
+
+    response = login(sdr).get(reverse("leads:inbox"))
+
+    row = response.context["page"].rows[0]
+    assert [hit.points for hit in row.reasons] == [30, 15, 15]
+    assert "Demo request" in row.reasons[0].label
+    assert b"Growth lead" in response.content
+    assert b"86%" in response.content
+
+
+def test_inbox_page_query_count_does_not_grow_with_the_page(login, version, team, sdr, django_assert_max_num_queries):
+    for i in range(50):
+        lead = MqlFactory(
+            team=team, owner=sdr, persona=PersonaFactory(), sla_due_at=timezone.now() + dt.timedelta(hours=i)
+        )
+        ActivityFactory(lead=lead, kind="demo_request")
+    client = login(sdr)
+    client.get(reverse("leads:inbox"))  # warm the session
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("leads:inbox"))
+    assert len(response.context["page"].rows) == 50
+    with django_assert_max_num_queries(12):
+        client.get(reverse("leads:inbox"), {"after": response.context["page"].next_cursor or "", "grade": "A"})
+
+
+def test_manager_team_tab_query_count(login, version, team, manager, sdr, sdr2, django_assert_max_num_queries):
+    for i in range(30):
+        MqlFactory(team=team, owner=(sdr, sdr2, None)[i % 3])
+    client = login(manager)
+    client.get(reverse("leads:inbox"))
+    with django_assert_max_num_queries(13):
+        response = client.get(reverse("leads:inbox"), {"tab": "team"})
+    assert len(response.context["page"].rows) == 30
+
+
+def test_htmx_filter_request_returns_only_the_queue(login, version, team, sdr):
+    MqlFactory(team=team, owner=sdr)
+    response = login(sdr).get(reverse("leads:inbox"), HTTP_HX_TARGET="queue", **HTMX)
+    assert response.content.lstrip().startswith(b'<div id="queue"')
+    assert b"<html" not in response.content
+
+
+def test_empty_mine_tab_tells_an_sdr_what_to_do(login, version, team, sdr):
+    response = login(sdr).get(reverse("leads:inbox"))
+    assert b"No MQL is waiting for you" in response.content
+    assert b"Next lead" in response.content
+
+
+# --- SLA clock ------------------------------------------------------------------------------------
+
+CAL = BusinessCalendar.from_spec(
+    {"time_zone": "UTC", "working_days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}
+)
+MONDAY_9 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("now_hours", "css", "label"),
+    [(1, "sla-ok", "3h 00m left"), (3, "sla-warn", "1h 00m left"), (5, "sla-breach", "Overdue 1h 00m")],
+)
+def test_sla_clock_turns_amber_at_75_percent_and_red_when_due(now_hours, css, label):
+    lead = Lead(mql_at=MONDAY_9, sla_due_at=MONDAY_9 + dt.timedelta(hours=4))
+    clock = sla_clock(lead, CAL, MONDAY_9 + dt.timedelta(hours=now_hours))
+    assert (clock.css, clock.label) == (css, label)
+
+
+def test_sla_clock_counts_business_time_over_the_night():
+    # MQL at 16:00 with a 4-hour budget is due 12:00 next day; at 08:00 only 1 of 4 hours is used.
+    mql = MONDAY_9 + dt.timedelta(hours=7)
+    lead = Lead(mql_at=mql, sla_due_at=CAL.add_hours(mql, 4))
+    clock = sla_clock(lead, CAL, mql + dt.timedelta(hours=16))
+    assert (clock.css, clock.label) == ("sla-ok", "3h 00m left")
+
+
+# --- actions through htmx -------------------------------------------------------------------------
+
+
+def test_accept_from_a_row_removes_it_and_writes_one_transition(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    client = login(sdr)
+
+    response = client.post(reverse("leads:accept", args=[lead.pk]), {"ctx": "row"}, **HTMX)
+
+    assert response.status_code == 200
+    assert response.headers["HX-Retarget"] == f"#lead-row-{lead.pk}"
+    assert b"hx-swap-oob" in response.content and b"Accepted" in response.content
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.SAL
+
+    again = client.post(reverse("leads:accept", args=[lead.pk]), {"ctx": "row"}, **HTMX)
+    assert again.status_code == 409
+    assert b"You already accepted" in again.content
+    assert Transition.objects.filter(lead=lead, to_stage=Stage.SAL).count() == 1
+
+
+def test_recycle_form_shows_the_agreements_reasons_and_validates(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    client = login(sdr)
+    url = reverse("leads:recycle", args=[lead.pk])
+
+    form = client.get(url, {"ctx": "row"}, **HTMX)
+    assert b"No budget this quarter" in form.content and b'name="revisit_on"' in form.content
+
+    bad = client.post(url, {"ctx": "row", "reason_code": "no_budget", "revisit_on": "2000-01-01"}, **HTMX)
+    assert bad.status_code == 422
+    assert b"must be in the future" in bad.content
+    assert bad.headers["HX-Retarget"] == "#action-modal-body"
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+    day = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    ok = client.post(url, {"ctx": "row", "reason_code": "no_budget", "revisit_on": day, "note": "Q3"}, **HTMX)
+    assert ok.status_code == 200
+    lead.refresh_from_db()
+    assert (lead.stage, lead.revisit_on.isoformat()) == (Stage.NURTURE, day)
+
+
+def test_reject_without_a_note_is_refused_with_a_message(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    response = login(sdr).post(
+        reverse("leads:reject", args=[lead.pk]), {"ctx": "row", "reason_code": "bad_fit", "note": ""}, **HTMX
+    )
+    assert response.status_code == 422
+    assert b"Write a short note" in response.content
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+def test_actions_work_without_javascript(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    client = login(sdr)
+
+    response = client.post(reverse("leads:reject", args=[lead.pk]), {"reason_code": "bad_data", "note": "Fake"})
+
+    assert response.status_code == 302 and response.url == reverse("leads:lead_detail", args=[lead.pk])
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.REJECTED
+    page = client.get(response.url)
+    assert b"Rejected" in page.content
+
+
+def test_convert_from_the_lead_page_refreshes_the_panel(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    lead_accept(lead_id=lead.pk, user=sdr)
+    client = login(sdr)
+    url = reverse("leads:convert", args=[lead.pk])
+
+    bad = client.post(url, {"ctx": "detail", "amount": "0"}, **HTMX)
+    assert bad.status_code == 422 and b"more than zero" in bad.content
+
+    ok = client.post(url, {"ctx": "detail", "amount": "12000"}, **HTMX)
+    assert ok.headers["HX-Retarget"] == "#lead-live"
+    assert b'id="lead-live"' in ok.content
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.SQL
+
+
+def test_claim_next_opens_the_claimed_lead(login, version, team, sdr):
+    lead = MqlFactory(team=team)
+    response = login(sdr).post(reverse("leads:claim_next"), **HTMX)
+    assert response.headers["HX-Redirect"] == reverse("leads:lead_detail", args=[lead.pk])
+    assert Lead.objects.get(pk=lead.pk).owner == sdr
+
+
+def test_claim_next_on_empty_queue_is_a_409_with_the_reason(login, version, team, sdr):
+    response = login(sdr).post(reverse("leads:claim_next"), **HTMX)
+    assert response.status_code == 409 and b"queue is empty" in response.content
+
+
+def test_bulk_accept_reports_failures(login, version, team, sdr, sdr2):
+    mine, theirs = MqlFactory(team=team, owner=sdr), MqlFactory(team=team, owner=sdr2)
+
+    response = login(sdr).post(reverse("leads:bulk_accept"), {"lead_ids": [mine.pk, theirs.pk]}, **HTMX)
+
+    assert b"Accepted 1 lead." in response.content
+    assert b"1 could not be changed" in response.content and b"belongs to" in response.content
+    assert Lead.objects.get(pk=mine.pk).stage == Stage.SAL
+    assert Lead.objects.get(pk=theirs.pk).stage == Stage.MQL
+
+
+def test_bulk_reject_asks_for_reason_then_rejects_each(login, version, team, sdr):
+    leads = [MqlFactory(team=team, owner=sdr) for _ in range(2)]
+    client = login(sdr)
+    ids = [x.pk for x in leads]
+
+    form = client.post(reverse("leads:bulk_reject"), {"lead_ids": ids}, **HTMX)
+    assert form.status_code == 200 and b"Reject 2 selected leads" in form.content
+
+    done = client.post(
+        reverse("leads:bulk_reject"), {"lead_ids": ids, "reason_code": "duplicate", "note": "Dupes"}, **HTMX
+    )
+    assert done.status_code == 200 and b"Rejected 2 leads." in done.content
+    assert Transition.objects.filter(to_stage=Stage.REJECTED, reason_code="duplicate").count() == 2
+
+
+def test_manager_reassigns_from_the_team_tab(login, version, team, manager, sdr, sdr2):
+    lead = MqlFactory(team=team, owner=sdr)
+    response = login(manager).post(
+        reverse("leads:reassign", args=[lead.pk]), {"ctx": "row", "tab": "team", "to_user": sdr2.pk}, **HTMX
+    )
+    assert response.status_code == 200
+    assert f'id="lead-row-{lead.pk}"'.encode() in response.content  # the row stays, with its new owner
+    assert Lead.objects.get(pk=lead.pk).owner == sdr2
+
+
+def test_out_of_office_toggle(login, version, team, sdr):
+    client = login(sdr)
+    until = (timezone.localtime() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    client.post(reverse("leads:away"), {"away_until": until})
+    assert TeamMember.objects.get(user=sdr).away_until is not None
+    page = client.get(reverse("leads:inbox"))
+    assert b"Out of office until" in page.content
+    client.post(reverse("leads:away"), {"back": "1"})
+    assert TeamMember.objects.get(user=sdr).away_until is None
+
+
+# --- the lead page --------------------------------------------------------------------------------
+
+
+def test_lead_page_explains_why_and_shows_every_history(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr, scored_version=version, budget="confirmed")
+    ActivityFactory(lead=lead, kind="demo_request")
+    Note.objects.create(lead=lead, author=sdr, body="Left a voicemail")
+    lead_accept(lead_id=lead.pk, user=sdr)
+
+    response = login(sdr).get(reverse("leads:lead_detail", args=[lead.pk]))
+
+    body = response.content.decode()
+    assert "Why this lead qualified" in body
+    assert "Demo request +30 per occurrence" in body
+    assert "Industry is one of" in body
+    assert f"Scored under agreement {version}" in body
+    assert "Left a voicemail" in body
+    assert "Claimed" not in body  # it was assigned at creation, not claimed
+    assert "Convert to SQL" in body  # the next action of a SAL
+    assert response.context["transitions"][0].to_stage == Stage.SAL
+
+
+def test_lead_page_query_count_is_constant(login, version, team, sdr, django_assert_max_num_queries):
+    lead = MqlFactory(team=team, owner=sdr)
+    for _ in range(20):
+        ActivityFactory(lead=lead, kind="web_visit")
+        Note.objects.create(lead=lead, author=sdr, body="n")
+    client = login(sdr)
+    with django_assert_max_num_queries(16):
+        client.get(reverse("leads:lead_detail", args=[lead.pk]))
+
+
+def test_adding_a_note(login, version, team, sdr):
+    lead = MqlFactory(team=team)
+    client = login(sdr)
+    bad = client.post(reverse("leads:note_add", args=[lead.pk]), {"body": "  "}, **HTMX)
+    assert bad.status_code == 422 and b"cannot be empty" in bad.content
+    ok = client.post(reverse("leads:note_add", args=[lead.pk]), {"body": "Call back Tuesday"}, **HTMX)
+    assert ok.status_code == 200 and b"Call back Tuesday" in ok.content
+    assert Note.objects.get(lead=lead).author == sdr
+
+
+def test_viewer_of_an_sdr_without_team(db):
+    user = UserFactory(username="loner", roles=[Role.SDR])
+    viewer = viewer_for(user)
+    assert viewer.team_id is None and not viewer.can_see_team
