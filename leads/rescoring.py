@@ -316,7 +316,8 @@ def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) ->
         return result
 
 
-def batches(ids: list[int], size: int = ID_BATCH) -> Iterator[list[int]]:
+def batches(ids: list, size: int | None = None) -> Iterator[list]:
+    size = size or ID_BATCH
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 

@@ -1,0 +1,240 @@
+"""Set-based rescoring of a set of leads: scores, personas, stage moves and their transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from kombu.exceptions import OperationalError as BrokerError
+
+from alignment.calendar import sla_due_at
+from alignment.models import AgreementVersion
+from leads.models import Assignment, Lead, Stage, Transition
+from leads.rescoring import enqueue, rescore_leads, rescore_leads_later
+from leads.scoring import explain
+from tests.factories import (
+    AccountFactory,
+    ActivityFactory,
+    AgreementVersionFactory,
+    LeadFactory,
+    PersonaFactory,
+    TransitionFactory,
+)
+
+# A Tuesday morning in London: SLA due times fall inside business hours.
+NOW = dt.datetime(2026, 3, 10, 10, 0, tzinfo=dt.UTC)
+pytestmark = pytest.mark.django_db
+
+
+def hot_lead(**kwargs) -> Lead:
+    """Fit 60 under the default spec (A grade) plus a demo request (+30): qualifies with 90."""
+    lead = LeadFactory(budget="confirmed", **kwargs)
+    ActivityFactory(lead=lead, kind="demo_request", occurred_at=NOW - dt.timedelta(days=2))
+    return lead
+
+
+def cold_lead(**kwargs) -> Lead:
+    """Fit 0: a small retailer's individual contributor, no activity."""
+    account = AccountFactory(industry="Retail", employees=50, region="APAC", country="JP")
+    return LeadFactory(account=account, job_title="Clerk", seniority="individual", **kwargs)
+
+
+@pytest.fixture
+def version(db):
+    return AgreementVersionFactory(number=3)
+
+
+def test_a_lead_that_qualifies_becomes_an_mql_with_one_system_transition(version, team):
+    lead = hot_lead()
+    result = rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    expected = explain(lead, version.spec, NOW)
+    assert (lead.fit_score, lead.engagement_score, lead.score) == (expected.fit, expected.engagement, 90)
+    assert lead.grade == "A"
+    assert lead.stage == Stage.MQL
+    assert lead.mql_at == NOW
+    assert lead.sla_due_at == sla_due_at(version.spec, NOW, "A")
+    assert lead.team == team
+    assert lead.scored_version == version
+    assert lead.scored_at == NOW
+    assert result.new_mqls == [lead.id]
+    transition = Transition.objects.get(lead=lead)
+    assert (transition.from_stage, transition.to_stage) == (Stage.NEW, Stage.MQL)
+    assert transition.actor is None
+    assert transition.agreement_version == version
+    assert (transition.score, transition.grade, transition.at) == (90, "A", NOW)
+    assert transition.reason_code == "qualified"
+    assert transition.note == "Meets version 3: score at least 60."
+
+
+def test_new_mqls_are_routed_to_an_sdr_in_the_same_pass(version, sdr):
+    lead = hot_lead()
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert lead.owner == sdr
+    assert Assignment.objects.filter(lead=lead, to_owner=sdr, reason="round_robin").count() == 1
+
+
+def test_unworked_mql_that_no_longer_qualifies_goes_back_to_nurture(version):
+    lead = cold_lead(stage=Stage.MQL, mql_at=NOW - dt.timedelta(days=1), sla_due_at=NOW)
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert lead.stage == Stage.NURTURE
+    assert lead.sla_due_at is None
+    assert lead.mql_at == NOW - dt.timedelta(days=1)  # history stays
+    transition = Transition.objects.get(lead=lead)
+    assert (transition.from_stage, transition.to_stage) == (Stage.MQL, Stage.NURTURE)
+    assert transition.reason_code == "no_longer_qualifies"
+    assert transition.note == "No longer meets version 3."
+
+
+def test_an_mql_an_sdr_already_worked_keeps_its_stage(version):
+    lead = cold_lead(stage=Stage.MQL, first_action_at=NOW - dt.timedelta(hours=1))
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert lead.stage == Stage.MQL
+    assert not Transition.objects.exists()
+
+
+@pytest.mark.parametrize("stage", [Stage.NEW, Stage.NURTURE, Stage.MQL])
+def test_knocked_out_leads_are_disqualified_with_the_knockout_named(version, stage):
+    lead = hot_lead(stage=stage, email="eve@leadforge.io", email_domain="leadforge.io")
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert lead.knocked_out
+    assert lead.stage == Stage.DISQUALIFIED
+    assert lead.score == 90  # the score is still computed and shown
+    transition = Transition.objects.get(lead=lead)
+    assert (transition.from_stage, transition.to_stage) == (stage, Stage.DISQUALIFIED)
+    assert transition.reason_code == "knocked_out"
+    assert transition.note == "Knocked out by version 3: Competitor"
+
+
+@pytest.mark.parametrize("stage", [Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST, Stage.REJECTED, Stage.DISQUALIFIED])
+def test_worked_and_closed_leads_keep_their_stage_but_get_new_scores(version, stage):
+    hot = hot_lead(stage=stage)
+    knocked = hot_lead(stage=stage, email="s@x.example", seniority="student")
+    rescore_leads(lead_ids=[hot.id, knocked.id], now=NOW)
+    for lead in (hot, knocked):
+        lead.refresh_from_db()
+        assert lead.stage == stage
+        assert lead.score == 90 if lead == hot else lead.score > 0
+        assert lead.scored_version == version
+    assert knocked.knocked_out
+    assert not Transition.objects.exists()
+
+
+def test_rescoring_twice_changes_nothing_the_second_time(version):
+    leads = [hot_lead(), cold_lead(stage=Stage.MQL), hot_lead(email="k@leadforge.io", email_domain="leadforge.io")]
+    ids = [lead.id for lead in leads]
+    first = rescore_leads(lead_ids=ids, now=NOW)
+    snapshot = list(Lead.objects.order_by("id").values())
+    second = rescore_leads(lead_ids=ids, now=NOW)
+    assert first.moved == {"mql": 1, "nurture": 1, "disqualified": 1}
+    assert second.moved == {}
+    assert Transition.objects.count() == 3
+    assert list(Lead.objects.order_by("id").values()) == snapshot
+
+
+def test_stage_always_equals_the_latest_transition(version):
+    lead = hot_lead()
+    TransitionFactory(lead=lead, to_stage=Stage.NEW, at=NOW - dt.timedelta(days=3))
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert lead.transitions.order_by("-at", "-id").first().to_stage == lead.stage == Stage.MQL
+
+
+def test_recycled_lead_counts_only_engagement_after_recycling(version):
+    lead = LeadFactory(stage=Stage.NURTURE, recycled_at=NOW - dt.timedelta(days=1))  # fit 50
+    ActivityFactory(lead=lead, kind="demo_request", occurred_at=NOW - dt.timedelta(days=2))  # before recycling
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.engagement_score, lead.stage) == (0, Stage.NURTURE)
+
+    ActivityFactory(lead=lead, kind="contact_sales", occurred_at=NOW - dt.timedelta(hours=12))
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.engagement_score, lead.stage) == (25, Stage.MQL)
+    assert lead.transitions.get().from_stage == Stage.NURTURE
+
+
+def test_persona_is_set_from_the_active_personas(version):
+    archived = PersonaFactory(title_keywords=["marketing"], seniorities=[], departments=[])
+    archived.archived_at = NOW
+    archived.save()
+    persona = PersonaFactory(title_keywords=["MARKETING"], seniorities=["director"], departments=[])
+    marketer = LeadFactory(job_title="Director of Marketing", seniority="director")
+    engineer = LeadFactory(job_title="Engineer", seniority="director", persona=persona)
+    rescore_leads(lead_ids=[marketer.id, engineer.id], now=NOW)
+    marketer.refresh_from_db()
+    engineer.refresh_from_db()
+    assert marketer.persona == persona
+    assert engineer.persona is None
+
+
+def test_persona_rules_see_the_persona_computed_in_the_same_pass(version):
+    persona = PersonaFactory(title_keywords=["marketing"], seniorities=[], departments=[])
+    version.spec["fit_rules"] = [
+        {"id": "p", "field": "persona", "operator": "in", "values": [persona.id], "points": 70}
+    ]
+    version.save()
+    lead = LeadFactory(job_title="Marketing lead")
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.persona, lead.fit_score, lead.stage) == (persona, 70, Stage.MQL)
+
+
+def test_completeness_measures_the_definitions_fields(version):
+    lead = LeadFactory(account=None, job_title="", seniority="", budget="")
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert lead.completeness == 0
+    assert lead.grade == "D"
+
+
+def test_a_retired_version_scores_nothing(version):
+    lead = hot_lead()
+    version.status = AgreementVersion.Status.RETIRED
+    version.save()
+    result = rescore_leads(lead_ids=[lead.id], version=version, now=NOW)
+    assert result.scored == 0
+    lead.refresh_from_db()
+    assert lead.scored_version is None
+    assert rescore_leads(lead_ids=[lead.id], now=NOW).scored == 0  # and no active version at all
+
+
+def test_rescore_leads_later_runs_after_commit_only(version, django_capture_on_commit_callbacks):
+    lead = hot_lead()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        rescore_leads_later([lead.id, lead.id])
+    lead.refresh_from_db()
+    assert lead.scored_version is None  # nothing happens before the commit
+    assert len(callbacks) == 1
+    callbacks[0]()  # the commit: the (eager) task rescoring this lead runs
+    lead.refresh_from_db()
+    assert (lead.scored_version, lead.stage) == (version, Stage.MQL)
+
+
+def test_rescore_leads_later_ignores_an_empty_batch(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        rescore_leads_later([])
+    assert callbacks == []
+
+
+def test_a_broker_outage_does_not_fail_the_caller(caplog):
+    class Unreachable:
+        name = "leads.tasks.rescore_leads_task"
+
+        def delay(self, *args):
+            raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    enqueue(Unreachable(), [1, 2])
+    assert "the sweeper will pick it up" in caplog.text
+
+
+def test_large_id_lists_are_scored_in_batches(version, monkeypatch):
+    monkeypatch.setattr("leads.rescoring.ID_BATCH", 2)
+    leads = [cold_lead() for _ in range(5)]
+    result = rescore_leads(lead_ids=[lead.id for lead in leads], now=NOW)
+    assert result.scored == 5
+    assert Lead.objects.filter(scored_version=version).count() == 5
