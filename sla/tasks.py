@@ -1,0 +1,47 @@
+"""Celery tasks of the SLA: each takes ids, calls one service, and is safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from sla import services
+
+
+@shared_task(name="sla.tasks.check_breaches", acks_late=True, soft_time_limit=240, time_limit=280)
+def check_breaches() -> dict:
+    """Every 5 minutes: 75 % warnings, breaches, manager notifications, optional escalation."""
+    result = services.breaches_check()
+    return result.__dict__
+
+
+@shared_task(name="sla.tasks.weekly_reports_due", acks_late=True, soft_time_limit=600, time_limit=660)
+def weekly_reports_due() -> list[int]:
+    """Every 15 minutes: last week's report for each team whose Monday 07:00 has passed."""
+    return [report.pk for report in services.reports_due()]
+
+
+@shared_task(
+    name="sla.tasks.send_weekly_report",
+    acks_late=True,
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_weekly_report(report_id: int) -> list[str]:
+    return services.report_send(report_id=report_id)
+
+
+@shared_task(
+    name="sla.tasks.send_breach_email",
+    acks_late=True,
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_breach_email(alert_id: int) -> bool:
+    return services.breach_email_send(alert_id=alert_id)
+
+
+@shared_task(name="sla.tasks.recompute_due_times", acks_late=True, soft_time_limit=600, time_limit=660)
+def recompute_due_times(version_id: int) -> int:
+    return services.due_times_recompute(version_id=version_id)

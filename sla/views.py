@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from leads.models import Lead, Team
+from portal.access import LEADERS, Role, has_role, role_required
+from sla import figures as F
+from sla import services
+from sla.clock import current_terms
+from sla.forms import DashboardFilterForm, ReportGenerateForm
+from sla.models import Notification, WeeklyReport
+from sla.tables import TABLE_KEYS, chart_data, chart_tables
+
+DASHBOARD_ROLES = (Role.MANAGER, *LEADERS, Role.SDR)
+REPORT_ROLES = (Role.MANAGER, *LEADERS)
+FILTER_FIELDS = ("date_from", "date_to", "team", "source", "persona")
+
+
+def own_figures_only(user) -> bool:
+    """SDRs see their own figures only; managers, leaders and admins see everyone's."""
+    return has_role(user, Role.SDR) and not has_role(user, Role.MANAGER, *LEADERS)
+
+
+def _names(ids) -> dict:
+    ids = [i for i in ids if i is not None]
+    if not ids:
+        return {}
+    users = User.objects.filter(pk__in=ids).only("id", "username", "first_name", "last_name")
+    return {u.pk: u.get_full_name() or u.username for u in users}
+
+
+def _name_sdrs(figures: dict, user, own_only: bool) -> None:
+    """Put display names on the per-SDR rows (one query) and keep the worst offenders first."""
+    names = {user.pk: user.get_full_name() or user.username} if own_only else _names([s["id"] for s in figures["sdrs"]])
+    for sdr in figures["sdrs"]:
+        sdr["name"] = names.get(sdr["id"], "Unassigned" if sdr["id"] is None else f"User #{sdr['id']}")
+    figures["sdrs"].sort(key=lambda r: (-r["breaches"], r["name"].lower()))
+
+
+class _Filters:
+    """The validated filter form, the figures' scope and the query string that reproduces them."""
+
+    def __init__(self, request: HttpRequest):
+        self.terms = current_terms()
+        data = request.GET.copy()
+        if "team" not in data and has_role(request.user, Role.MANAGER) and not has_role(request.user, *LEADERS):
+            # A manager lands on their own team; "All teams" stays one click away.
+            managed = Team.objects.filter(manager=request.user).order_by("name").values_list("pk", flat=True).first()
+            if managed:
+                data["team"] = str(managed)
+        today = timezone.now().astimezone(self.terms.calendar.tz).date()
+        form = DashboardFilterForm(data, today=today)
+        if not form.is_valid():
+            for error in form.non_field_errors():
+                messages.error(request, error)
+            for name, errors in form.errors.items():
+                if name != "__all__":
+                    messages.error(request, f"{form.fields[name].label}: {' '.join(errors)}")
+            form = DashboardFilterForm({}, today=today)
+            form.is_valid()
+        cd = form.cleaned_data
+        # Show the dates actually used (defaults included), not the possibly empty input.
+        self.form = DashboardFilterForm(
+            initial={
+                "date_from": cd["date_from"],
+                "date_to": cd["date_to"],
+                "team": cd.get("team"),
+                "source": cd.get("source"),
+                "persona": cd.get("persona"),
+            },
+            today=today,
+        )
+        self.team = cd.get("team")
+        tz = zoneinfo.ZoneInfo(self.team.time_zone) if self.team else self.terms.calendar.tz
+        self.own_only = own_figures_only(request.user)
+        self.scope = F.Scope(
+            start=F.local_midnight(cd["date_from"], tz),
+            end=F.local_midnight(cd["date_to"] + dt.timedelta(days=1), tz),
+            tz=tz,
+            now=timezone.now(),
+            team_id=self.team.pk if self.team else None,
+            source=cd.get("source") or "",
+            persona_id=cd["persona"].pk if cd.get("persona") else None,
+            sdr_id=request.user.pk if self.own_only else None,
+        )
+        params = {
+            "date_from": cd["date_from"].isoformat(),
+            "date_to": cd["date_to"].isoformat(),
+            "team": self.team.pk if self.team else "",
+            "source": cd.get("source") or "",
+            "persona": cd["persona"].pk if cd.get("persona") else "",
+        }
+        self.params = {k: v for k, v in params.items() if v != ""}
+        self.query = urlencode(self.params)
+
+    def drill_url(self, metric: str, **keys) -> str:
+        return reverse("sla:drill") + "?" + urlencode({**self.params, "metric": metric, **keys})
+
+
+@role_required(*DASHBOARD_ROLES)
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Both sides of the agreement at a glance: tiles, charts with their tables, per-SDR figures."""
+    filters = _Filters(request)
+    figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+    _name_sdrs(figures, request.user, filters.own_only)
+    tables = chart_tables(figures, filters.drill_url)
+    return render(
+        request,
+        "sla/dashboard.html",
+        {
+            "f": figures,
+            "filters": filters,
+            "form": filters.form,
+            "terms": filters.terms,
+            "tables": tables,
+            "charts": chart_data(tables, figures),
+            "drill": _DrillLinks(filters),
+            "own_only": filters.own_only,
+            "latest_report": None if filters.own_only else _latest_report(filters.team),
+        },
+    )
+
+
+def _latest_report(team: Team | None) -> WeeklyReport | None:
+    reports = WeeklyReport.objects.select_related("team").only(
+        "id", "iso_year", "iso_week", "team__name", "generated_at"
+    )
+    if team is not None:
+        reports = reports.filter(team=team)
+    return reports.order_by("-week_start", "-generated_at", "-id").first()
+
+
+class _DrillLinks:
+    """``{{ drill.breached }}`` in templates → the drill-down URL of that figure under the current filters."""
+
+    def __init__(self, filters: _Filters):
+        self._filters = filters
+
+    def __getattr__(self, metric: str) -> str:
+        if metric.startswith("_"):
+            raise AttributeError(metric)
+        return self._filters.drill_url(metric)
+
+
+def _drill_from_request(request: HttpRequest, own_only: bool) -> F.Drill:
+    def as_int(name):
+        raw = request.GET.get(name, "").strip()
+        if raw == "":
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise Http404(f"{name} must be a number.") from None
+
+    sdr_raw = request.GET.get("sdr", "").strip()
+    drill = F.Drill(
+        metric=request.GET.get("metric", "").strip(),
+        week=as_int("week"),
+        sdr=None if own_only or sdr_raw in ("", "none") else as_int("sdr"),
+        sdr_unassigned=sdr_raw == "none" and not own_only,
+        reason=request.GET.get("reason") if "reason" in request.GET else None,
+        bucket=as_int("bucket"),
+    )
+    if not drill.valid:
+        raise Http404("This figure has no list of leads behind it.")
+    return drill
+
+
+@role_required(*DASHBOARD_ROLES)
+@require_GET
+def drill(request: HttpRequest) -> HttpResponse:
+    """The leads behind one number of the dashboard, paginated."""
+    filters = _Filters(request)
+    spec = _drill_from_request(request, filters.own_only)
+    rows = F.DrillRows(filters.scope, spec, filters.terms)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    items = list(page.object_list)
+    leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
+    names = _names({r["sdr_id"] for r in items})
+    for row in items:
+        row["lead"] = leads.get(row["lead_id"])
+        row["sdr_name"] = names.get(row["sdr_id"], "Unassigned" if row["sdr_id"] is None else "")
+    query = request.GET.copy()
+    query.pop("page", None)
+    context_bits = []
+    if spec.week is not None:
+        weeks = filters.scope.week_starts
+        context_bits.append(f"week {F._week_label(weeks[spec.week], filters.scope.tz)}")
+    if spec.sdr is not None:
+        context_bits.append(f"SDR {_names([spec.sdr]).get(spec.sdr, spec.sdr)}")
+    if spec.sdr_unassigned:
+        context_bits.append("unassigned")
+    if spec.reason is not None:
+        labels = {**filters.terms.reject_reasons, **filters.terms.recycle_reasons}
+        context_bits.append(f"reason “{labels.get(spec.reason, spec.reason or 'none given')}”")
+    if spec.bucket is not None and 0 <= spec.bucket < len(F.DISTRIBUTION_LABELS):
+        context_bits.append(f"{F.DISTRIBUTION_LABELS[spec.bucket]} of target used")
+    return render(
+        request,
+        "sla/drill.html",
+        {
+            "spec": spec,
+            "title": spec.title,
+            "context_bits": context_bits,
+            "page": page,
+            "rows": items,
+            "query": query.urlencode(),
+            "filters": filters,
+            "is_funnel": spec.metric in F.FUNNEL_METRICS,
+            "open_source": spec.metric in ("open_now", "at_risk", "overdue"),
+        },
+    )
+
+
+@role_required(*DASHBOARD_ROLES)
+@require_GET
+def export(request: HttpRequest, key: str) -> HttpResponse:
+    """One chart's table as CSV, under the dashboard's current filters."""
+    if key not in TABLE_KEYS:
+        raise Http404("No such table.")
+    filters = _Filters(request)
+    figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+    _name_sdrs(figures, request.user, filters.own_only)
+    table = chart_tables(figures, filters.drill_url)[key]
+    response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")
+    stamp = f"{filters.params['date_from']}_{filters.params['date_to']}"
+    response["Content-Disposition"] = f'attachment; filename="sla-{key}-{stamp}.csv"'
+    return response
+
+
+# --- Weekly reports ---------------------------------------------------------------------------------
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def report_list(request: HttpRequest) -> HttpResponse:
+    """The archive: every snapshot, newest week first; regenerated weeks list each snapshot."""
+    reports = WeeklyReport.objects.select_related("team", "agreement_version", "generated_by").defer("figures")
+    team_id = request.GET.get("team", "")
+    if team_id.isdigit():
+        reports = reports.filter(team_id=int(team_id))
+    page = Paginator(reports.order_by("-week_start", "-generated_at", "-id"), 25).get_page(request.GET.get("page"))
+    now = timezone.now()
+    team = Team.objects.order_by("name").first()
+    default_week = ""
+    if team is not None:
+        year, week = services.previous_iso_week(now=now, tz=zoneinfo.ZoneInfo(team.time_zone))
+        default_week = f"{year}-W{week:02d}"
+    return render(
+        request,
+        "sla/report_list.html",
+        {
+            "page": page,
+            "teams": Team.objects.order_by("name"),
+            "team_id": int(team_id) if team_id.isdigit() else None,
+            "query": f"team={team_id}" if team_id.isdigit() else "",
+            "generate_form": ReportGenerateForm(initial={"team": team, "week": default_week}),
+        },
+    )
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One snapshot as a printable page: exactly the figures stored when it was generated."""
+    report = get_object_or_404(WeeklyReport.objects.select_related("team", "agreement_version", "generated_by"), pk=pk)
+    siblings = (
+        WeeklyReport.objects.for_week(team=report.team, iso_year=report.iso_year, iso_week=report.iso_week)
+        .exclude(pk=report.pk)
+        .only("id", "generated_at")
+        .order_by("-generated_at")
+    )
+    return render(request, "sla/report_detail.html", {"report": report, "f": report.figures, "siblings": siblings})
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def report_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    report = get_object_or_404(WeeklyReport.objects.select_related("team", "agreement_version"), pk=pk)
+    response = HttpResponse(services.report_csv(report), content_type="text/csv; charset=utf-8")
+    name = report.team.name.lower().replace(" ", "-")
+    response["Content-Disposition"] = f'attachment; filename="sla-report-{name}-{report.week_label}.csv"'
+    return response
+
+
+@role_required(*REPORT_ROLES)
+@require_POST
+def report_generate(request: HttpRequest) -> HttpResponse:
+    """Generate a snapshot on demand (a new one even if the week has one) and e-mail it."""
+    form = ReportGenerateForm(request.POST)
+    if not form.is_valid():
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else ""
+            messages.error(request, f"{label or 'Report'}: {' '.join(errors)}")
+        return redirect("sla:report_list")
+    year, week = form.cleaned_data["week"]
+    try:
+        report = services.report_generate(
+            team_id=form.cleaned_data["team"].pk, iso_year=year, iso_week=week, user=request.user
+        )
+    except services.SlaError as exc:
+        messages.error(request, str(exc))
+        return redirect("sla:report_list")
+    report.refresh_from_db(fields=["sent_to"])
+    sent = f" and e-mailed to {', '.join(report.sent_to)}" if report.sent_to else ""
+    messages.success(request, f"Report {report.week_label} for {report.team} generated{sent}.")
+    return redirect("sla:report_detail", pk=report.pk)
+
+
+# --- Notifications -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def notification_list(request: HttpRequest) -> HttpResponse:
+    notifications = Notification.objects.for_user(request.user).order_by("-created_at", "-id")
+    page = Paginator(notifications, 30).get_page(request.GET.get("page"))
+    unread = Notification.objects.for_user(request.user).unread().count()
+    return render(request, "sla/notification_list.html", {"page": page, "unread": unread, "query": ""})
+
+
+@login_required
+@require_GET
+def notification_badge(request: HttpRequest) -> HttpResponse:
+    """The bell in the nav bar with the unread count (htmx polls it)."""
+    unread = Notification.objects.for_user(request.user).unread().count()
+    return render(request, "sla/_notification_badge.html", {"unread": unread})
+
+
+@login_required
+@require_POST
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        notification = services.notification_read(user=request.user, notification_id=pk)
+    except services.SlaError as exc:
+        raise Http404(str(exc)) from None
+    target = notification.url
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("sla:notification_list")
+
+
+@login_required
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    count = services.notifications_read_all(user=request.user)
+    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} as read.")
+    return redirect("sla:notification_list")
