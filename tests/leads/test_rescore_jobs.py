@@ -1,0 +1,208 @@
+"""Full rescores as Celery jobs (eager mode): chunking, progress, supersession, sweeper, nightly aging."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from alignment.calendar import sla_due_at
+from alignment.models import AgreementVersion
+from alignment.signals import agreement_published
+from leads import tasks
+from leads.models import Lead, RescoreChunk, RescoreJob, Stage, Transition
+from leads.rescoring import aged_lead_ids, job_progress, rescore_job_chunk, rescore_job_start, rescore_leads
+from tests.factories import ActivityFactory, AgreementVersionFactory, LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def version(db):
+    return AgreementVersionFactory(number=1)
+
+
+def publish(old: AgreementVersion, **spec_changes) -> AgreementVersion:
+    """What the publish service does to the rows: retire the active version, activate the new one."""
+    old.status = AgreementVersion.Status.RETIRED
+    old.save()
+    new = AgreementVersionFactory(number=old.number + 1, spec={**old.spec, **spec_changes})
+    return new
+
+
+def test_rescore_all_covers_every_lead_exactly_once_across_id_gaps(version, settings):
+    settings.ACCORD_RESCORE_CHUNK = 3
+    leads = [LeadFactory() for _ in range(12)]
+    # Gaps: a hole inside a chunk, and a whole chunk of deleted ids (an empty chunk).
+    Lead.objects.filter(id__in=[leads[1].id, leads[6].id, leads[7].id, leads[8].id]).delete()
+    remaining = Lead.objects.count()
+
+    job_id = tasks.rescore_all.delay(version.id).get()
+
+    job = RescoreJob.objects.get(pk=job_id)
+    assert job.status == RescoreJob.Status.DONE
+    assert (job.total_chunks, job.done_chunks) == (4, 4)
+    assert job.leads_total == job.leads_done == remaining
+    chunks = list(job.chunks.order_by("id_from"))
+    assert [c.leads for c in chunks] == [2, 3, 0, 3]
+    assert all(c.done_at for c in chunks)
+    # Ranges tile the id space without overlap.
+    assert all(a.id_to == b.id_from for a, b in zip(chunks, chunks[1:], strict=False))
+    assert Lead.objects.exclude(scored_version=version).count() == 0
+
+
+def test_rescore_all_with_no_leads_finishes_at_once(version):
+    job = RescoreJob.objects.get(pk=tasks.rescore_all.delay(version.id).get())
+    assert (job.status, job.total_chunks) == (RescoreJob.Status.DONE, 0)
+    assert job_progress(job).percent == 100
+
+
+def test_a_redelivered_chunk_changes_nothing(version, settings):
+    settings.ACCORD_RESCORE_CHUNK = 100
+    lead = LeadFactory(budget="confirmed")  # fit 60: an MQL
+    job = rescore_job_start(version_id=version.id)
+    chunk = job.chunks.get()
+    assert rescore_job_chunk(chunk_id=chunk.id).moved == {"mql": 1}
+    assert rescore_job_chunk(chunk_id=chunk.id) is None  # acks_late redelivery after success
+    job.refresh_from_db()
+    assert (job.done_chunks, job.leads_done) == (1, 1)
+    assert Transition.objects.filter(lead=lead).count() == 1
+
+
+def test_a_newer_publish_supersedes_the_running_job(version, settings):
+    settings.ACCORD_RESCORE_CHUNK = 2
+    leads = [LeadFactory() for _ in range(6)]
+    old_job = rescore_job_start(version_id=version.id)
+    first, *rest = old_job.chunks.order_by("id_from")
+    rescore_job_chunk(chunk_id=first.id)
+
+    newer = publish(version, mql_threshold=10)
+    # A chunk that starts after the publish committed sees its version retired: it writes nothing.
+    assert rescore_job_chunk(chunk_id=rest[0].id) is None
+    old_job.refresh_from_db()
+    assert old_job.status == RescoreJob.Status.SUPERSEDED
+
+    tasks.rescore_all.delay(newer.id)
+    for chunk in rest:  # late redeliveries of the old job's chunks
+        assert rescore_job_chunk(chunk_id=chunk.id) is None
+    assert set(Lead.objects.values_list("scored_version", flat=True)) == {newer.id}
+    assert {lead.id for lead in leads} == set(Lead.objects.filter(stage=Stage.MQL).values_list("id", flat=True))
+    latest = RescoreJob.objects.order_by("-id").first()
+    assert (latest.version, latest.status) == (newer, RescoreJob.Status.DONE)
+
+
+def test_starting_a_job_supersedes_older_running_jobs(version):
+    LeadFactory()
+    old_job = rescore_job_start(version_id=version.id)
+    newer = publish(version)
+    new_job = rescore_job_start(version_id=newer.id)
+    old_job.refresh_from_db()
+    assert old_job.status == RescoreJob.Status.SUPERSEDED
+    assert old_job.finished_at is not None
+    assert new_job.status == RescoreJob.Status.RUNNING
+    assert rescore_job_start(version_id=version.id) is None  # a retired version starts nothing
+
+
+def test_progress_reports_chunks_rate_and_eta(version):
+    now = timezone.now()
+    job = RescoreJob.objects.create(
+        version=version,
+        status=RescoreJob.Status.RUNNING,
+        total_chunks=4,
+        done_chunks=1,
+        leads_total=1000,
+        leads_done=250,
+        started_at=now - dt.timedelta(seconds=5),
+    )
+    progress = job_progress(job, now=now)
+    assert progress.running
+    assert (progress.percent, progress.leads_per_s, progress.eta_seconds) == (25, 50, 15)
+
+
+def test_finishing_a_full_rescore_recomputes_open_mql_due_times(version):
+    mql_at = dt.datetime(2026, 3, 9, 16, 0, tzinfo=dt.UTC)  # Monday afternoon
+    lead = LeadFactory(budget="confirmed", stage=Stage.MQL, mql_at=mql_at, sla_due_at=mql_at)
+    worked = LeadFactory(budget="confirmed", stage=Stage.MQL, mql_at=mql_at, sla_due_at=mql_at, first_action_at=mql_at)
+    newer = publish(version, sla={**version.spec["sla"], "response_hours": {"A": 1, "B": 2, "C": 3, "D": 4}})
+    tasks.rescore_all.delay(newer.id)
+    lead.refresh_from_db()
+    worked.refresh_from_db()
+    assert lead.grade == "A"
+    assert lead.sla_due_at == sla_due_at(newer.spec, mql_at, "A") == dt.datetime(2026, 3, 9, 17, 0, tzinfo=dt.UTC)
+    assert worked.sla_due_at == mql_at  # already acted on: its SLA clock stopped
+
+
+def test_published_signal_rescores_every_lead_after_commit(version, django_capture_on_commit_callbacks):
+    lead = LeadFactory(budget="confirmed")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        agreement_published.send(sender=AgreementVersion, version_id=version.id)
+        assert not RescoreJob.objects.exists()  # nothing is queued before the commit
+    assert any(c.__qualname__.startswith("queue_rescore_on_publish") for c in callbacks)
+    lead.refresh_from_db()
+    assert (lead.scored_version, lead.stage) == (version, Stage.MQL)
+    assert RescoreJob.objects.get().status == RescoreJob.Status.DONE
+
+
+def test_sweeper_scores_leads_not_scored_by_the_active_version(version):
+    never = LeadFactory()
+    rescore_leads(lead_ids=[LeadFactory().id])
+    newer = publish(version)
+    by_old = Lead.objects.exclude(pk=never.pk).get()
+    assert by_old.scored_version == version
+
+    assert tasks.sweep_unscored.delay().get() == 2
+    assert set(Lead.objects.values_list("scored_version", flat=True)) == {newer.id}
+    assert tasks.sweep_unscored.delay().get() == 0  # nothing left behind
+
+
+def test_sweeper_leaves_leads_to_a_running_full_rescore(version):
+    LeadFactory()
+    rescore_job_start(version_id=version.id)  # chunk messages still on their way
+    assert tasks.sweep_unscored.delay().get() == 0
+
+
+def test_sweeper_starts_a_full_job_when_many_leads_are_behind(version, settings):
+    settings.ACCORD_RESCORE_CHUNK = 2
+    for _ in range(3):
+        LeadFactory()
+    assert tasks.sweep_unscored.delay().get() == 3
+    job = RescoreJob.objects.get()
+    assert (job.trigger, job.status) == (RescoreJob.Trigger.SWEEP, RescoreJob.Status.DONE)
+
+
+def test_sweeper_requeues_chunks_whose_messages_were_lost(version, settings):
+    settings.ACCORD_RESCORE_CHUNK = 2
+    for _ in range(3):
+        LeadFactory()
+    job = rescore_job_start(version_id=version.id)  # …and the broker lost the chunk messages
+    RescoreJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - dt.timedelta(hours=2))
+    assert tasks.sweep_unscored.delay().get() == 2
+    job.refresh_from_db()
+    assert job.status == RescoreJob.Status.DONE
+    assert not RescoreChunk.objects.filter(job=job, done_at__isnull=True).exists()
+    assert Lead.objects.filter(scored_version=version).count() == 3
+
+
+def test_nightly_job_rescores_leads_whose_activities_aged(version):
+    now = timezone.now()
+    scored_at = now - dt.timedelta(days=10)
+    aged = LeadFactory()  # its demo request (90-day window) left the window since the last scoring
+    ActivityFactory(lead=aged, kind="demo_request", occurred_at=now - dt.timedelta(days=95))
+    decayed = LeadFactory()  # web visits decay (half-life 14 days)
+    ActivityFactory(lead=decayed, kind="web_visit", occurred_at=now - dt.timedelta(days=12))
+    fresh = LeadFactory()  # still inside its window, no decay
+    ActivityFactory(lead=fresh, kind="demo_request", occurred_at=now - dt.timedelta(days=20))
+    long_gone = LeadFactory()  # already outside the window at the last scoring
+    ActivityFactory(lead=long_gone, kind="demo_request", occurred_at=now - dt.timedelta(days=200))
+    rescore_leads(lead_ids=[aged.id, decayed.id, fresh.id, long_gone.id], now=scored_at)
+    aged.refresh_from_db()
+    assert aged.engagement_score == 30
+
+    assert aged_lead_ids(version=version, now=now) == [aged.id, decayed.id]
+    assert tasks.rescore_aged.delay().get() == 2
+    aged.refresh_from_db()
+    fresh.refresh_from_db()
+    assert aged.engagement_score == 0
+    assert fresh.scored_at == scored_at  # untouched
