@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from leads.api import api as leads_api
 from portal import views
 
 urlpatterns = [
@@ -13,4 +14,5 @@ urlpatterns = [
     path("agreement/", include("alignment.urls")),
     path("leads/", include("leads.urls")),
     path("sla/", include("sla.urls")),
+    path("api/", leads_api.urls),  # integration API: /api/v1/…, docs at /api/docs
 ]

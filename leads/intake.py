@@ -1,0 +1,641 @@
+"""Intake: leads and activities arriving from integrations (JSON API) and CSV imports.
+
+Both entry points share one definition of what a field may hold (``clean_lead_field`` and
+``clean_activity_field``, built from the agreement's vocabulary in ``alignment.spec``) and two
+set-based services:
+
+* ``leads_upsert(rows=…)`` creates or updates many leads by e-mail (case-insensitive) and
+  attaches each to its account by web domain, creating accounts as needed. A handful of
+  statements per call whatever the number of rows; race-safe because new leads are written
+  with ``INSERT … ON CONFLICT DO NOTHING RETURNING`` against the unique index on
+  ``lower(email)`` — whoever loses the race updates the winner's row instead. Every new lead
+  starts in stage ``new`` with its first ``Transition`` in the same transaction.
+* ``activities_ingest(items=…)`` stores a batch of activities once each (``external_id`` is
+  unique; retries and duplicates inside one batch are counted, not stored), creating leads
+  for unknown e-mail addresses.
+
+Touched leads are rescored after commit by ``leads.rescoring.rescore_leads_later``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from alignment import spec as vocab
+from alignment.models import AgreementVersion
+from leads.models import Account, Activity, ApiToken, Lead, Stage, Team, Transition, hash_token
+from leads.rescoring import rescore_leads_later
+
+# --- What a field may hold ---------------------------------------------------------------------
+
+# Lead columns an integration or a CSV may set (besides ``email``), written as given.
+LEAD_TEXT_FIELDS = ("first_name", "last_name", "job_title", "phone", "campaign")
+LEAD_CHOICE_FIELDS = ("seniority", "department", "source", "budget", "authority", "need", "timeline")
+LEAD_FIELDS = LEAD_TEXT_FIELDS + LEAD_CHOICE_FIELDS
+# Facts about the company, kept on the account found (or created) by web domain.
+ACCOUNT_FIELDS = ("company", "domain", "industry", "employees", "annual_revenue", "country")
+MAX_LENGTHS = {
+    "email": 254,
+    "first_name": 100,
+    "last_name": 100,
+    "job_title": 200,
+    "phone": 40,
+    "campaign": 120,
+    "company": 200,
+    "domain": 253,
+    "external_id": 200,
+}
+LABELS = {
+    "email": "E-mail",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "job_title": "Job title",
+    "phone": "Phone",
+    "campaign": "Campaign",
+    "company": "Company",
+    "domain": "Web domain",
+    "employees": "Employee count",
+    "annual_revenue": "Annual revenue (USD)",
+    "kind": "Activity kind",
+    "occurred_at": "Activity date",
+    "external_id": "Activity id",
+    **{key: vocab.FIELDS[key].label for key in ("industry", "country", *LEAD_CHOICE_FIELDS)},
+}
+CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
+    "seniority": vocab.SENIORITIES,
+    "department": vocab.DEPARTMENTS,
+    "source": vocab.SOURCES,
+    "budget": vocab.BUDGET,
+    "authority": vocab.AUTHORITY,
+    "need": vocab.NEED,
+    "timeline": vocab.TIMELINE,
+    "industry": tuple((name, name) for name in vocab.INDUSTRIES),
+    "country": tuple((code, name) for code, (name, _) in vocab.COUNTRIES.items()),
+    "kind": vocab.ACTIVITY_KINDS,
+}
+# Spellings people type that are neither the code nor the label.
+_CHOICE_ALIASES = {
+    "country": {"uk": "GB", "great britain": "GB", "england": "GB", "usa": "US", "u s a": "US", "u s": "US"},
+    "seniority": {"c level": "c_level", "cxo": "c_level", "ic": "individual", "vice president": "vp"},
+}
+# Activities dated this far ahead of the server clock are refused (clock skew is tolerated).
+FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+_NUMBER_RE = re.compile(r"^(?P<number>\d+(?:\.\d+)?)\s*(?P<suffix>k|m|mm|bn|b)?$")
+_SUFFIX = {None: 1, "k": 1_000, "m": 1_000_000, "mm": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
+
+
+class FieldError(ValueError):
+    """A value a person can fix; the message says what is wrong and what is allowed."""
+
+
+def ensure_storable(value: Any) -> Any:
+    """Refuse text the database cannot store (NUL characters, unpaired surrogates), nested or not."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise FieldError("Text may not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FieldError("Text is not valid Unicode (unpaired surrogate).") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            ensure_storable(key)
+            ensure_storable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            ensure_storable(item)
+    return value
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"[\s_\-./]+", " ", text.strip().lower()).strip()
+
+
+_CHOICE_LOOKUP: dict[str, dict[str, str]] = {
+    name: {
+        **{_fold(code): code for code, _ in choices},
+        **{_fold(label): code for code, label in choices},
+        **_CHOICE_ALIASES.get(name, {}),
+    }
+    for name, choices in CHOICES.items()
+}
+
+
+def normalize_choice(name: str, value: Any) -> Any:
+    """Map a code or label in any case ("VP", "Vice President", "c-level") to the code; else unchanged."""
+    if isinstance(value, str):
+        return _CHOICE_LOOKUP[name].get(_fold(value), value)
+    return value
+
+
+def choice_codes(name: str) -> tuple[str, ...]:
+    return tuple(code for code, _ in CHOICES[name])
+
+
+def _clean_choice(name: str, value: str) -> str:
+    code = normalize_choice(name, value)
+    if code in _CHOICE_LOOKUP[name].values():
+        return code
+    if name == "country":
+        raise FieldError(f'"{value}" is not a supported country: use a two-letter ISO code such as GB, US or DE.')
+    shown = ", ".join(label for _, label in CHOICES[name])
+    raise FieldError(f'"{value}" is not a known {LABELS[name].lower()}; use one of: {shown}.')
+
+
+def clean_email(value: str) -> str:
+    email = ensure_storable(value).strip()
+    if len(email) > MAX_LENGTHS["email"]:
+        raise FieldError(f"An e-mail address has at most {MAX_LENGTHS['email']} characters.")
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise FieldError(f'"{email}" is not a valid e-mail address.') from None
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def clean_domain(value: str) -> str:
+    """``https://www.Example.com/about`` → ``example.com``."""
+    host = value.strip().lower()
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", host).split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
+    host = host.removeprefix("www.").rstrip(".")
+    if not _DOMAIN_RE.match(host):
+        raise FieldError(f'"{value}" is not a web domain such as example.com.')
+    return host
+
+
+def clean_whole_number(name: str, value: Any) -> int:
+    """Whole numbers as people write them: 1200, "1,200", "1 200", "$1.2M", "15k"."""
+    if isinstance(value, bool):
+        raise FieldError(f"{LABELS[name]} must be a whole number.")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = re.sub(r"[\s,$€£]", "", str(value)).lower()
+        match = _NUMBER_RE.match(text)
+        if not match:
+            raise FieldError(f'{LABELS[name]} "{value}" is not a whole number (e.g. 1200 or 1.2M).')
+        try:
+            number = Decimal(match["number"]) * _SUFFIX[match["suffix"]]
+        except InvalidOperation:
+            raise FieldError(f'{LABELS[name]} "{value}" is not a whole number.') from None
+        if number != number.to_integral_value():
+            raise FieldError(f'{LABELS[name]} "{value}" is not a whole number.')
+        number = int(number)
+    if number < 0:
+        raise FieldError(f"{LABELS[name]} cannot be negative.")
+    if number > 9_000_000_000_000_000:
+        raise FieldError(f"{LABELS[name]} is too large.")
+    return number
+
+
+def parse_moment(value: Any) -> dt.datetime:
+    """ISO 8601 date or date-time text, as UTC; without a time zone it is read as UTC."""
+    problem = f'"{value}" is not a date: use ISO 8601, e.g. 2026-03-31 or 2026-03-31T14:05:00Z.'
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        try:
+            moment = parse_datetime(text) if len(text) > 10 else None
+            if moment is None:
+                day = parse_date(text) if len(text) == 10 else None
+                if day is None:
+                    raise FieldError(problem)
+                moment = dt.datetime.combine(day, dt.time())
+        except ValueError:
+            raise FieldError(problem) from None
+    if timezone.is_naive(moment):
+        return moment.replace(tzinfo=dt.UTC)
+    try:
+        # PostgreSQL refuses offsets beyond ±15:59 that Python accepts: store UTC.
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise FieldError(problem) from None
+
+
+def clean_occurred_at(value: Any, now: dt.datetime | None = None) -> dt.datetime:
+    """When an activity happened: ``parse_moment``, and not in the future."""
+    moment = parse_moment(value)
+    if moment > (now or timezone.now()) + FUTURE_TOLERANCE:
+        raise FieldError("The activity date is in the future.")
+    return moment
+
+
+def clean_text(name: str, value: Any) -> str:
+    text = ensure_storable(str(value)).strip()
+    limit = MAX_LENGTHS.get(name)
+    if limit and len(text) > limit:
+        raise FieldError(f"{LABELS[name]} has {len(text)} characters; at most {limit} fit.")
+    return text
+
+
+def clean_lead_field(name: str, value: Any) -> Any:
+    """One lead or account field, cleaned for storage; ``FieldError`` explains a bad value."""
+    if name == "email":
+        return clean_email(str(value))
+    if name == "domain":
+        return clean_domain(str(value))
+    if name in ("employees", "annual_revenue"):
+        return clean_whole_number(name, value)
+    if name in CHOICES:
+        return _clean_choice(name, str(value))
+    return clean_text(name, value)
+
+
+def clean_activity_field(name: str, value: Any, now: dt.datetime | None = None) -> Any:
+    if name == "kind":
+        return _clean_choice("kind", str(value))
+    if name == "occurred_at":
+        return clean_occurred_at(value, now)
+    return clean_text(name, value)
+
+
+def account_name_from_domain(domain: str) -> str:
+    """``acme-robotics.co.uk`` → "Acme Robotics" (until someone tells us the real name)."""
+    return domain.split(".", 1)[0].replace("-", " ").title()
+
+
+def domain_of(row: Mapping[str, Any]) -> str | None:
+    """The account domain of a lead row: the given domain, else the e-mail's unless it is a free mailbox."""
+    if row.get("domain"):
+        return row["domain"]
+    email_domain = row["email"].rpartition("@")[2].lower()
+    return None if email_domain in vocab.FREE_EMAIL_DOMAINS else email_domain
+
+
+# --- Set-based SQL helpers (PostgreSQL and SQLite alike) ----------------------------------------
+
+# Rows per statement: keeps every statement under SQLite's 32,766 parameters.
+SQL_CHUNK = 1000
+
+
+def _chunks(items: Sequence, size: int = SQL_CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert_ignore_returning(objs: Sequence[Model], returning: Sequence[str]) -> list[tuple]:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING …``: the rows actually inserted, none of the conflicts.
+
+    ``bulk_create(ignore_conflicts=True)`` cannot tell inserted rows from skipped ones, and that
+    difference is the whole point here (who writes the first Transition, what is a duplicate).
+    """
+    if not objs:
+        return []
+    meta = objs[0]._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key and not getattr(f, "generated", False)]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    back = ", ".join(qn(meta.get_field(name).column) for name in returning)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    rows: list[tuple] = []
+    for chunk in _chunks(objs, max(1, min(SQL_CHUNK, 30_000 // len(fields)))):
+        params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in chunk for f in fields]
+        sql = (
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {', '.join([one] * len(chunk))} "
+            f"ON CONFLICT DO NOTHING RETURNING {back}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows.extend(cursor.fetchall())
+    return rows
+
+
+def _update_from_values(model: type[Model], rows: Sequence[tuple], columns: Sequence[tuple[str, str | None]], **fixed):
+    """One ``UPDATE … FROM (VALUES …)`` per chunk: ``rows`` are ``(id, value, …)``; NULL keeps the stored value.
+
+    ``columns`` names each value's model field and its SQL cast (needed where a VALUES column
+    may hold only NULLs, which PostgreSQL would otherwise type as text). ``fixed`` are set on
+    every row (``updated_at=now``).
+    """
+    if not rows:
+        return
+    meta = model._meta
+    qn = connection.ops.quote_name
+    table = qn(meta.db_table)
+    one = "(CAST(%s AS bigint), " + ", ".join(f"CAST(%s AS {cast})" if cast else "%s" for _, cast in columns) + ")"
+    assignments = [
+        f"{qn(meta.get_field(name).column)} = COALESCE(v.column{i + 2}, {table}.{qn(meta.get_field(name).column)})"
+        for i, (name, _) in enumerate(columns)
+    ]
+    fixed_params = []
+    for name, value in fixed.items():
+        f = meta.get_field(name)
+        assignments.append(f"{qn(f.column)} = %s")
+        fixed_params.append(f.get_db_prep_save(value, connection))
+    for chunk in _chunks(rows, max(1, min(SQL_CHUNK, 30_000 // (len(columns) + 1)))):
+        sql = (
+            f"UPDATE {table} SET {', '.join(assignments)} "
+            f"FROM (VALUES {', '.join([one] * len(chunk))}) AS v WHERE {table}.{qn(meta.pk.column)} = v.column1"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, fixed_params + [value for row in chunk for value in row])
+
+
+# --- Leads ----------------------------------------------------------------------------------
+
+
+@dataclass
+class UpsertResult:
+    """Lead id per lower-case e-mail, and which of those leads this call created or changed."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+    created: set[int] = field(default_factory=set)
+    updated: set[int] = field(default_factory=set)
+
+    @property
+    def touched(self) -> set[int]:
+        return self.created | self.updated
+
+
+def _merge_by_email(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One row per lead; a later row's values win, a missing or None value never erases one."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = row["email"].lower()
+        target = merged.setdefault(key, {"email": row["email"]})
+        target.update({k: v for k, v in row.items() if v is not None and k != "email"})
+    return merged
+
+
+def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Account id per domain for these rows: existing accounts get the facts given, missing ones are created."""
+    facts: dict[str, dict[str, Any]] = {}
+    for row in merged.values():
+        domain = domain_of(row)
+        if domain:
+            entry = facts.setdefault(domain, {})
+            entry.update({k: row[k] for k in ACCOUNT_FIELDS if row.get(k) is not None and k != "domain"})
+    if not facts:
+        return {}
+    ids = dict(Account.objects.filter(domain__in=list(facts)).values_list("domain", "id"))
+    new = [
+        Account(
+            domain=domain,
+            name=values.get("company") or account_name_from_domain(domain),
+            industry=values.get("industry", ""),
+            employees=values.get("employees"),
+            annual_revenue=values.get("annual_revenue"),
+            country=values.get("country", ""),
+            region=vocab.region_for_country(values.get("country", "")),
+        )
+        for domain, values in facts.items()
+        if domain not in ids
+    ]
+    inserted = dict(_insert_ignore_returning(new, returning=("domain", "id")))
+    if len(inserted) < len(new):  # another request created some of them meanwhile
+        missing = [a.domain for a in new if a.domain not in inserted]
+        inserted.update(Account.objects.filter(domain__in=missing).values_list("domain", "id"))
+    # Facts for accounts that already existed; the name stays the first one given.
+    changes = [
+        (
+            ids[domain],
+            values.get("industry"),
+            values.get("employees"),
+            values.get("annual_revenue"),
+            values.get("country"),
+            vocab.region_for_country(values["country"]) if values.get("country") else None,
+        )
+        for domain, values in facts.items()
+        if domain in ids
+        and any(values.get(k) is not None for k in ("industry", "employees", "annual_revenue", "country"))
+    ]
+    _update_from_values(
+        Account,
+        changes,
+        [
+            ("industry", None),
+            ("employees", "integer"),
+            ("annual_revenue", "bigint"),
+            ("country", None),
+            ("region", None),
+        ],
+    )
+    return {**ids, **inserted}
+
+
+def _has_account_facts(row: Mapping[str, Any]) -> bool:
+    return any(row.get(k) is not None for k in ACCOUNT_FIELDS)
+
+
+def _leads_upsert(rows: Iterable[Mapping[str, Any]], now: dt.datetime) -> UpsertResult:
+    merged = _merge_by_email(rows)
+    result = UpsertResult()
+    if not merged:
+        return result
+    existing = dict(
+        Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=list(merged)).values_list("email_ci", "id")
+    )
+    # Accounts for new leads, and for known leads only when the row says something about the company.
+    account_ids = _accounts_upsert(
+        {key: row for key, row in merged.items() if key not in existing or _has_account_facts(row)}
+    )
+    team_id = Team.objects.order_by("id").values_list("id", flat=True).first()
+    new_leads = []
+    for key, row in merged.items():
+        if key in existing:
+            continue
+        domain = domain_of(row)
+        new_leads.append(
+            Lead(
+                email=row["email"],
+                email_domain=row["email"].rpartition("@")[2].lower(),
+                account_id=account_ids.get(domain) if domain else None,
+                team_id=team_id,
+                stage=Stage.NEW,
+                created_at=now,
+                updated_at=now,
+                **{name: row.get(name, "") for name in LEAD_FIELDS},
+            )
+        )
+    inserted = _insert_ignore_returning(new_leads, returning=("email", "id"))
+    for email, lead_id in inserted:
+        result.created.add(lead_id)
+        existing[email.lower()] = lead_id
+    if len(inserted) < len(new_leads):  # lost a race: the other request's lead is the one to update
+        lost = [lead.email.lower() for lead in new_leads if lead.email.lower() not in existing]
+        existing.update(
+            Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=lost).values_list("email_ci", "id")
+        )
+    result.ids = existing
+    if result.created:
+        version_id = (
+            AgreementVersion.objects.filter(status=AgreementVersion.Status.ACTIVE).values_list("id", flat=True).first()
+        )
+        Transition.objects.bulk_create(
+            [
+                Transition(lead_id=lead_id, from_stage="", to_stage=Stage.NEW, at=now, agreement_version_id=version_id)
+                for lead_id in sorted(result.created)
+            ]
+        )
+    changes = []
+    for key, row in merged.items():
+        lead_id = existing[key]
+        if lead_id in result.created:
+            continue
+        values = [row.get(name) for name in LEAD_FIELDS]
+        domain = domain_of(row) if _has_account_facts(row) else None
+        account_id = account_ids.get(domain) if domain else None
+        if account_id is not None or any(v is not None for v in values):
+            changes.append((lead_id, *values, account_id))
+            result.updated.add(lead_id)
+    _update_from_values(Lead, changes, [*((name, None) for name in LEAD_FIELDS), ("account", "bigint")], updated_at=now)
+    return result
+
+
+def _rescore_after_commit(lead_ids: Iterable[int]) -> None:
+    """Touched leads are rescored once this transaction commits (``rescore_leads_later`` waits for it)."""
+    rescore_leads_later(lead_ids)
+
+
+def leads_upsert(*, rows: Sequence[Mapping[str, Any]], now: dt.datetime | None = None) -> UpsertResult:
+    """Create or update leads by e-mail (case-insensitive) from cleaned rows; rescored after commit.
+
+    A row holds ``email`` and any of ``LEAD_FIELDS`` and ``ACCOUNT_FIELDS``; a missing or None
+    value keeps what is stored. Several rows for one e-mail merge, later values winning.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        result = _leads_upsert(rows, now)
+        _rescore_after_commit(result.touched)
+    return result
+
+
+def lead_upsert(*, data: Mapping[str, Any], now: dt.datetime | None = None) -> tuple[Lead, bool]:
+    """Create or update one lead by e-mail; returns the lead and whether it was created."""
+    result = leads_upsert(rows=[data], now=now)
+    lead_id = result.ids[data["email"].lower()]
+    lead = Lead.objects.select_related("account").get(pk=lead_id)
+    return lead, lead_id in result.created
+
+
+# --- Activities -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivityItem:
+    """One cleaned activity of a batch; ``index`` is its position in what the client sent."""
+
+    index: int
+    kind: str
+    occurred_at: dt.datetime
+    email: str | None = None
+    lead_id: int | None = None
+    external_id: str | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    lead_ids: set[int] = field(default_factory=set)
+    leads_created: int = 0
+
+
+def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None = None) -> IngestResult:
+    """Store a batch of activities once each; unknown e-mails become new leads; touched leads are rescored.
+
+    An activity whose ``external_id`` is already stored, or appears earlier in the same batch,
+    counts as a duplicate. Items naming a lead id that does not exist are rejected by index.
+    """
+    now = now or timezone.now()
+    result = IngestResult()
+    with transaction.atomic():
+        emails = {item.email.lower(): item.email for item in items if item.email and item.lead_id is None}
+        upserted = _leads_upsert([{"email": email} for email in emails.values()], now)
+        result.leads_created = len(upserted.created)
+        wanted_ids = {item.lead_id for item in items if item.lead_id is not None}
+        lead_emails = dict(Lead.objects.filter(pk__in=wanted_ids).values_list("id", "email")) if wanted_ids else {}
+        seen_external: set[str] = set()
+        rows: list[Activity] = []
+        for item in items:
+            if item.lead_id is not None:
+                if item.lead_id not in lead_emails:
+                    result.rejected.append(
+                        {"index": item.index, "errors": {"lead_id": [f"No lead has id {item.lead_id}."]}}
+                    )
+                    continue
+                if item.email and item.email.lower() != lead_emails[item.lead_id].lower():
+                    result.rejected.append(
+                        {"index": item.index, "errors": {"email": [f"Lead {item.lead_id} has another e-mail address."]}}
+                    )
+                    continue
+                lead_id = item.lead_id
+            else:
+                lead_id = upserted.ids[item.email.lower()]
+            if item.external_id is not None:
+                if item.external_id in seen_external:
+                    result.duplicates += 1
+                    continue
+                seen_external.add(item.external_id)
+            rows.append(
+                Activity(
+                    lead_id=lead_id,
+                    kind=item.kind,
+                    occurred_at=item.occurred_at,
+                    external_id=item.external_id,
+                    details=item.details or {},
+                    created_at=now,
+                )
+            )
+        inserted = _insert_ignore_returning(rows, returning=("lead",))
+        result.accepted = len(inserted)
+        result.duplicates += len(rows) - len(inserted)
+        result.lead_ids = {lead_id for (lead_id,) in inserted} | upserted.created
+        # API consumers poll ?updated_since=: a lead with new activities has changed.
+        if result.lead_ids:
+            for chunk in _chunks(sorted(result.lead_ids)):
+                Lead.objects.filter(pk__in=chunk).update(updated_at=now)
+        _rescore_after_commit(result.lead_ids)
+    return result
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+TOKEN_PREFIX = "acc_"  # noqa: S105 - a marker that makes leaked keys recognisable, not a secret
+
+
+def api_token_create(*, name: str, created_by=None) -> tuple[ApiToken, str]:
+    """A new token for a named integration: returns the row and the raw key, which is never stored."""
+    name = name.strip()
+    if not name:
+        raise FieldError("Name the integration the token is for.")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(name=name, prefix=raw[:12], key_hash=hash_token(raw), created_by=created_by)
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_token_authenticate(raw: str) -> ApiToken | None:
+    """The live token for this key, or None; ``last_used_at`` is refreshed at most once a minute."""
+    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
+        return None
+    token = ApiToken.objects.filter(key_hash=hash_token(raw), revoked_at__isnull=True).first()
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
