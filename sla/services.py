@@ -340,7 +340,7 @@ def report_figures(*, team: Team, iso_year: int, iso_week: int, now: dt.datetime
     data = F.compute(scope, terms=terms, user_names=names).as_dict()
     trends = data["trends"]
     previous = trends[-2]
-    before = trends[-10:-2]
+    before = trends[-9:-1]  # the 8 weeks before the report week
     data["comparison"] = {
         "previous_week": {
             "week": previous["week"],
