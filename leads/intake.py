@@ -434,7 +434,9 @@ def _has_account_facts(row: Mapping[str, Any]) -> bool:
     return any(row.get(k) is not None for k in ACCOUNT_FIELDS)
 
 
-def _leads_upsert(rows: Iterable[Mapping[str, Any]], now: dt.datetime) -> UpsertResult:
+def _leads_upsert(
+    rows: Iterable[Mapping[str, Any]], now: dt.datetime, defaults: Mapping[str, Any] | None = None
+) -> UpsertResult:
     merged = _merge_by_email(rows)
     result = UpsertResult()
     if not merged:
@@ -461,7 +463,7 @@ def _leads_upsert(rows: Iterable[Mapping[str, Any]], now: dt.datetime) -> Upsert
                 stage=Stage.NEW,
                 created_at=now,
                 updated_at=now,
-                **{name: row.get(name, "") for name in LEAD_FIELDS},
+                **{name: row.get(name, (defaults or {}).get(name, "")) for name in LEAD_FIELDS},
             )
         )
     inserted = _insert_ignore_returning(new_leads, returning=("email", "id"))
@@ -504,15 +506,18 @@ def _rescore_after_commit(lead_ids: Iterable[int]) -> None:
     rescore_leads_later(lead_ids)
 
 
-def leads_upsert(*, rows: Sequence[Mapping[str, Any]], now: dt.datetime | None = None) -> UpsertResult:
+def leads_upsert(
+    *, rows: Sequence[Mapping[str, Any]], defaults: Mapping[str, Any] | None = None, now: dt.datetime | None = None
+) -> UpsertResult:
     """Create or update leads by e-mail (case-insensitive) from cleaned rows; rescored after commit.
 
     A row holds ``email`` and any of ``LEAD_FIELDS`` and ``ACCOUNT_FIELDS``; a missing or None
     value keeps what is stored. Several rows for one e-mail merge, later values winning.
+    ``defaults`` fill lead fields of new leads that the row leaves empty (``source="import"``).
     """
     now = now or timezone.now()
     with transaction.atomic():
-        result = _leads_upsert(rows, now)
+        result = _leads_upsert(rows, now, defaults)
         _rescore_after_commit(result.touched)
     return result
 
@@ -526,6 +531,27 @@ def lead_upsert(*, data: Mapping[str, Any], now: dt.datetime | None = None) -> t
 
 
 # --- Activities -----------------------------------------------------------------------------
+
+
+def store_activities(*, rows: Sequence[Activity], now: dt.datetime) -> tuple[int, int, set[int]]:
+    """Insert activities once each: (stored, duplicates, ids of leads that got one). Call inside a transaction.
+
+    An ``external_id`` already stored, or repeated earlier in ``rows``, is a duplicate. The leads
+    that got activities have their ``updated_at`` bumped: API clients poll ``?updated_since=``.
+    """
+    seen: set[str] = set()
+    unique: list[Activity] = []
+    for row in rows:
+        if row.external_id is not None:
+            if row.external_id in seen:
+                continue
+            seen.add(row.external_id)
+        unique.append(row)
+    inserted = _insert_ignore_returning(unique, returning=("lead",))
+    touched = {lead_id for (lead_id,) in inserted}
+    for chunk in _chunks(sorted(touched)):
+        Lead.objects.filter(pk__in=chunk).update(updated_at=now)
+    return len(inserted), len(rows) - len(inserted), touched
 
 
 @dataclass(frozen=True)
@@ -564,7 +590,6 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
         result.leads_created = len(upserted.created)
         wanted_ids = {item.lead_id for item in items if item.lead_id is not None}
         lead_emails = dict(Lead.objects.filter(pk__in=wanted_ids).values_list("id", "email")) if wanted_ids else {}
-        seen_external: set[str] = set()
         rows: list[Activity] = []
         for item in items:
             if item.lead_id is not None:
@@ -581,11 +606,6 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
                 lead_id = item.lead_id
             else:
                 lead_id = upserted.ids[item.email.lower()]
-            if item.external_id is not None:
-                if item.external_id in seen_external:
-                    result.duplicates += 1
-                    continue
-                seen_external.add(item.external_id)
             rows.append(
                 Activity(
                     lead_id=lead_id,
@@ -596,14 +616,8 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
                     created_at=now,
                 )
             )
-        inserted = _insert_ignore_returning(rows, returning=("lead",))
-        result.accepted = len(inserted)
-        result.duplicates += len(rows) - len(inserted)
-        result.lead_ids = {lead_id for (lead_id,) in inserted} | upserted.created
-        # API consumers poll ?updated_since=: a lead with new activities has changed.
-        if result.lead_ids:
-            for chunk in _chunks(sorted(result.lead_ids)):
-                Lead.objects.filter(pk__in=chunk).update(updated_at=now)
+        result.accepted, result.duplicates, touched = store_activities(rows=rows, now=now)
+        result.lead_ids = touched | upserted.created
         _rescore_after_commit(result.lead_ids)
     return result
 

@@ -89,3 +89,14 @@ def rescore_aged() -> int:
     for batch in rescoring.batches(ids):
         rescoring.enqueue(rescore_leads_task, batch)
     return len(ids)
+
+
+# --- CSV import (intake) --------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def import_csv(job_id: int) -> int:
+    """Import a large CSV file; progress lands on the ImportJob after every chunk. A finished job is a no-op."""
+    from leads.importing import import_job_run
+
+    return import_job_run(job_id=job_id).processed_rows

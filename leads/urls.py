@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads import rescore_views, views
+from leads import import_views, rescore_views, views
 
 app_name = "leads"
 
@@ -27,4 +27,14 @@ urlpatterns = [
     path("<int:pk>/lost/", views.lost, name="lost"),
     path("<int:pk>/reassign/", views.reassign, name="reassign"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
+    # CSV import (marketing leaders): upload → mapping → preview → import → result
+    path("import/", import_views.import_upload, name="import_upload"),
+    path("import/template.csv", import_views.import_template, name="import_template"),
+    path("import/history/", import_views.import_history, name="import_history"),
+    path("import/<int:pk>/", import_views.import_detail, name="import_detail"),
+    path("import/<int:pk>/mapping/", import_views.import_mapping, name="import_mapping"),
+    path("import/<int:pk>/preview/", import_views.import_preview, name="import_preview"),
+    path("import/<int:pk>/run/", import_views.import_run, name="import_run"),
+    path("import/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
+    path("import/<int:pk>/rows-to-fix.csv", import_views.import_errors, name="import_errors"),
 ]
