@@ -143,7 +143,7 @@ def sync_row_limit() -> int:
 
 
 def _norm_header(name: str) -> str:
-    """"E-mail Address", "email_address" and "EmailAddress" all read "emailaddress"."""
+    """Header names compared loosely: "E-mail Address", "email_address" and "EmailAddress" are equal."""
     return re.sub(r"[^a-z0-9]+", "", name.strip().lower())
 
 
