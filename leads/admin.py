@@ -1,6 +1,20 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
-from leads.models import Account, Activity, Assignment, Lead, Note, RescoreJob, Team, TeamMember, Transition
+from leads.intake import api_token_key, api_token_revoke
+from leads.models import (
+    Account,
+    Activity,
+    ApiToken,
+    Assignment,
+    ImportJob,
+    Lead,
+    Note,
+    RescoreJob,
+    Team,
+    TeamMember,
+    Transition,
+)
 
 
 class TeamMemberInline(admin.TabularInline):
@@ -95,3 +109,62 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 admin.site.register(Note)
 admin.site.register(RescoreJob)
+
+
+# --- Integrations: API tokens and CSV imports (intake) --------------------------------------------
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Create a token by naming its integration; the key is shown once on the next page, then only its hash exists."""
+
+    list_display = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    fields = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+            request._accord_new_api_key = api_token_key(obj)
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw = getattr(request, "_accord_new_api_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {**self.admin_site.each_context(request), "token": obj, "raw_key": raw, "opts": self.model._meta}
+        response = TemplateResponse(request, "admin/leads/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke the selected tokens (integrations using them get 401)")
+    def revoke(self, request, queryset):
+        live = list(queryset.filter(revoked_at__isnull=True))
+        for token in live:
+            api_token_revoke(token=token)
+        messages.success(request, f"Revoked {len(live)} token{'s' if len(live) != 1 else ''}.")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: last_used_at and who created it stay on record
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "original_name",
+        "status",
+        "total_rows",
+        "created_count",
+        "updated_count",
+        "error_count",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # imports start on the Import page

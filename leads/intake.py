@@ -627,13 +627,21 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
 TOKEN_PREFIX = "acc_"  # noqa: S105 - a marker that makes leaked keys recognisable, not a secret
 
 
+def api_token_key(token: ApiToken) -> str:
+    """Give an unsaved token a fresh key: sets ``prefix`` and ``key_hash``, returns the raw key (shown once)."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token.prefix, token.key_hash = raw[:12], hash_token(raw)
+    return raw
+
+
 def api_token_create(*, name: str, created_by=None) -> tuple[ApiToken, str]:
     """A new token for a named integration: returns the row and the raw key, which is never stored."""
     name = name.strip()
     if not name:
         raise FieldError("Name the integration the token is for.")
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(name=name, prefix=raw[:12], key_hash=hash_token(raw), created_by=created_by)
+    token = ApiToken(name=name, created_by=created_by)
+    raw = api_token_key(token)
+    token.save()
     return token, raw
 
 

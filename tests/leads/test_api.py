@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from io import StringIO
 
@@ -11,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from leads import intake
@@ -423,3 +425,31 @@ def test_the_openapi_docs_page_is_served(client):
     response = client.get("/api/docs")
     assert response.status_code == 200
     assert b"openapi.json" in response.content
+
+
+def test_creating_a_token_in_the_admin_shows_the_key_once_and_revoking_it_locks_the_integration_out(admin_user, login):
+    client = login(admin_user)
+    response = client.post(reverse("admin:leads_apitoken_add"), {"name": "Event scanner"})
+    assert response.status_code == 200
+    raw = re.search(r'value="(acc_[^"]+)"', response.content.decode()).group(1)
+    token = ApiToken.objects.get(name="Event scanner")
+    assert token.key_hash == hash_token(raw) and token.created_by == admin_user
+    assert raw not in client.get(reverse("admin:leads_apitoken_change", args=[token.pk])).content.decode()
+    api_client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api_client.get("/api/v1/leads").status_code == 200
+    client.post(
+        reverse("admin:leads_apitoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]}, follow=True
+    )
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert api_client.get("/api/v1/leads").status_code == 401
+
+
+def test_new_activities_rescore_their_lead_after_commit(api, django_capture_on_commit_callbacks):
+    version = AgreementVersionFactory()
+    lead = LeadFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post("/activities", {"activities": [_activity(1, email=lead.email, kind="demo_request")]})
+    lead.refresh_from_db()
+    assert lead.scored_version == version
+    assert lead.engagement_score == 30
