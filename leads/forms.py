@@ -50,7 +50,7 @@ class RecycleForm(ErrorClassMixin, forms.Form):
     revisit_on = forms.DateField(
         label="Revisit on",
         help_text="When marketing should bring the lead back. Must be in the future.",
-        widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}),
+        widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d"),
         error_messages={"required": "Pick a revisit date.", "invalid": "Enter a date like 2026-03-31."},
     )
     note = forms.CharField()
@@ -159,7 +159,9 @@ class AwayForm(ErrorClassMixin, forms.Form):
         label="Away until",
         required=False,
         help_text="Leave empty to mark yourself back now.",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "class": "form-control form-control-sm"}),
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", "class": "form-control form-control-sm"}, format="%Y-%m-%dT%H:%M"
+        ),
         error_messages={"invalid": "Enter a date and time."},
     )
 

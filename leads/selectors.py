@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar
 from alignment.models import AgreementVersion, Persona
 from leads.models import Activity, Lead, Stage, Team, TeamMember, Transition
@@ -153,7 +154,7 @@ class SlaClock:
 
 
 def _duration(hours: float) -> str:
-    minutes = max(0, round(hours * 60))
+    minutes = max(1, round(hours * 60))
     if minutes < 60:
         return f"{minutes}m"
     h, m = divmod(minutes, 60)
@@ -161,7 +162,11 @@ def _duration(hours: float) -> str:
 
 
 def sla_clock(lead: Lead, calendar: BusinessCalendar, now: dt.datetime) -> SlaClock:
-    """Business time left before the first action is due: green, amber from 75 % used, red when due."""
+    """Business time left before the first action is due: green, amber from 75 % used, red when due.
+
+    Outside business hours the clock is paused; when no business time separates two instants
+    (a due time set outside the calendar), wall-clock time stands in so the label never reads 0m.
+    """
     due = lead.sla_due_at
     if lead.first_action_at:
         took = calendar.hours_between(lead.mql_at or lead.first_action_at, lead.first_action_at)
@@ -169,14 +174,17 @@ def sla_clock(lead: Lead, calendar: BusinessCalendar, now: dt.datetime) -> SlaCl
         return SlaClock("sla-breach" if late else "sla-ok", f"Answered in {_duration(took)}", due, 100)
     if due is None:
         return SlaClock("", "No SLA", None, 0)
+
+    def span(a: dt.datetime, b: dt.datetime) -> float:
+        return calendar.hours_between(a, b) or max(0.0, (b - a).total_seconds() / 3600)
+
     if now >= due:
-        return SlaClock("sla-breach", f"Overdue {_duration(calendar.hours_between(due, now))}", due, 100)
-    start = lead.mql_at or due
-    budget = calendar.hours_between(start, due)
-    used = calendar.hours_between(start, now)
+        return SlaClock("sla-breach", f"Overdue {_duration(span(due, now))}", due, 100)
+    start = min(lead.mql_at or due, now)
+    budget, used = span(start, due), span(start, now)
     pct = round(100 * used / budget) if budget else 100
     css = "sla-warn" if pct >= 75 else "sla-ok"
-    return SlaClock(css, f"{_duration(calendar.hours_between(now, due))} left", due, min(pct, 100))
+    return SlaClock(css, f"{_duration(span(now, due))} left", due, min(pct, 100))
 
 
 def calendar_for(version) -> BusinessCalendar:
@@ -222,6 +230,43 @@ def persona_names() -> dict[int, str]:
     return dict(Persona.objects.values_list("id", "name"))
 
 
+@dataclass(frozen=True)
+class Reason:
+    points: int
+    short: str  # "Industry: Software", "Demo request ×2"
+    full: str  # the rule as the agreement words it
+
+
+def _fact_label(field: str, value, names: dict[int, str]) -> str:
+    if field == "persona":
+        return names.get(value, "matched")
+    if isinstance(value, int):
+        return f"{value:,}"
+    choices = dict(vocab.FIELDS[field].choices) if field in vocab.FIELDS else {}
+    return str(choices.get(value, value))
+
+
+def short_reasons(result, facts: dict, spec: dict, names: dict[int, str], n: int = 3) -> list[Reason]:
+    """The top ``n`` reasons as chips: the lead's own fact for fit rules, the count for behaviour."""
+    rules = {r["id"]: r for r in spec.get("fit_rules", []) + spec.get("behaviour_rules", [])}
+    kinds = dict(vocab.ACTIVITY_KINDS)
+    reasons = []
+    for hit in result.top_reasons(n):
+        rule = rules.get(hit.rule_id, {})
+        if hit.section == "behaviour":
+            count = hit.detail.split(" ", 1)[0]
+            short = f"{kinds.get(rule.get('kind'), hit.label)} ×{count}"
+        elif rule.get("field") in vocab.FIELDS:
+            field = rule["field"]
+            value = facts.get(field)
+            label = vocab.FIELDS[field].label
+            short = f"{label}: {_fact_label(field, value, names)}" if value not in (None, "") else hit.label
+        else:
+            short = hit.label
+        reasons.append(Reason(points=hit.points, short=short, full=hit.label))
+    return reasons
+
+
 @dataclass
 class InboxRow:
     lead: Lead
@@ -247,6 +292,17 @@ def _age(since: dt.datetime | None, now: dt.datetime) -> str:
     if seconds < 86400:
         return f"{int(seconds // 3600)}h"
     return f"{int(seconds // 86400)}d"
+
+
+def row_for(lead: Lead, *, spec: dict, weights: dict, names: dict, calendar: BusinessCalendar, now) -> InboxRow:
+    facts = facts_for_lead(lead)
+    result = score_lead(facts, weights, spec, names)
+    return InboxRow(
+        lead=lead,
+        reasons=short_reasons(result, facts, spec, names),
+        sla=sla_clock(lead, calendar, now),
+        age=_age(lead.mql_at or lead.created_at, now),
+    )
 
 
 def capped_count(qs) -> str:
@@ -285,13 +341,7 @@ def inbox_page(
         names = persona_names() if leads else {}
     weights = page_weights(leads, spec, now)
     rows = [
-        InboxRow(
-            lead=lead,
-            reasons=score_lead(facts_for_lead(lead), weights[lead.id], spec, names).top_reasons(3),
-            sla=sla_clock(lead, calendar, now),
-            age=_age(lead.mql_at or lead.created_at, now),
-        )
-        for lead in leads
+        row_for(lead, spec=spec, weights=weights[lead.id], names=names, calendar=calendar, now=now) for lead in leads
     ]
     return InboxPage(
         rows=rows,

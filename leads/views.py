@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from alignment.spec import ACTIVITY_KINDS
 from leads import services
 from leads.filters import LeadFilter
 from leads.forms import (
@@ -36,17 +37,17 @@ from leads.forms import (
     WonForm,
 )
 from leads.models import Lead, Stage
-from leads.scoring import explain, facts_for_lead, score_lead
+from leads.scoring import explain
 from leads.selectors import (
     InboxFilters,
     InboxRow,
     InboxTab,
-    _age,
     calendar_for,
     inbox_page,
     latest_transitions,
     page_weights,
     persona_names,
+    row_for,
     sla_clock,
     stage_counts,
     viewer_for,
@@ -136,13 +137,7 @@ def _inbox_row(request: HttpRequest, lead: Lead) -> InboxRow:
     spec = version.spec if version else {}
     now = timezone.now()
     weights = page_weights([lead], spec, now)[lead.id]
-    reasons = score_lead(facts_for_lead(lead), weights, spec, persona_names()).top_reasons(3)
-    return InboxRow(
-        lead=lead,
-        reasons=reasons,
-        sla=sla_clock(lead, calendar_for(version), now),
-        age=_age(lead.mql_at or lead.created_at, now),
-    )
+    return row_for(lead, spec=spec, weights=weights, names=persona_names(), calendar=calendar_for(version), now=now)
 
 
 def _toast(text: str, level: str = "success") -> str:
@@ -257,7 +252,11 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one lead, why it qualified, its history and what can be done next."""
     lead = _get_lead(pk)
     context = _live_context(request, lead)
-    context["activities"] = lead.activities.order_by("-occurred_at", "-id")[:100]
+    activities = list(lead.activities.order_by("-occurred_at", "-id")[:100])
+    labels = dict(ACTIVITY_KINDS)
+    for activity in activities:
+        activity.label = labels.get(activity.kind, activity.kind)
+    context["activities"] = activities
     return render(request, "leads/lead_detail.html", context)
 
 

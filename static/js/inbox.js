@@ -67,7 +67,12 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (document.querySelector(".modal.show")) return; // dialogs handle their own keys (Esc closes)
+    const open = document.querySelector(".modal.show");
+    if (open) {
+      // Esc closes a dialog even before it has taken the focus (during its opening animation).
+      if (event.key === "Escape") bootstrap.Modal.getOrCreateInstance(open).hide();
+      return;
+    }
     if (typing(event.target)) return;
     const key = event.key;
     if (key === "?") {

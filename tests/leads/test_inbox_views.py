@@ -211,7 +211,9 @@ def test_rows_show_the_top_three_reasons_and_persona(login, version, team, sdr):
 
     row = response.context["page"].rows[0]
     assert [hit.points for hit in row.reasons] == [30, 15, 15]
-    assert "Demo request" in row.reasons[0].label
+    assert row.reasons[0].short == "Demo request ×1"
+    assert row.reasons[1].short in ("Industry: Software", "Employee count: 800")
+    assert "+30 per occurrence" in row.reasons[0].full
     assert b"Growth lead" in response.content
     assert b"86%" in response.content
 
