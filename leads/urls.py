@@ -1,12 +1,15 @@
 from django.urls import path
 
-from leads import import_views, rescore_views, views
+from leads import evidence_views, import_views, rescore_views, views
 
 app_name = "leads"
 
 urlpatterns = [
     path("overview/", views.overview, name="overview"),
     path("rescore/status/", rescore_views.rescore_status, name="rescore_status"),
+    # The agreement's Evidence and Suggestions panels (agreement helper)
+    path("evidence/", evidence_views.evidence, name="evidence"),
+    path("evidence/suggestions/", evidence_views.evidence_suggestions, name="evidence_suggestions"),
     path("", views.lead_list, name="lead_list"),
     # The SDR inbox
     path("inbox/", views.inbox, name="inbox"),
