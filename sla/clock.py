@@ -25,7 +25,6 @@ from django.utils import timezone
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion
 from alignment.spec import GRADES, default_spec
-from leads.models import Transition
 from sla.models import BusinessHour
 
 HOUR = dt.timedelta(hours=1)
@@ -141,27 +140,48 @@ def _lock(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(key[:15], 16)])
 
 
-def _needed(now: dt.datetime, since: dt.datetime | None) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
-    first_at = Transition.objects.aggregate(m=Min("at"))["m"]
+def _needed(now: dt.datetime, since: dt.datetime | None, first_at: dt.datetime | None):
     candidates = [now] + [v for v in (first_at, since) if v is not None]
     need_first = _floor_hour(min(candidates) - BACKWARD_MARGIN)
     return need_first, _floor_hour(now + dt.timedelta(days=1)), _floor_hour(now + FORWARD_MARGIN)
+
+
+def _coverage(key: str) -> tuple[dt.datetime | None, dict]:
+    """The first transition and the hour table's first and last hour, in one round trip."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT MIN(at) FROM leads_transition),"
+            " (SELECT MIN(hour_start) FROM sla_businesshour WHERE calendar_key = %s),"
+            " (SELECT MAX(hour_start) FROM sla_businesshour WHERE calendar_key = %s)",
+            [key, key],
+        )
+        first_at, first, last = (_aware(v) for v in cursor.fetchone())
+    return first_at, {"first": first, "last": last}
+
+
+def _aware(value):
+    """Raw SQLite rows carry datetimes as text; PostgreSQL returns aware datetimes."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _have(key: str) -> dict:
     return BusinessHour.objects.filter(calendar_key=key).aggregate(first=Min("hour_start"), last=Max("hour_start"))
 
 
-def ensure_hours(terms: SlaTerms, *, now: dt.datetime | None = None, since: dt.datetime | None = None) -> None:
+def ensure_hours(terms: SlaTerms, *, now: dt.datetime | None = None, since: dt.datetime | None = None) -> dt.datetime:
     """Make sure the hour table covers every transition (and ``since``) and reaches past ``now``.
 
-    Two index-only queries when it already does; builds or extends the table under a lock otherwise.
+    Returns the table's first hour (its origin). Two index-only queries when it already covers
+    everything; builds or extends the table under a lock otherwise.
     """
     now = now or timezone.now()
-    need_first, need_last, target_last = _needed(now, since)
-    have = _have(terms.key)
+    first_at, have = _coverage(terms.key)
+    need_first, need_last, target_last = _needed(now, since, first_at)
     if have["first"] is not None and have["first"] <= need_first and have["last"] >= need_last:
-        return
+        return have["first"]
     with transaction.atomic():
         _lock(terms.key)
         have = _have(terms.key)  # another process may have built it while we waited
@@ -180,3 +200,7 @@ def ensure_hours(terms: SlaTerms, *, now: dt.datetime | None = None, since: dt.d
                 cum_start=tail.cum_seconds + tail.open_to - tail.open_from,
             )
             BusinessHour.objects.bulk_create(rows, batch_size=5000)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE sla_businesshour")  # fresh statistics: figures join every pass to it
+        return _have(terms.key)["first"]

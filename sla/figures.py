@@ -39,10 +39,10 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field, replace
 
-from django.db import connection
-
 from leads.models import Stage
-from sla.clock import SlaTerms, current_terms, ensure_hours
+from sla import sql as S
+from sla.clock import SlaTerms, current_terms
+from sla.passes import refresh
 
 TREND_WEEKS = 12
 # Share of the target used by the first action: bucket i holds ratios in (EDGES[i-1], EDGES[i]].
@@ -111,50 +111,19 @@ def prorated_quota(monthly: int, start: dt.datetime, end: dt.datetime, tz: zonei
 # --- SQL building blocks --------------------------------------------------------------------------
 
 
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _hour(expr: str) -> str:
-    if _pg():
-        return f"(date_trunc('hour', ({expr}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-    return f"strftime('%%Y-%%m-%%d %%H:00:00', {expr})"
-
-
-def _seconds(start: str, end: str) -> str:
-    if _pg():
-        return f"EXTRACT(EPOCH FROM (({end}) - ({start})))"
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
-
-
-def _greatest(a: str, b: str) -> str:
-    return f"GREATEST({a}, {b})" if _pg() else f"MAX({a}, {b})"
-
-
-def _least(a: str, b: str) -> str:
-    return f"LEAST({a}, {b})" if _pg() else f"MIN({a}, {b})"
-
-
-def _cum(alias: str, instant: str) -> str:
-    """Business seconds from the hour table's origin to ``instant`` (``alias`` is its hour row)."""
-    offset = _seconds(f"{alias}.hour_start", instant)
-    return f"({alias}.cum_seconds + {_greatest('0', _least(f'{alias}.open_to', offset) + f' - {alias}.open_from')})"
-
-
-def _dt(value: dt.datetime):
-    return connection.ops.adapt_datetimefield_value(value)
+_pg, _hour, _cum, _greatest, _dt = S.pg, S.hour, S.cum, S.greatest, S.param_dt
 
 
 def _lead_filters(scope: Scope, params: dict) -> str:
     sql = []
     if scope.team_id:
-        sql.append("l.team_id = %(team_id)s")
+        sql.append("p.team_id = %(team_id)s")
         params["team_id"] = scope.team_id
     if scope.source:
-        sql.append("l.source = %(source)s")
+        sql.append("p.source = %(source)s")
         params["source"] = scope.source
     if scope.persona_id:
-        sql.append("l.persona_id = %(persona_id)s")
+        sql.append("p.persona_id = %(persona_id)s")
         params["persona_id"] = scope.persona_id
     return "".join(f" AND {s}" for s in sql)
 
@@ -191,38 +160,22 @@ def _target_case(terms: SlaTerms, params: dict) -> str:
 def _passes_ctes(
     *, prefix: str, source: str, scope: Scope, terms: SlaTerms, params: dict, stage: str = Stage.MQL
 ) -> str:
-    """CTEs ``<prefix>m``, ``<prefix>p``, ``<prefix>q``: one row per pass with its end, business time and flags.
+    """CTEs ``<prefix>p`` and ``<prefix>q``: one row per pass with its end, business time and flags.
 
     ``source`` is ``window`` (passes into ``stage`` starting in the range or the trend weeks) or
-    ``open`` (MQL passes open now, whenever they started).
+    ``open`` (MQL passes open now, whenever they started). Rows come from ``sla.Pass``, which
+    ``sla.passes.refresh`` brings up to date with the log before any figure is read.
     """
-    m, p, q = f"{prefix}m", f"{prefix}p", f"{prefix}q"
+    p, q = f"{prefix}p", f"{prefix}q"
     filters = _lead_filters(scope, params)
     params["stage_" + prefix] = stage
     if source == "window":
         weeks = scope.week_starts
         params["ws"] = _dt(min(scope.start, weeks[0]))
         params["we"] = _dt(max(scope.end, weeks[-1]))
-        select_m = f"""
-        {m} AS (
-          SELECT t.id AS pass_id, t.lead_id, t.at AS start_at, COALESCE(NULLIF(t.grade, ''), 'D') AS grade,
-                 t.agreement_version_id AS version_id, l.owner_id AS lead_owner_id,
-                 (SELECT n.id FROM leads_transition n
-                   WHERE n.lead_id = t.lead_id AND (n.at, n.id) > (t.at, t.id)
-                   ORDER BY n.at, n.id LIMIT 1) AS next_id
-          FROM leads_transition t JOIN leads_lead l ON l.id = t.lead_id
-          WHERE t.to_stage = %(stage_{prefix})s AND t.at >= %(ws)s AND t.at < %(we)s{filters}
-        )"""
+        where = f"p.stage = %(stage_{prefix})s AND p.start_at >= %(ws)s AND p.start_at < %(we)s"
     else:
-        select_m = f"""
-        {m} AS (
-          SELECT t.id AS pass_id, t.lead_id, t.at AS start_at, COALESCE(NULLIF(t.grade, ''), 'D') AS grade,
-                 t.agreement_version_id AS version_id, l.owner_id AS lead_owner_id, CAST(NULL AS BIGINT) AS next_id
-          FROM leads_lead l
-          JOIN leads_transition t ON t.id = (
-            SELECT x.id FROM leads_transition x WHERE x.lead_id = l.id ORDER BY x.at DESC, x.id DESC LIMIT 1)
-          WHERE l.stage = %(stage_{prefix})s AND t.to_stage = %(stage_{prefix})s{filters}
-        )"""
+        where = f"p.stage = %(stage_{prefix})s AND p.end_id IS NULL"
     if stage == Stage.MQL:
         target = _target_case(terms, params)
     else:
@@ -230,8 +183,12 @@ def _passes_ctes(
         target = "%(followup_seconds)s"
     params["calendar_key"] = terms.key
     params["now"] = _dt(scope.now)
-    end_instant = "COALESCE(n.at, %(now)s)"
-    elapsed = f"({_cum('he', end_instant)} - {_cum('hs', 'm.start_at')})"
+    # Business seconds from the origin to now: one lookup, shared by every open pass.
+    now_cum = (
+        f"(SELECT {_cum('hn', '%(now)s')} FROM sla_businesshour hn"
+        f" WHERE hn.calendar_key = %(calendar_key)s AND hn.hour_start = {_hour('%(now)s')})"
+    )
+    elapsed = f"(CASE WHEN m.end_id IS NULL THEN {now_cum} - m.start_cum ELSE m.end_cum - m.start_cum END)"
     sdr_filter = ""
     if scope.sdr_id:
         params["sdr_id"] = scope.sdr_id
@@ -252,22 +209,21 @@ def _passes_ctes(
         week_idx = f"CASE WHEN start_at < %(wk0)s OR start_at >= %(wk{TREND_WEEKS})s THEN -1 {' '.join(week_whens)} END"
     else:
         in_range, week_idx = "1", "-1"
-    return f"""{select_m},
+    return f"""
         {p} AS (
-          SELECT m.pass_id, m.lead_id, m.start_at, m.grade, n.at AS end_at, n.reason_code,
-                 CASE WHEN n.id IS NULL THEN m.lead_owner_id ELSE COALESCE(n.owner_id, n.actor_id) END AS sdr_id,
-                 CASE WHEN n.id IS NULL THEN 'open'
-                      WHEN n.actor_id IS NULL THEN 'withdrawn'
-                      WHEN n.to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
-                      WHEN n.to_stage = 'rejected' THEN 'rejected'
-                      WHEN n.to_stage = 'nurture' THEN 'recycled'
+          SELECT m.pass_id, m.lead_id, m.start_at, m.grade, m.end_at, m.end_reason_code AS reason_code,
+                 CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END
+                   AS sdr_id,
+                 CASE WHEN m.end_id IS NULL THEN 'open'
+                      WHEN m.end_actor_id IS NULL THEN 'withdrawn'
+                      WHEN m.end_to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
+                      WHEN m.end_to_stage = 'rejected' THEN 'rejected'
+                      WHEN m.end_to_stage = 'nurture' THEN 'recycled'
                       ELSE 'disqualified' END AS end_kind,
                  {target} AS target_seconds,
                  {_greatest("0", elapsed)} AS elapsed_seconds
-          FROM {m} m
-          LEFT JOIN leads_transition n ON n.id = m.next_id
-          JOIN sla_businesshour hs ON hs.calendar_key = %(calendar_key)s AND hs.hour_start = {_hour("m.start_at")}
-          JOIN sla_businesshour he ON he.calendar_key = %(calendar_key)s AND he.hour_start = {_hour(end_instant)}
+          FROM sla_pass m
+          WHERE m.calendar_key = %(calendar_key)s AND {where.replace("p.", "m.")}{filters.replace("p.", "m.")}
         ),
         {q} AS (
           SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,
@@ -287,9 +243,7 @@ def _passes_ctes(
 
 def _run(sql: str, params: dict) -> list[tuple]:
     params.setdefault("warn", WARNING_RATIO)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return S.run(sql, params)
 
 
 # --- The dashboard / report statement ------------------------------------------------------------
@@ -327,7 +281,7 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
                  COUNT(*) OVER (PARTITION BY in_range, sdr_id) AS n_s
           FROM wq WHERE acted = 1
         )"""
-    funnel_owner = " AND t.owner_id = %(sdr_id)s" if scope.sdr_id else ""
+    funnel_owner = " AND p.start_owner_id = %(sdr_id)s" if scope.sdr_id else ""
     funnel_filters = _lead_filters(scope, params)
     branches = [
         _branch("kind", "end_kind", n="COUNT(*)", v1="SUM(breached)", v2="SUM(acted * (1 - breached))")
@@ -355,12 +309,12 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
             v2="SUM(breached)",
         )
         + " FROM sq WHERE in_range = 1",
-        _branch("funnel", "t.to_stage", n="COUNT(*)")
-        + " FROM leads_transition t JOIN leads_lead l ON l.id = t.lead_id"
-        + " WHERE t.to_stage IN ('sal', 'sql', 'won') AND t.at >= %(rs)s AND t.at < %(re)s"
+        _branch("funnel", "p.stage", n="COUNT(*)")
+        + " FROM sla_pass p WHERE p.calendar_key = %(calendar_key)s AND p.stage IN ('sal', 'sql', 'won')"
+        + " AND p.start_at >= %(rs)s AND p.start_at < %(re)s"
         + funnel_filters
         + funnel_owner
-        + " GROUP BY t.to_stage",
+        + " GROUP BY p.stage",
     ]
     sql = "WITH " + ",".join(ctes) + "," + ranked + "\n" + "\nUNION ALL\n".join(branches)
     return sql, params
@@ -393,10 +347,10 @@ def _week_label(start: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
 
 
 def compute(scope: Scope, *, terms: SlaTerms | None = None, user_names: dict | None = None) -> Figures:
-    """Every figure for ``scope`` in one SQL statement (plus the terms and the hour-table check)."""
+    """Every figure for ``scope`` in one SQL statement, after bringing the pass table up to date."""
     terms = terms or current_terms()
     weeks = scope.week_starts
-    ensure_hours(terms, now=scope.now, since=min(scope.start, weeks[0]))
+    refresh(terms=terms, now=scope.now)
     sql, params = figures_sql(scope, terms)
     rows = _run(sql, params)
 
@@ -649,7 +603,7 @@ class DrillRows:
     def __init__(self, scope: Scope, drill: Drill, terms: SlaTerms):
         self.scope, self.drill, self.terms = scope, drill, terms
         self._count: int | None = None
-        ensure_hours(terms, now=scope.now, since=min(scope.start, scope.week_starts[0]))
+        refresh(terms=terms, now=scope.now)
 
     def _base(self) -> tuple[str, dict, str]:
         params: dict = {}
@@ -659,14 +613,14 @@ class DrillRows:
             owner = ""
             if self.scope.sdr_id:
                 params["sdr_id"] = self.scope.sdr_id
-                owner = " AND t.owner_id = %(sdr_id)s"
+                owner = " AND p.start_owner_id = %(sdr_id)s"
+            params["calendar_key"] = self.terms.key
             sql = (
-                "SELECT t.id AS pass_id, t.lead_id, t.at AS start_at, t.grade, NULL AS end_at, t.reason_code,"
-                " t.owner_id AS sdr_id, t.to_stage AS end_kind, NULL AS target_seconds, NULL AS elapsed_seconds,"
-                " 0 AS breached FROM leads_transition t JOIN leads_lead l ON l.id = t.lead_id"
-                " WHERE t.to_stage = %(to_stage)s AND t.at >= %(rs)s AND t.at < %(re)s"
-                + _lead_filters(self.scope, params)
-                + owner
+                "SELECT p.pass_id, p.lead_id, p.start_at, p.grade, NULL AS end_at, NULL AS reason_code,"
+                " p.start_owner_id AS sdr_id, p.stage AS end_kind, NULL AS target_seconds,"
+                " NULL AS elapsed_seconds, 0 AS breached FROM sla_pass p"
+                " WHERE p.calendar_key = %(calendar_key)s AND p.stage = %(to_stage)s"
+                " AND p.start_at >= %(rs)s AND p.start_at < %(re)s" + _lead_filters(self.scope, params) + owner
             )
             return sql, params, "x"
         prefix, condition, _ = PASS_METRICS[d.metric]
@@ -734,9 +688,4 @@ class DrillRows:
         return out
 
 
-def _parse_dt(value):
-    """Raw SQLite rows carry datetimes as text; PostgreSQL already returns aware datetimes."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    parsed = dt.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+_parse_dt = S.parse_dt

@@ -150,3 +150,60 @@ class WeeklyReport(models.Model):
     @property
     def week_label(self) -> str:
         return f"{self.iso_year}-W{self.iso_week:02d}"
+
+
+class Pass(models.Model):
+    """One lifecycle pass — a transition into MQL, SAL, SQL or won — with how it ended, derived from the log.
+
+    A read model of ``leads.Transition`` that makes the dashboard cheap at a million leads: the
+    figures read these rows instead of finding every pass's next transition and business time
+    per request. It is never edited by hand: inserting a transition (or changing a lead's team,
+    source, persona or owner) marks the lead dirty in the same database transaction (triggers
+    from migration 0002), and ``sla.passes.refresh`` recomputes the dirty leads' passes from the
+    log before any figure is read. ``pass_id`` is the id of the transition that started the pass.
+    """
+
+    pass_id = models.BigIntegerField(primary_key=True)
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    stage = models.CharField(max_length=20)
+    start_at = models.DateTimeField()
+    start_owner_id = models.BigIntegerField(null=True, help_text="Transition.owner of the starting transition.")
+    grade = models.CharField(max_length=1)
+    version_id = models.BigIntegerField(null=True)
+    # The lead as it is now (kept fresh by the lead trigger): filters and the owner of an open pass.
+    team_id = models.BigIntegerField(null=True)
+    source = models.CharField(max_length=20, blank=True)
+    persona_id = models.BigIntegerField(null=True)
+    owner_id = models.BigIntegerField(null=True)
+    end_id = models.BigIntegerField(null=True)
+    end_at = models.DateTimeField(null=True)
+    end_to_stage = models.CharField(max_length=20, null=True)
+    end_actor_id = models.BigIntegerField(null=True)
+    end_owner_id = models.BigIntegerField(null=True)
+    end_reason_code = models.CharField(max_length=40, null=True)
+    calendar_key = models.CharField(max_length=16)
+    start_cum = models.FloatField(help_text="Business seconds from the hour table's origin to start_at.")
+    end_cum = models.FloatField(null=True, help_text="Business seconds from the origin to end_at.")
+
+    class Meta:
+        indexes = [
+            # Dashboard and report windows: passes of one stage starting within a range.
+            models.Index(fields=["stage", "start_at"], name="sla_pass_stage_start_idx"),
+            # Open MQLs now (breach job, at-risk tile): only rows without an end are indexed.
+            models.Index(fields=["stage"], name="sla_pass_open_idx", condition=models.Q(end_id__isnull=True)),
+            models.Index(fields=["lead"], name="sla_pass_lead_idx"),
+        ]
+
+
+class DirtyLead(models.Model):
+    """Leads whose passes must be recomputed; written by database triggers, consumed by ``sla.passes``."""
+
+    lead_id = models.BigIntegerField()
+
+
+class PassState(models.Model):
+    """Singleton: the calendar and hour-table origin the stored business seconds were measured with."""
+
+    calendar_key = models.CharField(max_length=16)
+    hours_origin = models.DateTimeField()
+    built_at = models.DateTimeField()

@@ -23,7 +23,8 @@ from alignment.models import AgreementVersion
 from leads.models import Assignment, Lead, Stage, Team, Transition
 from portal.access import Role
 from sla import figures as F
-from sla.clock import SlaTerms, current_terms, ensure_hours
+from sla import passes
+from sla.clock import SlaTerms, current_terms
 from sla.models import Alert, Notification, WeeklyReport
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,7 @@ def breaches_check(*, now: dt.datetime | None = None) -> BreachCheckResult:
     """
     now = now or timezone.now()
     terms = current_terms()
-    ensure_hours(terms, now=now)
+    passes.refresh(terms=terms, now=now)
     result = BreachCheckResult(due_times_filled=due_times_fill(terms=terms, now=now, only_missing=True))
     for pass_id, lead_id, start_at, target_seconds, breached in _alert_candidates(terms, now):
         start_at = F._parse_dt(start_at)
@@ -540,5 +541,10 @@ def reports_due(*, now: dt.datetime | None = None) -> list[WeeklyReport]:
 
 
 def due_times_recompute(*, version_id: int) -> int:
-    """A newly published agreement: every open MQL's due time follows the new terms."""
-    return due_times_fill(terms=current_terms(), now=timezone.now(), only_missing=False)
+    """A newly published agreement: every open MQL's due time follows the new terms.
+
+    Also re-measures the stored passes when the calendar changed, so the next dashboard is fast.
+    """
+    terms = current_terms()
+    passes.refresh(terms=terms)
+    return due_times_fill(terms=terms, now=timezone.now(), only_missing=False)

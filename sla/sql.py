@@ -1,0 +1,56 @@
+"""The few SQL dialect differences the SLA figures need (PostgreSQL and SQLite), in one place."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection
+
+
+def pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def hour(expr: str) -> str:
+    """``expr`` (a UTC instant) truncated to its hour, comparable with ``BusinessHour.hour_start``."""
+    if pg():
+        return f"(date_trunc('hour', ({expr}) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+    return f"strftime('%%Y-%%m-%%d %%H:00:00', {expr})"
+
+
+def seconds(start: str, end: str) -> str:
+    if pg():
+        return f"EXTRACT(EPOCH FROM (({end}) - ({start})))"
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+def greatest(a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if pg() else f"MAX({a}, {b})"
+
+
+def least(a: str, b: str) -> str:
+    return f"LEAST({a}, {b})" if pg() else f"MIN({a}, {b})"
+
+
+def cum(alias: str, instant: str) -> str:
+    """Business seconds from the hour table's origin to ``instant`` (``alias`` is its hour row)."""
+    offset = seconds(f"{alias}.hour_start", instant)
+    return f"({alias}.cum_seconds + {greatest('0', least(f'{alias}.open_to', offset) + f' - {alias}.open_from')})"
+
+
+def param_dt(value: dt.datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def run(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def parse_dt(value):
+    """Raw SQLite rows carry datetimes as text; PostgreSQL already returns aware datetimes."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
