@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads import intake
-from leads.models import Activity, ImportJob
+from leads.models import ImportJob
 from leads.rescoring import enqueue, rescore_leads_later
 
 
@@ -490,12 +490,7 @@ def _import_chunk(job_id: int, results: list[RowResult], now: dt.datetime) -> tu
     with transaction.atomic():
         upserted = intake.leads_upsert(rows=[r.lead for r in results], defaults={"source": "import"}, now=now)
         activities = [
-            Activity(
-                lead_id=upserted.ids[r.lead["email"].lower()],
-                created_at=now,
-                details={"import_job": job_id},
-                **r.activity,
-            )
+            {"lead_id": upserted.ids[r.lead["email"].lower()], "details": {"import_job": job_id}, **r.activity}
             for r in results
             if r.activity
         ]
