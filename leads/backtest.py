@@ -271,10 +271,15 @@ def spec_key(*parts) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+def _data_mark() -> tuple:
+    """Newest lead, activity and transition ids: any new history changes the cache key."""
+    return tuple(model.objects.aggregate(m.Max("pk"))["pk__max"] for model in (Lead, Activity, Transition))
+
+
 def cached_backtest(*, draft_spec: dict, active_spec: dict, days: int) -> Backtest:
-    """The backtest, cached for ten minutes per (draft spec, active spec, days, hour)."""
+    """The backtest, cached for ten minutes per (both specs, days, the hour, the newest history)."""
     now = timezone.now()
-    key = "accord:backtest:" + spec_key(draft_spec, active_spec, days, now.strftime("%Y%m%d%H"))
+    key = "accord:backtest:" + spec_key(draft_spec, active_spec, days, now.strftime("%Y%m%d%H"), _data_mark())
     result = cache.get(key)
     if result is None:
         result = run_backtest(draft_spec=draft_spec, active_spec=active_spec, days=days, now=now)
