@@ -321,6 +321,9 @@ class RescoreJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    as_of = models.DateTimeField(
+        null=True, blank=True, help_text="Score as of this instant (reproducible runs); empty: each chunk's own clock."
+    )
 
     class Meta:
         ordering = ["-created_at"]

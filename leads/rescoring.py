@@ -50,7 +50,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
 from leads.models import Activity, Lead, RescoreChunk, RescoreJob, Stage, Team, Transition
-from leads.scoring import annotate_scores, compile_condition, with_facts
+from leads.scoring import annotate_scores, compile_condition
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,6 @@ def _moving_queryset(target: _Target, spec: dict):
     queryset = Lead.objects.filter(target.q()).filter(_move_condition(spec.get("mql_threshold", 0)))
     knockouts = spec.get("knockouts", [])
     if knockouts:
-        queryset = with_facts(queryset)
         label = Case(
             *[When(compile_condition(rule), then=Value(rule.get("label") or rule["id"])) for rule in knockouts],
             default=Value(""),
@@ -370,10 +369,16 @@ def rescore_leads_later(lead_ids: Iterable[int]) -> None:
 
 
 def rescore_job_start(
-    *, version_id: int, trigger: str = RescoreJob.Trigger.PUBLISH, chunk_size: int | None = None
+    *,
+    version_id: int,
+    trigger: str = RescoreJob.Trigger.PUBLISH,
+    chunk_size: int | None = None,
+    as_of: dt.datetime | None = None,
 ) -> RescoreJob | None:
     """Create the job and its chunks for a full rescore under ``version_id``; supersede older runs.
 
+    Each chunk scores as of its own clock, unless ``as_of`` pins one instant for the whole run
+    (reproducible runs: the benchmark compares them with hand-written SQL at the same instant).
     Returns None when the version is not the active one any more (a newer publish won).
     """
     chunk_size = chunk_size or settings.ACCORD_RESCORE_CHUNK
@@ -393,6 +398,7 @@ def rescore_job_start(
             status=RescoreJob.Status.RUNNING,
             leads_total=bounds["n"],
             started_at=now,
+            as_of=as_of,
         )
         chunks = []
         if bounds["n"]:
@@ -417,7 +423,7 @@ def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
         job = RescoreJob.objects.select_related("version").get(pk=chunk.job_id)
         if job.status != RescoreJob.Status.RUNNING:
             return None
-        now = timezone.now()
+        now = job.as_of or timezone.now()
         result = _rescore(target=_Target(id_from=chunk.id_from, id_to=chunk.id_to), version=job.version, now=now)
         if result is None:
             RescoreJob.objects.filter(pk=job.pk, status=RescoreJob.Status.RUNNING).update(

@@ -391,7 +391,8 @@ def _field_ref(field: str, persona_expr) -> tuple[object, str]:
     if field == "persona":
         return (persona_expr if persona_expr is not None else F("persona_id")), "number"
     kind = vocab.FIELDS[field].kind
-    return F(f"scf_{field}"), ("number" if kind == "number" else "text")
+    # A direct path: the account is LEFT joined, and only when a rule reads one of its fields.
+    return F(FACT_PATHS[field]), ("number" if kind == "number" else "text")
 
 
 def compile_condition(rule: dict, persona_expr=None) -> Q:
@@ -573,11 +574,6 @@ def engagement_subquery(spec: dict, *, now) -> Expression:
     return Coalesce(Subquery(subquery, output_field=_m.IntegerField()), Value(0))
 
 
-def with_facts(queryset):
-    """Alias every fact a rule can read (``scf_<field>``) on a Lead queryset; the account is LEFT joined."""
-    return queryset.alias(**{f"scf_{key}": F(path) for key, path in FACT_PATHS.items() if key != "persona"})
-
-
 def annotate_scores(queryset, spec: dict, *, now, personas=None):
     """``queryset`` (of Lead) annotated with the spec's scores computed in SQL.
 
@@ -589,7 +585,6 @@ def annotate_scores(queryset, spec: dict, *, now, personas=None):
     that need several of them, ``score_rows`` evaluates it once per lead.
     """
     _check_now(now)
-    queryset = with_facts(queryset)
     persona_expr = None
     if personas is not None:
         queryset = queryset.annotate(sc_persona=persona_expression(personas))

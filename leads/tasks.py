@@ -30,9 +30,13 @@ _RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retr
 
 
 @shared_task(acks_late=True)
-def rescore_all(version_id: int, trigger: str = RescoreJob.Trigger.PUBLISH) -> int | None:
-    """Start a full rescore under ``version_id``; returns the job id (None when superseded already)."""
-    job = rescoring.rescore_job_start(version_id=version_id, trigger=trigger)
+def rescore_all(version_id: int, trigger: str = RescoreJob.Trigger.PUBLISH, as_of: str | None = None) -> int | None:
+    """Start a full rescore under ``version_id``; returns the job id (None when superseded already).
+
+    ``as_of`` (ISO 8601) scores every chunk as of that instant instead of its own clock.
+    """
+    pinned = dt.datetime.fromisoformat(as_of) if as_of else None
+    job = rescoring.rescore_job_start(version_id=version_id, trigger=trigger, as_of=pinned)
     if job is None:
         return None
     chunk_ids = list(job.chunks.filter(done_at__isnull=True).values_list("id", flat=True))
