@@ -521,7 +521,9 @@ def _comments_partial(request, version: AgreementVersion, rule_id: str | None, *
         },
         status=status,
     )
-    response["HX-Trigger"] = json.dumps({"comments-changed": {"unresolved": counts["unresolved"]}})
+    # The sidebar refreshes on changes made in a rule's thread, not on its own (it has just been swapped).
+    scope = "all" if rule_id is None else rule_id
+    response["HX-Trigger"] = json.dumps({"comments-changed": {"unresolved": counts["unresolved"], "scope": scope}})
     return response
 
 
