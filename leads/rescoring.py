@@ -283,7 +283,7 @@ def _move_stages(target: _Target, spec: dict, version: AgreementVersion, now: dt
             ids_json = json.dumps(sorted(before))
             cursor.execute(
                 f"UPDATE {lead_table} AS l SET {set_sql} WHERE l.id IN (SELECT value FROM json_each(%s))"  # noqa: S608
-                " RETURNING l.id, l.stage",
+                " RETURNING id, stage",  # SQLite: RETURNING takes bare column names
                 [*set_params, ids_json],
             )
             rows = cursor.fetchall()
