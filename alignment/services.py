@@ -401,15 +401,20 @@ def _rule_ids(spec: dict) -> set[str]:
     }
 
 
-def comment_add(
-    *, version: AgreementVersion, user, body: str, rule_id: str = "", parent: Comment | None = None
-) -> Comment:
-    """A comment on the version or one of its rules, or a reply (which takes its thread's anchor)."""
+def _comment_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
         raise AgreementError("Write something before posting.")
     if len(body) > 5000:
         raise AgreementError("Keep comments under 5,000 characters.")
+    return body
+
+
+def comment_add(
+    *, version: AgreementVersion, user, body: str, rule_id: str = "", parent: Comment | None = None
+) -> Comment:
+    """A comment on the version or one of its rules, or a reply (which takes its thread's anchor)."""
+    body = _comment_body(body)
     with transaction.atomic():
         version = _lock(version)
         if version.status in (Status.ABANDONED, Status.RETIRED):
@@ -512,10 +517,6 @@ def _references_persona(spec: dict, persona_id: int) -> bool:
 
 
 def persona_comment_add(*, persona: Persona, user, body: str) -> PersonaComment:
-    body = (body or "").strip()
-    if not body:
-        raise AgreementError("Write something before posting.")
-    if len(body) > 5000:
-        raise AgreementError("Keep comments under 5,000 characters.")
+    body = _comment_body(body)
     with transaction.atomic():
         return PersonaComment.objects.create(persona=persona, author=user, body=body)

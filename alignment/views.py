@@ -653,30 +653,27 @@ def persona_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     return render(request, "alignment/persona_form.html", {"form": form, "persona": persona}, status=status)
 
 
-@require_POST
-@role_required(*LEADERS)
-def persona_archive_view(request: HttpRequest, pk: int) -> HttpResponse:
+def _persona_state(request: HttpRequest, pk: int, service, success: str) -> HttpResponse:
     persona = get_object_or_404(Persona, pk=pk)
     try:
-        persona_archive(persona=persona, user=request.user)
+        service(persona=persona, user=request.user)
     except AgreementError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Persona '{persona.name}' archived; leads already matched keep it.")
+        messages.success(request, success.format(name=persona.name))
     return redirect("alignment:persona_detail", pk=pk)
+
+
+@require_POST
+@role_required(*LEADERS)
+def persona_archive_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _persona_state(request, pk, persona_archive, "Persona '{name}' archived; leads already matched keep it.")
 
 
 @require_POST
 @role_required(*LEADERS)
 def persona_restore_view(request: HttpRequest, pk: int) -> HttpResponse:
-    persona = get_object_or_404(Persona, pk=pk)
-    try:
-        persona_restore(persona=persona, user=request.user)
-    except AgreementError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Persona '{persona.name}' restored.")
-    return redirect("alignment:persona_detail", pk=pk)
+    return _persona_state(request, pk, persona_restore, "Persona '{name}' restored.")
 
 
 @require_POST
