@@ -60,9 +60,11 @@ def write_csv(path: Path, rows: int, run: str, rng: random.Random) -> None:
             if n % 3 == 0:
                 activity = rng.choice(KINDS)
                 when = (now - dt.timedelta(minutes=rng.randrange(60 * 24 * 90))).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # Company facts are the company's: the same on every row that names it.
+            industry, country = INDUSTRIES[company % len(INDUSTRIES)], COUNTRIES[company % len(COUNTRIES)]
             handle.write(
                 f"{email},First{n},Last{n},{rng.choice(TITLES)},{rng.choice(SENIORITIES)},Company {company},,"
-                f"{rng.choice(INDUSTRIES)},{rng.randrange(5, 20000)},{rng.choice(COUNTRIES)},{activity},{when}\n"
+                f"{industry},{5 + company * 7 % 20000},{country},{activity},{when}\n"
             )
 
 

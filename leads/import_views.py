@@ -203,6 +203,8 @@ def _progress(job: ImportJob) -> dict:
         "percent": 100 if job.status == ImportStatus.DONE else min(percent, 99),
         "running": job.status == ImportStatus.RUNNING,
         "activities_stored": job.mapping.get("activities_stored", 0),
+        # Rows naming a lead that already held exactly these values (e.g. the same file again).
+        "unchanged": max(0, job.processed_rows - job.error_count - job.created_count - job.updated_count),
         "errors_shown": min(len(job.errors), importing.MAX_STORED_ERRORS),
     }
 

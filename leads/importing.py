@@ -494,7 +494,7 @@ def _import_chunk(job_id: int, results: list[RowResult], now: dt.datetime) -> tu
             for r in results
             if r.activity
         ]
-        stored, _, touched = intake.store_activities(rows=activities, now=now)
+        stored, _, touched = intake.store_activities(rows=activities, now=now, stamped=upserted.touched)
         rescore_leads_later(touched - upserted.touched)
     return len(upserted.created), len(upserted.updated), stored
 

@@ -24,7 +24,7 @@ import functools
 import json
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,6 +50,7 @@ LEAD_CHOICE_FIELDS = ("seniority", "department", "source", "budget", "authority"
 LEAD_FIELDS = LEAD_TEXT_FIELDS + LEAD_CHOICE_FIELDS
 # Facts about the company, kept on the account found (or created) by web domain.
 ACCOUNT_FIELDS = ("company", "domain", "industry", "employees", "annual_revenue", "country")
+ACCOUNT_FACTS = ("industry", "employees", "annual_revenue", "country")
 MAX_LENGTHS = {
     "email": 254,
     "first_name": 100,
@@ -426,7 +427,11 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
             entry.update({k: row[k] for k in ACCOUNT_FIELDS if row.get(k) is not None and k != "domain"})
     if not facts:
         return {}
-    ids = dict(Account.objects.filter(domain__in=list(facts)).values_list("domain", "id"))
+    stored = {
+        row[0]: row[1:]
+        for row in Account.objects.filter(domain__in=list(facts)).values_list("domain", "id", *ACCOUNT_FACTS)
+    }
+    ids = {domain: values[0] for domain, values in stored.items()}
     new = [
         {
             "domain": domain,
@@ -444,20 +449,16 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
     if len(inserted) < len(new):  # another request created some of them meanwhile
         missing = [a["domain"] for a in new if a["domain"] not in inserted]
         inserted.update(Account.objects.filter(domain__in=missing).values_list("domain", "id"))
-    # Facts for accounts that already existed; the name stays the first one given.
-    changes = [
-        (
-            ids[domain],
-            values.get("industry"),
-            values.get("employees"),
-            values.get("annual_revenue"),
-            values.get("country"),
-            vocab.region_for_country(values["country"]) if values.get("country") else None,
-        )
-        for domain, values in facts.items()
-        if domain in ids
-        and any(values.get(k) is not None for k in ("industry", "employees", "annual_revenue", "country"))
-    ]
+    # Facts for accounts that already existed, where they change; the name stays the first one given.
+    changes = []
+    for domain, values in facts.items():
+        if domain not in stored:
+            continue
+        given = tuple(values.get(k) for k in ACCOUNT_FACTS)
+        if all(new is None or new == old for new, old in zip(given, stored[domain][1:], strict=True)):
+            continue
+        region = vocab.region_for_country(values["country"]) if values.get("country") else None
+        changes.append((ids[domain], *given, region))
     _update_from_values(
         Account,
         changes,
@@ -472,6 +473,10 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
     return {**ids, **inserted}
 
 
+def _unchanged(row: Mapping[str, Any], stored: Sequence[Any]) -> bool:
+    return all(row.get(name) is None or row[name] == old for name, old in zip(LEAD_FIELDS, stored, strict=True))
+
+
 def _has_account_facts(row: Mapping[str, Any]) -> bool:
     return any(row.get(k) is not None for k in ACCOUNT_FIELDS)
 
@@ -483,9 +488,13 @@ def _leads_upsert(
     result = UpsertResult()
     if not merged:
         return result
-    existing = dict(
-        Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=list(merged)).values_list("email_ci", "id")
-    )
+    stored = {
+        row[0]: row[1:]
+        for row in Lead.objects.annotate(email_ci=Lower("email"))
+        .filter(email_ci__in=list(merged))
+        .values_list("email_ci", "id", "account_id", *LEAD_FIELDS)
+    }
+    existing = {key: values[0] for key, values in stored.items()}
     # Accounts for new leads, and for known leads only when the row says something about the company.
     account_ids = _accounts_upsert(
         {key: row for key, row in merged.items() if key not in existing or _has_account_facts(row)}, now
@@ -541,12 +550,13 @@ def _leads_upsert(
         lead_id = existing[key]
         if lead_id in result.created:
             continue
-        values = [row.get(name) for name in LEAD_FIELDS]
         domain = domain_of(row) if _has_account_facts(row) else None
         account_id = account_ids.get(domain) if domain else None
-        if account_id is not None or any(v is not None for v in values):
-            changes.append((lead_id, *values, account_id))
-            result.updated.add(lead_id)
+        before = stored.get(key)
+        if before is not None and _unchanged(row, before[2:]) and account_id in (None, before[1]):
+            continue  # nothing new: no write, updated_at stays (re-importing a file changes nothing)
+        changes.append((lead_id, *(row.get(name) for name in LEAD_FIELDS), account_id))
+        result.updated.add(lead_id)
     _update_from_values(Lead, changes, [*((name, None) for name in LEAD_FIELDS), ("account", "bigint")], updated_at=now)
     return result
 
@@ -583,11 +593,13 @@ def lead_upsert(*, data: Mapping[str, Any], now: dt.datetime | None = None) -> t
 # --- Activities -----------------------------------------------------------------------------
 
 
-def store_activities(*, rows: Sequence[Mapping[str, Any]], now: dt.datetime) -> tuple[int, int, set[int]]:
+def store_activities(
+    *, rows: Sequence[Mapping[str, Any]], now: dt.datetime, stamped: Collection[int] = ()
+) -> tuple[int, int, set[int]]:
     """Insert activities once each: (stored, duplicates, ids of leads that got one). Call inside a transaction.
 
     ``rows`` are dicts with ``lead_id``, ``kind``, ``occurred_at`` and optionally ``external_id``
-    and ``details``.
+    and ``details``; ``stamped`` are leads whose ``updated_at`` this transaction already set.
 
     An ``external_id`` already stored, or repeated earlier in ``rows``, is a duplicate. The leads
     that got activities have their ``updated_at`` bumped: API clients poll ``?updated_since=``.
@@ -603,7 +615,7 @@ def store_activities(*, rows: Sequence[Mapping[str, Any]], now: dt.datetime) -> 
         unique.append(row)
     inserted = _insert_rows(Activity, unique, now=now, returning=("lead",))
     touched = {lead_id for (lead_id,) in inserted}
-    for chunk in _chunks(sorted(touched)):
+    for chunk in _chunks(sorted(touched.difference(stamped))):
         Lead.objects.filter(pk__in=chunk).update(updated_at=now)
     return len(inserted), len(rows) - len(inserted), touched
 
@@ -670,7 +682,7 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
                     "created_at": now,
                 }
             )
-        result.accepted, result.duplicates, touched = store_activities(rows=rows, now=now)
+        result.accepted, result.duplicates, touched = store_activities(rows=rows, now=now, stamped=upserted.created)
         result.lead_ids = touched | upserted.created
         _rescore_after_commit(result.lead_ids)
     return result
