@@ -177,17 +177,17 @@ def _in_own_connection(work):
         connection.close()
 
 
-def _run_side_by_side(first, second):
-    """Run two read-only passes at once on two connections (each scoring pass keeps one core busy).
+def _run_side_by_side(*passes):
+    """Run read-only passes two at a time on two connections (a scoring pass keeps one core busy).
 
     Inside an open transaction (tests, or a caller's atomic block) another connection could not
     see uncommitted rows, so the passes then run one after the other on the current connection.
     """
     if connection.in_atomic_block or connection.vendor != "postgresql":
         with _analytics():
-            return first(), second()
+            return tuple(work() for work in passes)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="backtest") as pool:
-        futures = [pool.submit(_in_own_connection, work) for work in (first, second)]
+        futures = [pool.submit(_in_own_connection, work) for work in passes]
         return tuple(f.result() for f in futures)
 
 
@@ -203,17 +203,13 @@ def run_backtest(
     now = now or timezone.now()
     base = population(days=days, now=now)
 
-    def draft_pass():
-        return dict(qualifying_ids(base, draft_spec, now=now).values_list("pk", "created_at"))
+    def qualifying(spec: dict):
+        return lambda: dict(qualifying_ids(base, spec, now=now).values_list("pk", "created_at"))
 
-    def active_pass():
-        return (
-            dict(qualifying_ids(base, active_spec, now=now).values_list("pk", "created_at")),
-            outcomes_by_lead(days=days, now=now),
-            base.count(),
-        )
+    def history():
+        return outcomes_by_lead(days=days, now=now), base.count()
 
-    draft, (active, outcomes, total) = _run_side_by_side(draft_pass, active_pass)
+    draft, active, (outcomes, total) = _run_side_by_side(qualifying(draft_spec), qualifying(active_spec), history)
     result = Backtest(days=days, now=now, leads=total)
     result.draft.tally(draft, outcomes)
     result.active.tally(active, outcomes)
