@@ -26,6 +26,7 @@ from alignment.services import (
 )
 from alignment.signals import agreement_published
 from alignment.validation import SpecInvalid
+from leads.models import RescoreJob
 from portal.access import Role
 from tests.factories import UserFactory
 
@@ -245,6 +246,8 @@ def test_publish_activates_retires_records_mails_and_signals_once(
     assert signed.published_at is not None
     assert (active.status, active.retired_at is not None) == (Status.RETIRED, True)
     assert received == [(AgreementVersion, signed.pk, True)]  # once, inside the transaction
+    # The leads app's real receiver queued exactly one full rescore of the new version on commit.
+    assert list(RescoreJob.objects.values_list("version_id", flat=True)) == [signed.pk]
     assert len(mail.outbox) == 1
     assert sorted(mail.outbox[0].to) == ["marketing@example.com", "sales@example.com"]
     assert f"Agreement version {signed.number} is now active" == mail.outbox[0].subject
@@ -272,6 +275,7 @@ def test_publish_inside_a_rolled_back_transaction_sends_no_mail_and_changes_noth
     finally:
         agreement_published.disconnect(receiver)
     assert callbacks == [] and queued == [] and mail.outbox == []
+    assert not RescoreJob.objects.exists()
     signed.refresh_from_db()
     active.refresh_from_db()
     assert (signed.status, active.status) == (Status.PROPOSED, Status.ACTIVE)
