@@ -263,6 +263,32 @@ def _pct(rn: str, count: str, numerator: int, denominator: int) -> str:
     return f"MAX(CASE WHEN {rn} = ({numerator} * {count} + {denominator - 1}) / {denominator} THEN x END)"
 
 
+def _percentile_branches() -> list[str]:
+    """Median and p90 (nearest rank: the value at rank ceil(p·n)) of the range, of each week, of each SDR.
+
+    PostgreSQL sorts each group once into an array and picks the ranks (integer arithmetic, so no
+    floating-point rank drift as with ``percentile_disc``); SQLite ranks with ``ROW_NUMBER()``.
+    """
+    if _pg():
+        values = "(array_agg(elapsed_seconds ORDER BY elapsed_seconds))"
+        median, p90 = f"{values}[(COUNT(*) + 1) / 2]", f"{values}[(9 * COUNT(*) + 9) / 10]"
+        return [
+            _branch("pct", n="COUNT(*)", v1=median, v2=p90) + " FROM wq WHERE in_range = 1 AND acted = 1",
+            _branch("pct_week", "week_idx", n="COUNT(*)", v1=median, v2=p90)
+            + " FROM wq WHERE week_idx >= 0 AND acted = 1 GROUP BY week_idx",
+            _branch("pct_sdr", "sdr_id", n="COUNT(*)", v1=median, v2=p90)
+            + " FROM wq WHERE in_range = 1 AND acted = 1 GROUP BY sdr_id",
+        ]
+    return [
+        _branch("pct", n="MAX(n_r)", v1=_pct("rn_r", "n_r", 1, 2), v2=_pct("rn_r", "n_r", 9, 10))
+        + " FROM ranked WHERE in_range = 1",
+        _branch("pct_week", "week_idx", n="MAX(n_w)", v1=_pct("rn_w", "n_w", 1, 2), v2=_pct("rn_w", "n_w", 9, 10))
+        + " FROM ranked WHERE week_idx >= 0 GROUP BY week_idx",
+        _branch("pct_sdr", "sdr_id", n="MAX(n_s)", v1=_pct("rn_s", "n_s", 1, 2), v2=_pct("rn_s", "n_s", 9, 10))
+        + " FROM ranked WHERE in_range = 1 GROUP BY sdr_id",
+    ]
+
+
 def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
     params: dict = {}
     ctes = [
@@ -293,12 +319,7 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
         _branch("dist", "bucket", n="COUNT(*)") + " FROM wq WHERE in_range = 1 AND acted = 1 GROUP BY bucket",
         _branch("week", "week_idx", "end_kind", n="COUNT(*)", v1="SUM(breached)")
         + " FROM wq WHERE week_idx >= 0 GROUP BY week_idx, end_kind",
-        _branch("pct", n="MAX(n_r)", v1=_pct("rn_r", "n_r", 1, 2), v2=_pct("rn_r", "n_r", 9, 10))
-        + " FROM ranked WHERE in_range = 1",
-        _branch("pct_week", "week_idx", n="MAX(n_w)", v1=_pct("rn_w", "n_w", 1, 2), v2=_pct("rn_w", "n_w", 9, 10))
-        + " FROM ranked WHERE week_idx >= 0 GROUP BY week_idx",
-        _branch("pct_sdr", "sdr_id", n="MAX(n_s)", v1=_pct("rn_s", "n_s", 1, 2), v2=_pct("rn_s", "n_s", 9, 10))
-        + " FROM ranked WHERE in_range = 1 GROUP BY sdr_id",
+        *_percentile_branches(),
         _branch("risk", n="COUNT(*)", v1="SUM(warned * (1 - breached))", v2="SUM(breached)") + " FROM oq",
         _branch("risk_sdr", "sdr_id", n="COUNT(*)", v1="SUM(warned * (1 - breached))", v2="SUM(breached)")
         + " FROM oq GROUP BY sdr_id",
@@ -316,7 +337,7 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
         + funnel_owner
         + " GROUP BY p.stage",
     ]
-    sql = "WITH " + ",".join(ctes) + "," + ranked + "\n" + "\nUNION ALL\n".join(branches)
+    sql = "WITH " + ",".join(ctes) + ("" if _pg() else "," + ranked) + "\n" + "\nUNION ALL\n".join(branches)
     return sql, params
 
 
