@@ -107,35 +107,42 @@ ACCOUNTS = st.one_of(
         }
     ),
 )
-ACTIVITY = st.tuples(
-    st.sampled_from(KINDS),
-    # seconds before NOW: around window edges, a little in the future, exact half-lives
-    st.one_of(
-        st.integers(-3600, 70 * 86400),
-        st.sampled_from([0, 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400]),
-    ),
-    st.integers(0, 999_999),
-)
-LEADS = st.lists(
-    st.fixed_dictionaries(
-        {
-            "account": ACCOUNTS,
-            "job_title": st.sampled_from(["Marketing VP", "marketing ops_lead", "CTO", "", "Student of 100%"]),
-            "seniority": st.sampled_from(["", "vp", "director", "student"]),
-            "department": st.sampled_from(["", "marketing", "it"]),
-            "budget": st.sampled_from(["", "confirmed", "none"]),
-            "timeline": st.sampled_from(["", "this_quarter"]),
-            "source": st.sampled_from(["", "website", "event"]),
-            "email_domain": st.sampled_from(["gmail.com", "GMAIL.COM", "acme.io", ""]),
-            "stage": st.sampled_from([s.value for s in Stage]),
-            "worked": st.booleans(),
-            "recycled_days": st.one_of(st.none(), st.integers(0, 40)),
-            "activities": st.lists(ACTIVITY, max_size=8),
-        }
-    ),
-    min_size=1,
-    max_size=5,
-)
+
+
+def leads_for(spec: dict):
+    """Leads with activities; many land exactly on the spec's window edges (and on recycling days)."""
+    edges = sorted({r["window_days"] * 86400 for r in spec["behaviour_rules"]} | {0})
+    activity = st.tuples(
+        st.sampled_from(KINDS),
+        # seconds before NOW: anywhere (a little in the future too), exactly on a window edge, or
+        # on a whole day (recycling instants, half-lives)
+        st.one_of(
+            st.integers(-3600, 70 * 86400),
+            st.sampled_from(edges),
+            st.integers(0, 60).map(lambda days: days * 86400),
+        ),
+        st.one_of(st.just(0), st.integers(0, 999_999)),
+    )
+    return st.lists(
+        st.fixed_dictionaries(
+            {
+                "account": ACCOUNTS,
+                "job_title": st.sampled_from(["Marketing VP", "marketing ops_lead", "CTO", "", "Student of 100%"]),
+                "seniority": st.sampled_from(["", "vp", "director", "student"]),
+                "department": st.sampled_from(["", "marketing", "it"]),
+                "budget": st.sampled_from(["", "confirmed", "none"]),
+                "timeline": st.sampled_from(["", "this_quarter"]),
+                "source": st.sampled_from(["", "website", "event"]),
+                "email_domain": st.sampled_from(["gmail.com", "GMAIL.COM", "acme.io", ""]),
+                "stage": st.sampled_from([s.value for s in Stage]),
+                "worked": st.booleans(),
+                "recycled_days": st.one_of(st.none(), st.integers(0, 40)),
+                "activities": st.lists(activity, max_size=8),
+            }
+        ),
+        min_size=1,
+        max_size=5,
+    )
 
 
 def _create(leads_data) -> list[Lead]:
@@ -183,7 +190,7 @@ def test_pure_and_sql_executions_agree(data):
         spec = data.draw(specs(persona_ids))
         version = AgreementVersion.objects.create(number=1, status="active", spec=spec)
         Team.objects.create(name="Inside Sales")
-        leads = _create(data.draw(LEADS))
+        leads = _create(data.draw(leads_for(spec)))
 
         expected = {}
         for lead in Lead.objects.select_related("account").filter(id__in=[x.id for x in leads]):
