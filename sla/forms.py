@@ -18,10 +18,16 @@ class DashboardFilterForm(forms.Form):
     """Date range, team, source and persona. Invalid input falls back to the defaults with a message."""
 
     date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="First day included."
+        label="From",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="First day included.",
     )
     date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Last day included."
+        label="To",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Last day included.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False, empty_label="All teams")
     source = forms.ChoiceField(choices=[("", "All sources"), *vocab.SOURCES], required=False)

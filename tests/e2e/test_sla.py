@@ -1,0 +1,95 @@
+"""The manager's SLA journey in a real browser: dashboard, filter, drill into breaches, last week's report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from django.utils import timezone
+
+from portal.access import Role
+from sla import services
+from tests.factories import AgreementVersionFactory, LeadFactory, TeamFactory, TeamMemberFactory, UserFactory
+from tests.sla.conftest import history
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _weekday(days_ago: int, hour: int) -> dt.datetime:
+    day = timezone.now() - dt.timedelta(days=days_ago)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day.replace(hour=hour, minute=15, second=0, microsecond=0)
+
+
+@pytest.fixture
+def sla_history():
+    AgreementVersionFactory()
+    manager = UserFactory(username="manager", first_name="Morgan", last_name="Reyes", roles=[Role.MANAGER])
+    team = TeamFactory(manager=manager)
+    sdrs = []
+    for i, name in enumerate(["Priya", "Lucas", "Chloe"]):
+        user = UserFactory(username=f"sdr{i + 1}", first_name=name, last_name="Demo", roles=[Role.SDR])
+        TeamMemberFactory(team=team, user=user)
+        sdrs.append(user)
+    outcomes = [
+        ("sal", 1, ""),
+        ("sal", 3, ""),
+        ("rejected", 2, "bad_fit"),
+        ("nurture", 30, "no_budget"),
+        ("sal", 20, ""),
+        ("rejected", 5, "no_intent"),
+    ]
+    for i in range(36):
+        owner = sdrs[i % 3]
+        lead = LeadFactory(owner=owner, team=team, grade="AB"[i % 2], source="website" if i % 3 else "event")
+        mql = _weekday(1 + (i * 2) % 24, 9 + i % 7)
+        stage, hours, reason = outcomes[i % len(outcomes)]
+        moves = [("new", mql - dt.timedelta(days=1)), ("mql", mql)]
+        if i % 9 != 4:
+            moves.append((stage, mql + dt.timedelta(hours=hours), owner, reason))
+        history(lead, *moves)
+    year, week = services.previous_iso_week(now=timezone.now(), tz=dt.UTC)
+    services.report_generate(team_id=team.pk, iso_year=year, iso_week=week, send=False)
+    return manager
+
+
+def test_manager_reads_the_dashboard_filters_drills_down_and_opens_last_weeks_report(
+    live_server, new_page, log_in, shot, sla_history
+):
+    page = new_page()
+    log_in(page, "manager")
+    assert page.url.rstrip("/").endswith("/sla")
+    page.wait_for_selector("#chart-funnel")
+    assert page.locator("[data-testid=tile-mqls] .sla-big").inner_text() == "36"
+    assert page.input_value("#id_date_to") == timezone.localdate().isoformat()  # the range in use is shown
+    shot(page, "sla-dashboard")
+
+    page.select_option("#id_source", "website")
+    page.click("[data-testid=apply-filters]")
+    page.wait_for_load_state("networkidle")
+    assert "source=website" in page.url
+    assert page.locator("[data-testid=tile-mqls] .sla-big").inner_text() == "24"
+    page.locator("[data-testid=card-funnel] summary").click()
+    shot(page, "sla-dashboard-filtered")
+
+    page.click("[data-testid=breaches-link]")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("[data-testid=drill-title]").inner_text() == "Breached MQLs"
+    count = int(page.locator("[data-testid=drill-count]").inner_text())
+    assert count > 0 and page.locator("[data-testid=drill-table] tbody tr").count() == count
+    shot(page, "sla-drill-breaches")
+
+    page.click("text=Back to the dashboard")
+    page.click("[data-testid=latest-report]")
+    page.wait_for_load_state("networkidle")
+    assert "Weekly SLA report" in page.locator("[data-testid=report-title]").inner_text()
+    assert page.locator("[data-testid=report-sdrs] tbody tr").count() >= 1
+    shot(page, "sla-report")
+
+    narrow = new_page(width=390, height=844)
+    log_in(narrow, "manager")
+    narrow.wait_for_selector("#chart-response")
+    shot(narrow, "sla-dashboard-narrow")
