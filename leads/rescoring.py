@@ -456,6 +456,13 @@ def rescore_job_finish(*, job_id: int) -> bool:
         return job.status == RescoreJob.Status.DONE
 
 
+def rescore_job_fail(*, job_id: int, error: str) -> None:
+    """Mark a running job failed with a message a person can act on; its leads wait for the sweeper."""
+    RescoreJob.objects.filter(pk=job_id, status=RescoreJob.Status.RUNNING).update(
+        status=RescoreJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
 def refresh_mql_due_times(*, version: AgreementVersion) -> int:
     """Recompute the SLA due time of unworked open MQLs from ``mql_at`` and grade under ``version``."""
     rows = list(

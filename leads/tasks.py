@@ -45,11 +45,18 @@ def rescore_all(version_id: int, trigger: str = RescoreJob.Trigger.PUBLISH, as_o
     return job.id
 
 
-@shared_task(acks_late=True, **_RETRY)
-def rescore_chunk(chunk_id: int) -> int:
+@shared_task(bind=True, acks_late=True, **_RETRY)
+def rescore_chunk(self, chunk_id: int) -> int:
     """Score one id range of a job, then close the job if this was its last chunk."""
     job_id = rescoring.job_id_of_chunk(chunk_id)
-    result = rescoring.rescore_job_chunk(chunk_id=chunk_id)
+    try:
+        result = rescoring.rescore_job_chunk(chunk_id=chunk_id)
+    except Exception as exc:
+        # A bug or a broken spec fails the job visibly (the progress bar shows the error); transient
+        # database errors are retried first.
+        if job_id is not None and (not isinstance(exc, OperationalError) or self.request.retries >= self.max_retries):
+            rescoring.rescore_job_fail(job_id=job_id, error=f"Chunk {chunk_id} failed: {exc}")
+        raise
     if job_id is not None:
         rescoring.rescore_job_finish(job_id=job_id)
     return result.scored if result else 0

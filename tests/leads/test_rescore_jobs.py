@@ -11,7 +11,7 @@ from django.utils import timezone
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
 from alignment.signals import agreement_published
-from leads import tasks
+from leads import rescoring, tasks
 from leads.models import Lead, RescoreChunk, RescoreJob, Stage, Transition
 from leads.rescoring import aged_lead_ids, job_progress, rescore_job_chunk, rescore_job_start, rescore_leads
 from tests.factories import ActivityFactory, AgreementVersionFactory, LeadFactory
@@ -206,3 +206,16 @@ def test_nightly_job_rescores_leads_whose_activities_aged(version):
     fresh.refresh_from_db()
     assert aged.engagement_score == 0
     assert fresh.scored_at == scored_at  # untouched
+
+
+def test_a_failing_chunk_fails_the_job_with_its_error(version):
+    LeadFactory()
+    version.spec["fit_rules"] = [{"id": "f1", "field": "industry", "operator": "resembles", "values": [], "points": 1}]
+    version.save()
+    with pytest.raises(ValueError, match="unknown operator"):
+        tasks.rescore_all.delay(version.id)
+    job = RescoreJob.objects.get()
+    assert job.status == RescoreJob.Status.FAILED
+    assert "unknown operator 'resembles'" in job.error
+    assert job.finished_at is not None
+    assert rescoring.stalled_chunk_ids(older_than=dt.timedelta(0)) == []  # not re-enqueued as "stalled"
