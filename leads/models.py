@@ -174,8 +174,6 @@ class Lead(models.Model):
             models.Index(fields=["stage"], name="lead_stage_idx"),
             # API listing: ?updated_since=&cursor=
             models.Index(fields=["updated_at", "id"], name="lead_updated_idx"),
-            # Sweeper: leads not scored by the active version.
-            models.Index(fields=["scored_version"], name="lead_scored_version_idx"),
         ]
 
     def __str__(self) -> str:
@@ -189,7 +187,8 @@ class Lead(models.Model):
 class Activity(models.Model):
     """Something a lead did. Append-only."""
 
-    Kind = models.TextChoices("Kind", [(k, label) for k, label in vocab.ACTIVITY_KINDS])
+    # Functional API: member name → (stored value, label).
+    Kind = models.TextChoices("Kind", [(k.upper(), (k, label)) for k, label in vocab.ACTIVITY_KINDS])
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -70,6 +70,9 @@ def navigation(request) -> dict:
         url = _reverse_or_none(item.url_name)
         if url is None:
             continue
-        active = request.path == url or (url != "/" and request.path.startswith(url))
-        items.append({"label": item.label, "url": url, "icon": item.icon, "active": active})
+        items.append({"label": item.label, "url": url, "icon": item.icon, "active": False})
+    # Highlight one entry: the longest URL that prefixes the current path (/leads/inbox/ beats /leads/).
+    matching = [i for i in items if request.path.startswith(i["url"])]
+    if matching:
+        max(matching, key=lambda i: len(i["url"]))["active"] = True
     return {"nav_items": items}

@@ -50,3 +50,9 @@ def test_navigation_shows_only_what_the_role_may_open(login, sdr, marketing):
     assert reverse("leads:import_upload") in marketing_page
     assert reverse("leads:inbox") in sdr_page
     assert reverse("leads:inbox") not in marketing_page
+
+
+def test_navigation_highlights_only_the_most_specific_entry(login, sdr):
+    page = login(sdr).get(reverse("leads:inbox")).content.decode()
+    assert page.count('aria-current="page"') == 1
+    assert f'href="{reverse("leads:inbox")}" aria-current="page"' in page

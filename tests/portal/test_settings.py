@@ -72,3 +72,10 @@ def test_without_redis_url_celery_runs_eagerly():
         check=True,
     )
     assert out.stdout.strip() == "True"
+
+
+def test_production_collectstatic_post_processes_every_vendor_file(tmp_path):
+    result = run_manage("collectstatic", "--noinput", STATIC_ROOT=str(tmp_path), **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "staticfiles.json").exists()
+    assert list((tmp_path / "vendor" / "chartjs").glob("chart.umd.min.*.js"))
