@@ -359,8 +359,10 @@ def inbox_page(
     if names is None:
         names = persona_names() if leads else {}
     weights = page_weights(leads, spec, now)
+    urls = row_url_templates()
     rows = [
-        row_for(lead, spec=spec, weights=weights[lead.id], names=names, calendar=calendar, now=now) for lead in leads
+        row_for(lead, spec=spec, weights=weights[lead.id], names=names, calendar=calendar, now=now, urls=urls)
+        for lead in leads
     ]
     return InboxPage(
         rows=rows,
