@@ -183,7 +183,7 @@ def _run_side_by_side(*passes):
     Inside an open transaction (tests, or a caller's atomic block) another connection could not
     see uncommitted rows, so the passes then run one after the other on the current connection.
     """
-    if connection.in_atomic_block or connection.vendor != "postgresql":
+    if len(passes) == 1 or connection.in_atomic_block or connection.vendor != "postgresql":
         with _analytics():
             return tuple(work() for work in passes)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="backtest") as pool:
@@ -196,11 +196,26 @@ def week_start(at: dt.datetime) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
+@dataclass
+class Baseline:
+    """The active version's side of a backtest, reusable while the draft changes."""
+
+    now: dt.datetime
+    active: dict[int, dt.datetime]  # qualifying lead id → created_at
+    outcomes: dict[int, tuple[int, str]]
+    total: int
+
+
 def run_backtest(
     *, draft_spec: dict, active_spec: dict, days: int = DEFAULT_DAYS, now: dt.datetime | None = None
 ) -> Backtest:
     """Compare two definitions over the leads of the last ``days`` days (each evaluated once)."""
-    now = now or timezone.now()
+    return _backtest(draft_spec=draft_spec, active_spec=active_spec, days=days, now=now or timezone.now())[0]
+
+
+def _backtest(
+    *, draft_spec: dict, active_spec: dict, days: int, now: dt.datetime, baseline: Baseline | None = None
+) -> tuple[Backtest, Baseline]:
     base = population(days=days, now=now)
 
     def qualifying(spec: dict):
@@ -209,8 +224,18 @@ def run_backtest(
     def history():
         return outcomes_by_lead(days=days, now=now), base.count()
 
-    draft, active, (outcomes, total) = _run_side_by_side(qualifying(draft_spec), qualifying(active_spec), history)
-    result = Backtest(days=days, now=now, leads=total)
+    if baseline is None:
+        draft, active, (outcomes, total) = _run_side_by_side(qualifying(draft_spec), qualifying(active_spec), history)
+        baseline = Baseline(now=now, active=active, outcomes=outcomes, total=total)
+    else:
+        (draft,) = _run_side_by_side(qualifying(draft_spec))
+    return _tally(draft, baseline, days), baseline
+
+
+def _tally(draft: dict[int, dt.datetime], baseline: Baseline, days: int) -> Backtest:
+    """The figures of the panel: set operations on the two qualifying sets and the outcomes."""
+    active, outcomes, now = baseline.active, baseline.outcomes, baseline.now
+    result = Backtest(days=days, now=now, leads=baseline.total)
     result.draft.tally(draft, outcomes)
     result.active.tally(active, outcomes)
     result.both = len(draft.keys() & active.keys())
@@ -228,9 +253,8 @@ def run_backtest(
         day += dt.timedelta(days=7)
     for key, ids in (("draft", draft), ("active", active)):
         for created_at in ids.values():
-            weekly.setdefault(week_start(created_at), {"week": week_start(created_at), "draft": 0, "active": 0})[
-                key
-            ] += 1
+            week = week_start(created_at)
+            weekly.setdefault(week, {"week": week, "draft": 0, "active": 0})[key] += 1
     result.weeks = [weekly[w] for w in sorted(weekly)]
 
     def newest(ids: dict, exclude) -> list[int]:
@@ -273,13 +297,28 @@ def _data_mark() -> tuple:
 
 
 def cached_backtest(*, draft_spec: dict, active_spec: dict, days: int) -> Backtest:
-    """The backtest, cached for ten minutes per (both specs, days, the hour, the newest history)."""
+    """The backtest, cached for ten minutes per (both specs, days, the hour, the newest history).
+
+    The active version's side (its qualifying leads and the outcomes) is cached on its own, so a
+    leader who edits the draft and looks again waits for the draft's pass only; the draft is then
+    judged at the same instant as the cached baseline.
+    """
     now = timezone.now()
-    key = "accord:backtest:" + spec_key(draft_spec, active_spec, days, now.strftime("%Y%m%d%H"), _data_mark())
+    scope = (days, now.strftime("%Y%m%d%H"), _data_mark())
+    key = "accord:backtest:" + spec_key(draft_spec, active_spec, *scope)
     result = cache.get(key)
-    if result is None:
-        result = run_backtest(draft_spec=draft_spec, active_spec=active_spec, days=days, now=now)
-        cache.set(key, result, CACHE_SECONDS)
+    if result is not None:
+        return result
+    baseline_key = "accord:backtest-baseline:" + spec_key(active_spec, *scope)
+    baseline = cache.get(baseline_key)
+    result, baseline = _backtest(
+        draft_spec=draft_spec,
+        active_spec=active_spec,
+        days=days,
+        now=baseline.now if baseline else now,
+        baseline=baseline,
+    )
+    cache.set_many({key: result, baseline_key: baseline}, CACHE_SECONDS)
     return result
 
 

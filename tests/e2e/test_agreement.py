@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def organisation(db):
+    cache.clear()  # presence and cached backtests from an earlier run of a recreated database
     TeamFactory()
     maya = UserFactory(username="maya", first_name="Maya", last_name="Fischer", roles=[Role.MARKETING])
     sam = UserFactory(username="sam", first_name="Sam", last_name="Okafor", roles=[Role.SALES])

@@ -11,7 +11,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alignment.spec import ACTIVITY_KIND_KEYS, INDUSTRIES, default_spec
-from leads.backtest import AS_OF_DAYS, example_leads, rejection_reasons, run_backtest, suggestions, week_start
+from leads.backtest import (
+    AS_OF_DAYS,
+    cached_backtest,
+    example_leads,
+    rejection_reasons,
+    run_backtest,
+    suggestions,
+    week_start,
+)
 from leads.models import Lead, Stage
 from leads.scoring import activity_weights, facts_for_lead, score_lead
 from tests.factories import AccountFactory, ActivityFactory, AgreementVersionFactory, LeadFactory, TransitionFactory
@@ -30,6 +38,15 @@ PATHS = (
     [Stage.NURTURE, Stage.SQL],  # converted without ever being an MQL
 )
 REASONS = ("bad_fit", "no_intent", "bad_data")
+SCORING_MARK = 'GROUP BY U0."lead_id"'  # the engagement subquery: present only in a scoring pass
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Cached backtests are keyed on the newest ids, which repeat when the test database is recreated."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 def generate_history(rng: random.Random, n: int = 70) -> None:
@@ -157,6 +174,31 @@ def test_examples_are_the_newest_leads_of_each_category():
     assert [lead.pk for lead in leads["new"]] == new
     for lead in leads["missed"]:
         assert lead.pk not in d["ids"] and stages_of(lead.pk) & {Stage.SQL, Stage.WON}
+
+
+def test_a_second_draft_reuses_the_cached_active_side():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    generate_history(random.Random(13), n=30)
+    active = default_spec()
+    first, second = draft_of(active), draft_of(active)
+    second["mql_threshold"] = 45
+    cached_backtest(draft_spec=first, active_spec=active, days=90)
+    with CaptureQueriesContext(connection) as queries:
+        result = cached_backtest(draft_spec=second, active_spec=active, days=90)
+    scoring = [q for q in queries.captured_queries if SCORING_MARK in q["sql"]]
+    assert len(scoring) == 1  # only the new draft was scored
+    fresh = run_backtest(draft_spec=second, active_spec=active, days=90, now=result.now)
+    assert (result.draft, result.active, result.new, result.missed) == (
+        fresh.draft,
+        fresh.active,
+        fresh.new,
+        fresh.missed,
+    )
+    with CaptureQueriesContext(connection) as again:
+        assert cached_backtest(draft_spec=second, active_spec=active, days=90).draft == result.draft
+    assert not [q for q in again.captured_queries if SCORING_MARK in q["sql"]]
 
 
 def test_an_empty_window_gives_zero_everywhere():
