@@ -36,6 +36,7 @@ from leads.forms import (
     RejectForm,
     WonForm,
 )
+from leads.inbox_rows import render_rows
 from leads.models import Lead, Stage
 from leads.scoring import explain
 from leads.selectors import (
@@ -113,6 +114,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     query.pop("after", None)
     query["tab"] = tab
     membership = viewer.membership
+    can_claim = has_role(request.user, Role.SDR) and membership is not None
     context = {
         "page": page,
         "tab": tab,
@@ -124,7 +126,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "viewer": viewer,
         "membership": membership,
         "away": membership is not None and membership.away_until and membership.away_until > timezone.now(),
-        "can_claim": has_role(request.user, Role.SDR) and membership is not None,
+        "can_claim": can_claim,
+        "rows_html": render_rows(page.rows, tab=tab, can_claim=can_claim),
         "away_form": AwayForm(),
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "queue":
@@ -278,11 +281,8 @@ def _done(request: HttpRequest, lead: Lead, text: str, *, keep_row: bool = False
     if ctx == "row":
         body = ""
         if keep_row:
-            body = render_to_string(
-                "leads/_inbox_row.html",
-                {"row": _inbox_row(request, _get_lead(lead.pk)), "tab": request.POST.get("tab")},
-                request,
-            )
+            row = _inbox_row(request, _get_lead(lead.pk))
+            body = render_rows([row], tab=request.POST.get("tab"), can_claim=False)
         headers = {"HX-Retarget": f"#lead-row-{lead.pk}", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
         return HttpResponse(body + _toast(text), headers=headers)
     body = render_to_string("leads/_lead_live.html", _live_context(request, _get_lead(lead.pk)), request)

@@ -218,6 +218,22 @@ def test_rows_show_the_top_three_reasons_and_persona(login, version, team, sdr):
     assert b"86%" in response.content
 
 
+def test_rows_escape_what_leads_and_integrations_bring_in(login, version, team, sdr):
+    account = AccountFactory(name="<b>Acme</b> & Sons", country="GB")
+    persona = PersonaFactory(name='"Quoted" <persona>')
+    MqlFactory(
+        team=team, owner=sdr, account=account, persona=persona, first_name="<script>x</script>", job_title="CEO's 'own'"
+    )
+
+    content = login(sdr).get(reverse("leads:inbox")).content.decode()
+
+    assert "<script>x</script>" not in content and "<b>Acme</b>" not in content
+    assert "&lt;script&gt;x&lt;/script&gt;" in content
+    assert "&lt;b&gt;Acme&lt;/b&gt; &amp; Sons" in content
+    assert "&quot;Quoted&quot; &lt;persona&gt;" in content
+    assert "CEO&#x27;s &#x27;own&#x27;" in content
+
+
 def test_inbox_page_query_count_does_not_grow_with_the_page(login, version, team, sdr, django_assert_max_num_queries):
     for i in range(50):
         lead = MqlFactory(
@@ -405,6 +421,7 @@ def test_manager_reassigns_from_the_team_tab(login, version, team, manager, sdr,
     )
     assert response.status_code == 200
     assert f'id="lead-row-{lead.pk}"'.encode() in response.content  # the row stays, with its new owner
+    assert f'<div class="text-secondary">{sdr2.username}</div>'.encode() in response.content
     assert Lead.objects.get(pk=lead.pk).owner == sdr2
 
 

@@ -1,0 +1,121 @@
+"""The inbox rows' HTML, built with ``str.format`` rather than the template engine.
+
+The inbox is the SDRs' main screen; its first page must be served in well under 50 ms with 20
+SDRs loading it at once on a 2-core box (issue 5). Django's template engine costs about 5 µs per
+``{{ variable }}`` and more per ``{% if %}``; a row has some sixty of them (cells, three reason
+chips, four action buttons), so 50 rows took 20–30 ms, two thirds of the whole request. The same
+markup as format strings costs under a millisecond. The rest of the page (tabs, filters, empty
+states) stays in ``templates/leads/_queue.html`` and ``inbox.html``.
+
+Every value that comes from data goes through ``html.escape`` (what the template engine's
+autoescaping does: ``django.utils.html.escape`` is ``html.escape`` of ``str``); dates are
+formatted by Django's own formatters in the current time zone and language, as the template did.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.formats import get_format
+from django.utils.safestring import SafeString, mark_safe
+
+# The whitespace mirrors the former template, so the page's HTML did not change byte for byte.
+ROW = """
+<tr id="lead-row-{pk}" class="inbox-row" data-lead-id="{pk}" data-href="{detail}" tabindex="-1" aria-selected="false">
+  <td class="inbox-check"><input class="form-check-input" type="checkbox" name="lead_ids" value="{pk}" form="bulk-form" aria-label="Select {name}"></td>
+  <td class="inbox-name">
+    <a href="{detail}" class="fw-semibold inbox-open" tabindex="-1">{name}</a>
+    <div class="small text-secondary text-truncate">{title}</div>
+    <div class="small text-secondary d-md-none">{company}</div>
+  </td>
+  <td class="small d-none d-md-table-cell inbox-company">{company_or_dash}{country}
+    <div class="text-secondary text-truncate" title="Persona">{persona}</div></td>
+  <td>{grade}<span class="d-sm-none small text-secondary d-block">{score}</span></td>
+  <td class="text-end fw-semibold d-none d-sm-table-cell">{score}</td>
+  <td class="text-end small d-none d-lg-table-cell" title="Share of the definition's fields known">{completeness}%</td>
+  <td class="small d-none d-lg-table-cell inbox-reasons">
+    {reasons}
+  </td>
+  <td class="small d-none d-xxl-table-cell">{source}</td>
+  <td class="small d-none d-md-table-cell text-nowrap" title="MQL since {since}">{age}</td>
+  <td class="small text-nowrap"><span class="{sla_css}" data-testid="sla" {sla_title}><i class="bi bi-stopwatch me-1" aria-hidden="true"></i>{sla_label}</span>
+    {owner}</td>
+  <td class="text-end text-nowrap inbox-actions">
+    {actions}
+  </td>
+</tr>
+
+"""  # noqa: E501 - markup reads best one element a line
+
+COUNTRY = ' <span class="text-secondary">· {}</span>'
+PERSONA = '<i class="bi bi-person-badge me-1" aria-hidden="true"></i>{}'
+GRADE = '<span class="badge grade-{grade}" title="Grade {grade}, score {score}">{grade}</span>'
+REASON = '<span class="reason-chip" title="{}"><strong>+{}</strong> {}</span>'
+NO_REASON = '<span class="text-secondary">—</span>'
+SLA_TITLE = 'title="Due {} · {}% of the business-time budget used"'
+OWNER = '<div class="text-secondary">{}</div>'
+
+REASSIGN = """
+      <button type="button" class="btn btn-sm btn-outline-secondary" data-action="reassign" data-url="{reassign}?ctx=row&amp;tab={tab}" title="Reassign"><i class="bi bi-person-gear" aria-hidden="true"></i><span class="visually-hidden">Reassign {name}</span></button>
+    """  # noqa: E501
+CLAIM = """<button type="button" class="btn btn-sm btn-outline-primary" hx-post="{claim}" hx-vals='{{"ctx": "row"}}' data-action="claim" title="Claim: make it yours">Claim</button>"""  # noqa: E501
+WORK = """
+      {claim}
+      <button type="button" class="btn btn-sm btn-success" hx-post="{accept}" hx-vals='{{"ctx": "row"}}' hx-disabled-elt="this" data-action="accept" title="Accept (a)"><i class="bi bi-check-lg" aria-hidden="true"></i><span class="visually-hidden">Accept {name}</span></button>
+      <button type="button" class="btn btn-sm btn-outline-secondary" data-action="recycle" data-url="{recycle}?ctx=row" title="Recycle (r)"><i class="bi bi-arrow-repeat" aria-hidden="true"></i><span class="visually-hidden">Recycle {name}</span></button>
+      <button type="button" class="btn btn-sm btn-outline-danger" data-action="reject" data-url="{reject}?ctx=row" title="Reject (x)"><i class="bi bi-x-lg" aria-hidden="true"></i><span class="visually-hidden">Reject {name}</span></button>
+    """  # noqa: E501
+
+
+def _or_dash(value) -> str:
+    return escape(str(value)) if value not in (None, "") else "—"
+
+
+def render_rows(rows, *, tab: str | None, can_claim: bool) -> SafeString:
+    """HTML of inbox rows (``leads.selectors.InboxRow``) for one tab, as ``_queue.html`` shows them."""
+    since_format = get_format("DATETIME_FORMAT")
+    reassigns = tab == "team" or (not can_claim and tab == "unassigned")
+    html = []
+    for row in rows:
+        lead, account, sla, urls = row.lead, row.lead.account, row.sla, row.urls
+        name = escape(row.name)
+        company = escape(account.name) if account and account.name else ""
+        if reassigns:
+            actions = REASSIGN.format(reassign=urls["reassign"], tab=escape(tab), name=name)
+        else:
+            claim = CLAIM.format(claim=urls["claim"]) if tab == "unassigned" else ""
+            actions = WORK.format(
+                claim=claim, accept=urls["accept"], recycle=urls["recycle"], reject=urls["reject"], name=name
+            )
+        show_owner = tab == "team" or (tab == "unassigned" and not lead.owner_id)
+        since = lead.mql_at or lead.created_at
+        html.append(
+            ROW.format(
+                pk=lead.pk,
+                detail=urls["lead_detail"],
+                name=name,
+                title=_or_dash(lead.job_title),
+                company=company,
+                company_or_dash=company or "—",
+                country=COUNTRY.format(escape(account.country)) if account and account.country else "",
+                persona=PERSONA.format(escape(str(lead.persona))) if lead.persona_id else "No persona",
+                grade=GRADE.format(grade=escape(lead.grade), score=lead.score) if lead.grade else "—",
+                score=lead.score,
+                completeness=lead.completeness,
+                reasons="".join(REASON.format(escape(r.full), r.points, escape(r.short)) for r in row.reasons)
+                or NO_REASON,
+                source=_or_dash(lead.get_source_display()),
+                since=escape(date_format(timezone.localtime(since), since_format)) if since else "",
+                age=row.age,
+                sla_css=sla.css,
+                sla_title=SLA_TITLE.format(date_format(timezone.localtime(sla.due_at), "D j M H:i"), sla.used_pct)
+                if sla.due_at
+                else "",
+                sla_label=escape(sla.label),
+                owner=OWNER.format(escape(str(lead.owner)) if lead.owner_id else "Unassigned") if show_owner else "",
+                actions=actions,
+            )
+        )
+    return mark_safe("".join(html))  # noqa: S308 - every data value above is escaped
