@@ -17,7 +17,9 @@ PRODUCTION = {
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {*PRODUCTION, "CELERY_EAGER"}}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a real deployment never has it.
+    blocked = {*PRODUCTION, "CELERY_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in blocked}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         env={**clean, **env},
