@@ -151,6 +151,14 @@ class WeeklyReport(models.Model):
     def week_label(self) -> str:
         return f"{self.iso_year}-W{self.iso_week:02d}"
 
+    @property
+    def week_days(self) -> tuple:
+        """Monday and Sunday of the report's ISO week."""
+        import datetime as dt
+
+        monday = dt.date.fromisocalendar(self.iso_year, self.iso_week, 1)
+        return monday, monday + dt.timedelta(days=6)
+
 
 class Pass(models.Model):
     """One lifecycle pass — a transition into MQL, SAL, SQL or won — with how it ended, derived from the log.
