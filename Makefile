@@ -52,6 +52,9 @@ chromium:
 run: install vendor
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty --leads $(DEMO_LEADS)
+	$(PY) manage.py weekly_report --if-missing
+	@echo ""
+	@echo "Accord is starting on http://$(HOST):$(PORT)/ — log in as marketing, sales, manager, sdr1…sdr4 or admin; password: accord-demo (demo only)."
 	@if [ -n "$$REDIS_URL" ]; then \
 		echo "REDIS_URL is set: starting a Celery worker and beat next to the web server (logs in var/)."; \
 		mkdir -p var; \
