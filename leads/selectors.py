@@ -13,7 +13,7 @@ from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar
 from alignment.models import AgreementVersion, Persona
 from leads.models import Activity, Lead, Stage, Team, TeamMember, Transition
-from leads.scoring import facts_for_lead, score_lead
+from leads.scoring import _known, _norm, behaviour_points, condition_matches, facts_for_lead
 
 
 def stage_counts() -> list[dict]:
@@ -246,25 +246,68 @@ def _fact_label(field: str, value, names: dict[int, str]) -> str:
     return str(choices.get(value, value))
 
 
-def short_reasons(result, facts: dict, spec: dict, names: dict[int, str], n: int = 3) -> list[Reason]:
-    """The top ``n`` reasons as chips: the lead's own fact for fit rules, the count for behaviour."""
-    rules = {r["id"]: r for r in spec.get("fit_rules", []) + spec.get("behaviour_rules", [])}
-    kinds = dict(vocab.ACTIVITY_KINDS)
-    reasons = []
-    for hit in result.top_reasons(n):
-        rule = rules.get(hit.rule_id, {})
-        if hit.section == "behaviour":
-            count = hit.detail.split(" ", 1)[0]
-            short = f"{kinds.get(rule.get('kind'), hit.label)} ×{count}"
-        elif rule.get("field") in vocab.FIELDS:
-            field = rule["field"]
-            value = facts.get(field)
-            label = vocab.FIELDS[field].label
-            short = f"{label}: {_fact_label(field, value, names)}" if value not in (None, "") else hit.label
-        else:
-            short = hit.label
-        reasons.append(Reason(points=hit.points, short=short, full=hit.label))
-    return reasons
+def _fit_test(rule: dict):
+    """``condition_matches`` for one rule, with an ``in``/``not_in`` rule's values normalised once."""
+    operator = rule["operator"]
+    if operator in ("in", "not_in"):
+        wanted = {_norm(v) for v in rule.get("values") or []}
+        inside = operator == "in"
+        return lambda value: _known(value) and (_norm(value) in wanted) == inside
+    return lambda value: condition_matches(rule, value)
+
+
+class ReasonRules:
+    """The "why it qualified" chips of many leads under one spec: ``score_lead``'s ``top_reasons(n)``
+    (same rules, points, order and wording), computed once per page and only for what a row shows.
+
+    A row needs the three best-scoring rules, not the whole breakdown, so rules are matched
+    without building every hit's sentence, and each rule's sentence is built once per page.
+    """
+
+    def __init__(self, spec: dict, names: dict[int, str]):
+        self.names = names
+        self.fit = [(rule, _fit_test(rule)) for rule in spec.get("fit_rules", []) if rule["points"] > 0]
+        self.behaviour = spec.get("behaviour_rules", [])
+        self.kinds = dict(vocab.ACTIVITY_KINDS)
+        self._labels: dict[str, str] = {}
+
+    def label(self, rule: dict, section: str) -> str:
+        key = f"{section}:{rule['id']}"
+        if key not in self._labels:
+            self._labels[key] = (
+                vocab.describe_behaviour(rule) if section == "behaviour" else vocab.describe_condition(rule, self.names)
+            )
+        return self._labels[key]
+
+    def hits(self, facts: dict, weights: dict[str, float], n: int = 3) -> list[tuple[dict, str, int, str]]:
+        """(rule, section, points, shown count) of the ``n`` rules that gave most points, best first."""
+        hits = [(rule, "fit", rule["points"], "") for rule, test in self.fit if test(facts.get(rule["field"]))]
+        for rule in self.behaviour:
+            weight = weights.get(rule["id"], 0)
+            if weight:
+                points = behaviour_points(rule, weight)
+                if points > 0:
+                    shown = f"{weight:g}" if rule.get("half_life_days") else f"{int(weight)}"
+                    hits.append((rule, "behaviour", points, shown))
+        hits.sort(key=lambda hit: -hit[2])  # stable: fit rules first on equal points, as in score_lead
+        return hits[:n]
+
+    def reasons(self, facts: dict, weights: dict[str, float], n: int = 3) -> list[Reason]:
+        """The top ``n`` reasons as chips: the lead's own fact for fit rules, the count for behaviour."""
+        reasons = []
+        for rule, section, points, shown in self.hits(facts, weights, n):
+            label = self.label(rule, section)
+            if section == "behaviour":
+                short = f"{self.kinds.get(rule.get('kind'), label)} ×{shown}"
+            elif rule.get("field") in vocab.FIELDS:
+                field = rule["field"]
+                value = facts.get(field)
+                name = vocab.FIELDS[field].label
+                short = f"{name}: {_fact_label(field, value, self.names)}" if value not in (None, "") else label
+            else:
+                short = label
+            reasons.append(Reason(points=points, short=short, full=label))
+        return reasons
 
 
 # Row links are built from one reversed template per action instead of ~6 reverse() calls per
@@ -309,14 +352,12 @@ def _age(since: dt.datetime | None, now: dt.datetime) -> str:
 
 
 def row_for(
-    lead: Lead, *, spec: dict, weights: dict, names: dict, calendar: BusinessCalendar, now, urls: dict | None = None
+    lead: Lead, *, rules: ReasonRules, weights: dict, calendar: BusinessCalendar, now, urls: dict | None = None
 ) -> InboxRow:
-    facts = facts_for_lead(lead)
-    result = score_lead(facts, weights, spec, names)
     urls = urls or row_url_templates()
     return InboxRow(
         lead=lead,
-        reasons=short_reasons(result, facts, spec, names),
+        reasons=rules.reasons(facts_for_lead(lead), weights),
         sla=sla_clock(lead, calendar, now),
         age=_age(lead.mql_at or lead.created_at, now),
         urls={name: url.replace(str(_PK), str(lead.pk)) for name, url in urls.items()},
@@ -360,9 +401,9 @@ def inbox_page(
         names = persona_names() if leads else {}
     weights = page_weights(leads, spec, now)
     urls = row_url_templates()
+    rules = ReasonRules(spec, names)
     rows = [
-        row_for(lead, spec=spec, weights=weights[lead.id], names=names, calendar=calendar, now=now, urls=urls)
-        for lead in leads
+        row_for(lead, rules=rules, weights=weights[lead.id], calendar=calendar, now=now, urls=urls) for lead in leads
     ]
     return InboxPage(
         rows=rows,

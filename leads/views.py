@@ -43,6 +43,7 @@ from leads.selectors import (
     InboxFilters,
     InboxRow,
     InboxTab,
+    ReasonRules,
     calendar_for,
     inbox_page,
     latest_transitions,
@@ -140,7 +141,8 @@ def _inbox_row(request: HttpRequest, lead: Lead) -> InboxRow:
     spec = version.spec if version else {}
     now = timezone.now()
     weights = page_weights([lead], spec, now)[lead.id]
-    return row_for(lead, spec=spec, weights=weights, names=persona_names(), calendar=calendar_for(version), now=now)
+    rules = ReasonRules(spec, persona_names())
+    return row_for(lead, rules=rules, weights=weights, calendar=calendar_for(version), now=now)
 
 
 def _toast(text: str, level: str = "success") -> str:

@@ -1,0 +1,100 @@
+"""The inbox row's shortcuts give exactly what the reference functions give.
+
+A row shows the top three reasons from ``ReasonRules`` (not a full ``score_lead`` per row) and an
+SLA clock from ``BusinessClock`` (running totals, not a day-by-day walk): both are checked here
+against ``score_lead(...).top_reasons(3)`` and ``BusinessCalendar.hours_between``.
+"""
+
+from __future__ import annotations
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alignment import spec as vocab
+from leads.scoring import score_lead
+from leads.selectors import ReasonRules
+
+NAMES = {1: "Demand-gen leader", 2: "IT buyer"}
+TEXT = st.sampled_from(["", "Software", "software", "Retail", "Marketing Director", "vp", "EMEA", "confirmed"])
+RULE_IDS = [r["id"] for r in vocab.default_spec()["behaviour_rules"]]
+
+
+@st.composite
+def facts(draw):
+    return {
+        "industry": draw(st.one_of(st.none(), st.sampled_from(vocab.INDUSTRIES), TEXT)),
+        "employees": draw(st.one_of(st.none(), st.integers(0, 8000))),
+        "annual_revenue": draw(st.one_of(st.none(), st.integers(0, 10**9))),
+        "country": draw(st.one_of(st.none(), st.sampled_from(list(vocab.COUNTRIES)))),
+        "region": draw(st.one_of(st.none(), st.sampled_from(["EMEA", "North America", "APAC", ""]))),
+        "job_title": draw(TEXT),
+        "seniority": draw(st.sampled_from([s for s, _ in vocab.SENIORITIES] + [""])),
+        "department": draw(TEXT),
+        "persona": draw(st.sampled_from([None, 1, 2, 3])),
+        "budget": draw(st.sampled_from(["", "confirmed", "planned", "none", "CONFIRMED"])),
+        "authority": draw(TEXT),
+        "need": draw(TEXT),
+        "timeline": draw(TEXT),
+        "source": draw(st.sampled_from([s for s, _ in vocab.SOURCES] + [""])),
+        "email_domain": draw(TEXT),
+    }
+
+
+@st.composite
+def specs(draw):
+    spec = vocab.default_spec()
+    extra = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "field": st.sampled_from(["industry", "job_title", "seniority", "budget", "persona", "employees"]),
+                    "operator": st.sampled_from(["in", "not_in", "contains", "known", "unknown"]),
+                    "points": st.sampled_from([-10, 0, 5, 10, 15, 30]),
+                }
+            ),
+            max_size=4,
+        )
+    )
+    for i, rule in enumerate(extra):
+        if rule["field"] == "employees":
+            rule.update(operator="between", values=[100, 1000])
+        elif rule["field"] == "persona":
+            rule["values"] = [1, 3] if rule["operator"] in ("in", "not_in", "contains") else []
+        else:
+            rule["values"] = ["software", "VP", "Confirmed"] if rule["operator"] not in ("known", "unknown") else []
+        spec["fit_rules"].append({**rule, "id": f"x{i}"})
+    if draw(st.booleans()):
+        spec["behaviour_rules"][0]["half_life_days"] = 7
+    return spec
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spec=specs(),
+    lead=facts(),
+    weights=st.dictionaries(st.sampled_from(RULE_IDS), st.sampled_from([0, 1, 2, 3, 0.4, 1.7, 12])),
+)
+def test_row_reasons_are_score_leads_top_three(spec, lead, weights):
+    expected = score_lead(lead, weights, spec, NAMES).top_reasons(3)
+    rules = ReasonRules(spec, NAMES)
+
+    reasons = rules.reasons(lead, weights)
+
+    assert [(r.points, r.full) for r in reasons] == [(h.points, h.label) for h in expected]
+    assert [rule["id"] for rule, *_ in rules.hits(lead, weights)] == [h.rule_id for h in expected]
+    for reason, hit in zip(reasons, expected, strict=True):
+        if hit.section == "behaviour":
+            assert reason.short.endswith(f"×{hit.detail.split(' ')[0]}")
+
+
+def test_a_behaviour_chip_counts_occurrences_and_a_fit_chip_names_the_fact():
+    spec = vocab.default_spec()
+    lead = {"industry": "Software", "employees": 800, "seniority": "vp", "budget": "confirmed", "persona": 1}
+
+    reasons = ReasonRules(spec, NAMES).reasons(lead, {"b1": 2})
+
+    assert reasons[0].short == "Demo request ×2" and reasons[0].points == 30
+    assert {r.short for r in reasons[1:]} <= {"Industry: Software", "Employee count: 800"}
+
+
