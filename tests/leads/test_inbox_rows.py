@@ -7,13 +7,16 @@ against ``score_lead(...).top_reasons(3)`` and ``BusinessCalendar.hours_between`
 
 from __future__ import annotations
 
+import datetime as dt
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alignment import spec as vocab
+from alignment.calendar import BusinessCalendar
+from leads.models import Lead
 from leads.scoring import score_lead
-from leads.selectors import ReasonRules
+from leads.selectors import BusinessClock, ReasonRules, sla_clock
 
 NAMES = {1: "Demand-gen leader", 2: "IT buyer"}
 TEXT = st.sampled_from(["", "Software", "software", "Retail", "Marketing Director", "vp", "EMEA", "confirmed"])
@@ -98,3 +101,41 @@ def test_a_behaviour_chip_counts_occurrences_and_a_fit_chip_names_the_fact():
     assert {r.short for r in reasons[1:]} <= {"Industry: Software", "Employee count: 800"}
 
 
+LONDON = BusinessCalendar.from_spec(
+    {
+        "time_zone": "Europe/London",
+        "working_days": [0, 1, 2, 3, 4],
+        "start": "09:00",
+        "end": "17:30",
+        "holidays": ["2026-03-30", "2026-12-25"],
+    }
+)
+# Two weeks around the spring clock change (Sunday 29 March 2026), with a holiday the day after.
+ORIGIN = dt.datetime(2026, 3, 20, tzinfo=dt.UTC)
+INSTANT = st.integers(0, 21 * 86400 * 10**6).map(lambda us: ORIGIN + dt.timedelta(microseconds=us))
+
+
+@settings(max_examples=500, deadline=None)
+@given(a=INSTANT, b=INSTANT, c=INSTANT, d=INSTANT)
+def test_business_clock_equals_the_calendar_to_the_microsecond(a, b, c, d):
+    clock = BusinessClock(LONDON, min(a, b), max(a, b))
+
+    # Inside the covered days and (for c, d) possibly outside them: the calendar answers those.
+    assert clock.hours_between(a, b) == LONDON.hours_between(a, b)
+    assert clock.hours_between(b, a) == LONDON.hours_between(b, a)
+    assert clock.hours_between(c, d) == LONDON.hours_between(c, d)
+    assert clock.hours_between(min(a, b), c) == LONDON.hours_between(min(a, b), c)
+
+
+def test_business_clock_for_a_page_covers_overdue_and_future_leads():
+    now = dt.datetime(2026, 3, 31, 10, 0, tzinfo=dt.UTC)
+    leads = [
+        Lead(mql_at=now - dt.timedelta(days=40), sla_due_at=now - dt.timedelta(days=39)),
+        Lead(mql_at=now - dt.timedelta(hours=2), sla_due_at=now + dt.timedelta(days=3)),
+        Lead(mql_at=now - dt.timedelta(hours=5), first_action_at=now - dt.timedelta(hours=1), sla_due_at=now),
+    ]
+    clock = BusinessClock.for_leads(LONDON, leads, now)
+
+    assert clock.first == dt.date(2026, 2, 19) and clock.last == dt.date(2026, 4, 3)
+    for lead in leads:
+        assert sla_clock(lead, clock, now) == sla_clock(lead, LONDON, now)
