@@ -116,7 +116,7 @@ def render_rows(rows, *, tab: str | None, can_claim: bool) -> SafeString:
                 company=company,
                 company_or_dash=company or "—",
                 country=COUNTRY.format(escape(account.country)) if account and account.country else "",
-                persona=PERSONA.format(escape(str(lead.persona))) if lead.persona_id else "No persona",
+                persona=PERSONA.format(escape(row.persona)) if lead.persona_id else "No persona",
                 grade=GRADE.format(grade=escape(lead.grade), score=lead.score) if lead.grade else "—",
                 score=lead.score,
                 completeness=lead.completeness,

@@ -259,15 +259,20 @@ def page_weights(leads: list[Lead], spec: dict, now: dt.datetime) -> dict[int, d
     ).values_list("lead_id", "kind", "occurred_at")
     for lead_id, kind, occurred_at in rows:
         by_lead[lead_id][kind].append(occurred_at)
+    starts = {rule["id"]: now - dt.timedelta(days=rule["window_days"]) for rule in rules}
     weights: dict[int, dict[str, float]] = {}
     for lead in leads:
         mine: dict[str, float] = {}
-        for rule in rules:
-            start = now - dt.timedelta(days=rule["window_days"])
+        kinds = by_lead.get(lead.id)
+        for rule in rules if kinds else ():
+            occurred = kinds.get(rule["kind"])
+            if not occurred:
+                continue
+            start = starts[rule["id"]]
             if lead.recycled_at and lead.recycled_at > start:
                 start = lead.recycled_at
             half_life = rule.get("half_life_days")
-            stamps = [at for at in by_lead[lead.id][rule["kind"]] if at > start]
+            stamps = [at for at in occurred if at > start]
             total = (
                 sum(0.5 ** ((now - at).total_seconds() / 86400 / half_life) for at in stamps)
                 if half_life
@@ -383,6 +388,7 @@ class InboxRow:
     age: str
     urls: dict[str, str] = field(default_factory=dict)
     name: str = ""
+    persona: str = ""
 
 
 @dataclass
@@ -421,7 +427,18 @@ def row_for(
         age=_age(lead.mql_at or lead.created_at, now),
         urls={name: url.replace(str(_PK), str(lead.pk)) for name, url in urls.items()},
         name=str(lead),
+        persona=rules.names.get(lead.persona_id) or str(lead.persona) if lead.persona_id else "",
     )
+
+
+# What a row reads (its cells, its reasons' facts, its SLA clock, the cursor): the page's query
+# loads these columns only, and persona names come from one dict instead of a join.
+ROW_FIELDS = (
+    *("first_name", "last_name", "email", "job_title", "seniority", "department", "persona_id", "email_domain"),
+    *("budget", "authority", "need", "timeline", "source", "grade", "score", "completeness", "recycled_at"),
+    *("mql_at", "created_at", "sla_due_at", "first_action_at", "owner_id", "owner__username", "account_id"),
+    *(f"account__{name}" for name in ("name", "country", "industry", "employees", "annual_revenue", "region")),
+)
 
 
 def capped_count(qs) -> str:
@@ -446,7 +463,7 @@ def inbox_page(
 ) -> InboxPage:
     """One page of a tab: rows with their top three reasons and SLA clock, a cursor to the next page."""
     now = now or timezone.now()
-    qs = inbox_queryset(viewer, tab, filters).select_related("account", "persona", "owner")
+    qs = inbox_queryset(viewer, tab, filters).select_related("account", "owner").only(*ROW_FIELDS)
     position = decode_cursor(cursor) if cursor else None
     if position:
         qs = after_cursor(qs, position)
