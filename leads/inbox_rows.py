@@ -76,6 +76,28 @@ WORK = """
 SOURCES = dict(vocab.SOURCES)
 
 
+# The Accepted tab: an SAL converts (or goes back to nurture, or is disqualified), an SQL closes.
+ACCEPTED_WORK = {
+    "sal": """
+      <button type="button" class="btn btn-sm btn-primary" data-action="convert" data-url="{convert}?ctx=row&amp;tab=accepted" title="Convert to SQL (c)"><i class="bi bi-graph-up-arrow" aria-hidden="true"></i><span class="visually-hidden">Convert {name} to SQL</span></button>
+      <button type="button" class="btn btn-sm btn-outline-secondary" data-action="recycle" data-url="{recycle}?ctx=row" title="Recycle (r)"><i class="bi bi-arrow-repeat" aria-hidden="true"></i><span class="visually-hidden">Recycle {name}</span></button>
+      <button type="button" class="btn btn-sm btn-outline-danger" data-action="disqualify" data-url="{disqualify}?ctx=row" title="Disqualify (d)"><i class="bi bi-slash-circle" aria-hidden="true"></i><span class="visually-hidden">Disqualify {name}</span></button>
+    """,  # noqa: E501
+    "sql": """
+      <button type="button" class="btn btn-sm btn-success" data-action="won" data-url="{won}?ctx=row" title="Mark as won (w)"><i class="bi bi-trophy" aria-hidden="true"></i><span class="visually-hidden">Mark {name} as won</span></button>
+      <button type="button" class="btn btn-sm btn-outline-danger" data-action="lost" data-url="{lost}?ctx=row" title="Mark as lost (l)"><i class="bi bi-x-circle" aria-hidden="true"></i><span class="visually-hidden">Mark {name} as lost</span></button>
+    """,  # noqa: E501
+}
+STAGE = '<div class="text-secondary"><span class="badge stage-badge stage-{stage}">{label}</span>{amount}{owner}</div>'
+
+
+def _accepted_line(lead, *, mine: bool) -> str:
+    """Under the SLA clock of an Accepted row: the stage, the opportunity, whose lead it is."""
+    amount = f" ${lead.opportunity_amount:,.0f}" if lead.stage == "sql" and lead.opportunity_amount else ""
+    owner = "" if mine or not lead.owner_id else f" · {escape(str(lead.owner))}"
+    return STAGE.format(stage=lead.stage, label=lead.stage.upper(), amount=amount, owner=owner)
+
+
 def _or_dash(value) -> str:
     return escape(str(value)) if value not in (None, "") else "—"
 
@@ -88,8 +110,14 @@ def _local_date(value: dt.datetime, fmt: str, zone: str, language: str) -> str:
     return escape(date_format(timezone.localtime(value), fmt))
 
 
-def render_rows(rows, *, tab: str | None, can_claim: bool) -> SafeString:
-    """HTML of inbox rows (``leads.selectors.InboxRow``) for one tab, as ``_queue.html`` shows them."""
+def render_rows(
+    rows, *, tab: str | None, can_claim: bool, user_id: int | None = None, can_reassign: bool = False
+) -> SafeString:
+    """HTML of inbox rows (``leads.selectors.InboxRow``) for one tab, as ``_queue.html`` shows them.
+
+    ``user_id`` and ``can_reassign`` matter on the Accepted tab, where a manager sees the team's
+    leads: the owner works theirs, a manager reassigns the others.
+    """
     since_format = get_format("DATETIME_FORMAT")
     zone, language = timezone.get_current_timezone_name(), translation.get_language()
     reassigns = tab == "team" or (not can_claim and tab == "unassigned")
@@ -98,7 +126,13 @@ def render_rows(rows, *, tab: str | None, can_claim: bool) -> SafeString:
         lead, account, sla, urls = row.lead, row.lead.account, row.sla, row.urls
         name = escape(row.name)
         company = escape(account.name) if account and account.name else ""
-        if reassigns:
+        accepted = tab == "accepted"
+        mine = lead.owner_id is not None and lead.owner_id == user_id
+        if accepted and mine and lead.stage in ACCEPTED_WORK:
+            actions = ACCEPTED_WORK[lead.stage].format(name=name, **urls)
+        elif accepted:
+            actions = REASSIGN.format(reassign=urls["reassign"], tab=tab, name=name) if can_reassign else ""
+        elif reassigns:
             actions = REASSIGN.format(reassign=urls["reassign"], tab=escape(tab), name=name)
         else:
             claim = CLAIM.format(claim=urls["claim"]) if tab == "unassigned" else ""
@@ -130,7 +164,11 @@ def render_rows(rows, *, tab: str | None, can_claim: bool) -> SafeString:
                 if sla.due_at
                 else "",
                 sla_label=escape(sla.label),
-                owner=OWNER.format(escape(str(lead.owner)) if lead.owner_id else "Unassigned") if show_owner else "",
+                owner=_accepted_line(lead, mine=mine)
+                if accepted
+                else OWNER.format(escape(str(lead.owner)) if lead.owner_id else "Unassigned")
+                if show_owner
+                else "",
                 actions=actions,
             )
         )

@@ -42,8 +42,14 @@ class InboxTab:
     MINE = "mine"
     UNASSIGNED = "unassigned"
     TEAM = "team"
-    ALL = (MINE, UNASSIGNED, TEAM)
-    LABELS = {MINE: "Mine", UNASSIGNED: "Unassigned", TEAM: "Team"}
+    ACCEPTED = "accepted"  # SAL and SQL leads: converting, won and lost happen here
+    ALL = (MINE, UNASSIGNED, TEAM, ACCEPTED)
+    LABELS = {MINE: "Mine", UNASSIGNED: "Unassigned", TEAM: "Team", ACCEPTED: "Accepted"}
+    ACCEPTED_STAGES = (Stage.SAL, Stage.SQL)
+
+    @classmethod
+    def for_viewer(cls, viewer: Viewer) -> tuple[str, ...]:
+        return cls.ALL if viewer.can_see_team else (cls.MINE, cls.UNASSIGNED, cls.ACCEPTED)
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,18 @@ def viewer_for(user) -> Viewer:
 
 
 def inbox_queryset(viewer: Viewer, tab: str, filters: InboxFilters | None = None):
-    """Open MQLs of one tab, filtered, in queue order (served by the partial index lead_mql_queue_idx)."""
+    """The leads of one tab, filtered, in queue order.
+
+    MQL tabs are served by the partial index lead_mql_queue_idx. "Accepted" holds the SAL and SQL
+    leads the viewer owns (a manager: also every one of the teams they manage), oldest commitment
+    first; an SDR's are found through lead_owner_stage_idx.
+    """
     qs = Lead.objects.filter(stage=Stage.MQL)
-    if tab == InboxTab.MINE:
+    if tab == InboxTab.ACCEPTED:
+        qs = Lead.objects.filter(stage__in=InboxTab.ACCEPTED_STAGES)
+        if not viewer.is_admin:
+            qs = qs.filter(Q(owner=viewer.user) | Q(team_id__in=viewer.managed_team_ids))
+    elif tab == InboxTab.MINE:
         qs = qs.filter(owner=viewer.user)
     elif tab == InboxTab.UNASSIGNED:
         qs = qs.filter(owner__isnull=True)
@@ -372,7 +387,7 @@ class ReasonRules:
 # Row links are built from one reversed template per action instead of ~6 reverse() calls per
 # row: on a 50-row page that is most of the URL work of the page.
 _PK = 987654321
-ROW_URLS = ("lead_detail", "accept", "claim", "recycle", "reject", "reassign")
+ROW_URLS = ("lead_detail", "accept", "claim", "recycle", "reject", "reassign", "convert", "disqualify", "won", "lost")
 
 
 def row_url_templates() -> dict[str, str]:
@@ -438,6 +453,7 @@ ROW_FIELDS = (
     *("first_name", "last_name", "email", "job_title", "seniority", "department", "persona_id", "email_domain"),
     *("budget", "authority", "need", "timeline", "source", "grade", "score", "completeness", "recycled_at"),
     *("mql_at", "created_at", "sla_due_at", "first_action_at", "owner_id", "owner__username", "account_id"),
+    *("stage", "opportunity_amount"),
     *(f"account__{name}" for name in ("name", "country", "industry", "employees", "annual_revenue", "region")),
 )
 
@@ -452,7 +468,7 @@ def capped_count(qs) -> str:
 
 def tab_counts(viewer: Viewer) -> dict[str, str]:
     """Every tab's badge from one round trip: ``SELECT (SELECT count(*) FROM (<tab> LIMIT 1000)), …``."""
-    tabs = InboxTab.ALL if viewer.can_see_team else (InboxTab.MINE, InboxTab.UNASSIGNED)
+    tabs = InboxTab.for_viewer(viewer)
     parts, params = [], []
     for i, tab in enumerate(tabs):
         sql, tab_params = inbox_queryset(viewer, tab).order_by().values("id")[:COUNT_CAP].query.sql_with_params()

@@ -120,6 +120,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "page": page,
         "tab": tab,
         "tabs": [(t, InboxTab.LABELS[t], page.counts.get(t)) for t in page.counts],
+        "accepted_tab": tab == InboxTab.ACCEPTED,
         "form": form,
         "filters": filters,
         "query": query.urlencode(),
@@ -128,7 +129,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "membership": membership,
         "away": membership is not None and membership.away_until and membership.away_until > timezone.now(),
         "can_claim": can_claim,
-        "rows_html": render_rows(page.rows, tab=tab, can_claim=can_claim),
+        "rows_html": render_rows(
+            page.rows, tab=tab, can_claim=can_claim, user_id=request.user.id, can_reassign=viewer.can_see_team
+        ),
         "away_form": AwayForm(),
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "queue":
@@ -281,10 +284,14 @@ def _done(request: HttpRequest, lead: Lead, text: str, *, keep_row: bool = False
         messages.success(request, text)
         return redirect(_safe_next(request, reverse("leads:lead_detail", args=[lead.pk])))
     if ctx == "row":
+        tab = request.POST.get("tab")
+        # On the Accepted tab a converted lead stays (now an SQL, with its won/lost buttons).
+        keep_row = keep_row or (tab == InboxTab.ACCEPTED and lead.stage in InboxTab.ACCEPTED_STAGES)
         body = ""
         if keep_row:
             row = _inbox_row(request, _get_lead(lead.pk))
-            body = render_rows([row], tab=request.POST.get("tab"), can_claim=False)
+            can_reassign = is_admin(request.user) or has_role(request.user, Role.MANAGER)
+            body = render_rows([row], tab=tab, can_claim=False, user_id=request.user.id, can_reassign=can_reassign)
         headers = {"HX-Retarget": f"#lead-row-{lead.pk}", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
         return HttpResponse(body + _toast(text), headers=headers)
     body = render_to_string("leads/_lead_live.html", _live_context(request, _get_lead(lead.pk)), request)

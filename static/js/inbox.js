@@ -1,8 +1,11 @@
 // The SDR inbox and the lead page: keyboard shortcuts, the action dialog, bulk selection.
-// j/k move, Enter opens, a accepts, r recycles, x rejects, Space selects, ? shows the shortcuts.
+// j/k move, Enter opens, a accepts, r recycles, x rejects, Space selects, ? shows the shortcuts;
+// on the Accepted tab c converts to SQL, w / l mark an SQL won / lost, d disqualifies.
 (() => {
   "use strict";
   const ROW = "tr.inbox-row";
+  const KEY_ACTIONS = { a: "accept", r: "recycle", x: "reject", c: "convert", w: "won", l: "lost", d: "disqualify" };
+  const PAST = { accept: "accepted", convert: "converted", won: "marked as won", lost: "marked as lost" };
   let current = -1;
   let returnFocus = null;
 
@@ -53,7 +56,7 @@
     if (!scope) return;
     const control = scope.querySelector(`[data-action="${name}"]`);
     if (!control) {
-      say(`This lead cannot be ${name === "accept" ? "accepted" : name + "ed"} from here.`);
+      say(`This lead cannot be ${PAST[name] || name + "ed"} from here.`);
       return;
     }
     if (control.dataset.url) openForm(control.dataset.url, control);
@@ -104,10 +107,10 @@
         box.checked = !box.checked;
         box.dispatchEvent(new Event("change", { bubbles: true }));
       }
-    } else if (key === "a" || key === "r" || key === "x") {
+    } else if (Object.hasOwn(KEY_ACTIONS, key)) {
       if (inInbox && current < 0) select(0);
       event.preventDefault();
-      act({ a: "accept", r: "recycle", x: "reject" }[key]);
+      act(KEY_ACTIONS[key]);
     }
   });
 

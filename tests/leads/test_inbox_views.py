@@ -20,6 +20,7 @@ from tests.factories import (
     LeadFactory,
     MqlFactory,
     PersonaFactory,
+    TeamFactory,
     UserFactory,
 )
 
@@ -65,11 +66,11 @@ def test_inbox_is_for_sdrs_and_managers(login, version, sdr, manager, marketing,
 
 def test_only_managers_get_the_team_tab(login, version, sdr, manager):
     sdr_page = login(sdr).get(reverse("leads:inbox"))
-    assert [t[0] for t in sdr_page.context["tabs"]] == [InboxTab.MINE, InboxTab.UNASSIGNED]
+    assert [t[0] for t in sdr_page.context["tabs"]] == [InboxTab.MINE, InboxTab.UNASSIGNED, InboxTab.ACCEPTED]
     assert login(sdr).get(reverse("leads:inbox") + "?tab=team").status_code == 403
     manager_page = login(manager).get(reverse("leads:inbox") + "?tab=team")
     assert manager_page.status_code == 200
-    assert [t[0] for t in manager_page.context["tabs"]] == [InboxTab.MINE, InboxTab.UNASSIGNED, InboxTab.TEAM]
+    assert [t[0] for t in manager_page.context["tabs"]] == list(InboxTab.ALL)
 
 
 def test_every_role_reads_a_lead_but_outsiders_do_not(login, version, team, sdr, manager, marketing, sales, outsider):
@@ -133,7 +134,7 @@ def test_tabs_split_mine_from_unassigned(login, version, team, sdr, sdr2):
     assert _row_ids(client.get(reverse("leads:inbox"))) == [mine.pk]
     unassigned = client.get(reverse("leads:inbox") + "?tab=unassigned")
     assert _row_ids(unassigned) == [free.pk]
-    assert {k: n for k, _, n in unassigned.context["tabs"]} == {"mine": "1", "unassigned": "1"}
+    assert {k: n for k, _, n in unassigned.context["tabs"]} == {"mine": "1", "unassigned": "1", "accepted": "0"}
 
 
 def test_managers_team_tab_shows_every_owner(login, version, team, manager, sdr, sdr2):
@@ -270,6 +271,101 @@ def test_empty_mine_tab_tells_an_sdr_what_to_do(login, version, team, sdr):
     response = login(sdr).get(reverse("leads:inbox"))
     assert b"No MQL is waiting for you" in response.content
     assert b"Next lead" in response.content
+
+
+# --- the Accepted tab ----------------------------------------------------------------------------
+
+
+def _accepted(team, owner, stage=Stage.SAL, **fields):
+    return LeadFactory(team=team, owner=owner, stage=stage, grade="B", **fields)
+
+
+def test_accepted_tab_lists_an_sdrs_own_sal_and_sql_leads(login, version, team, sdr, sdr2):
+    sal, sql = _accepted(team, sdr), _accepted(team, sdr, Stage.SQL, opportunity_amount=12000)
+    _accepted(team, sdr2)  # someone else's
+    MqlFactory(team=team, owner=sdr)  # still in "Mine"
+    LeadFactory(team=team, owner=sdr, stage=Stage.WON)  # closed
+
+    response = login(sdr).get(reverse("leads:inbox"), {"tab": "accepted"})
+
+    assert response.status_code == 200
+    assert [t[0] for t in response.context["tabs"]] == [InboxTab.MINE, InboxTab.UNASSIGNED, InboxTab.ACCEPTED]
+    assert set(_row_ids(response)) == {sal.pk, sql.pk}
+    content = response.content.decode()
+    assert f'data-action="convert" data-url="/leads/{sal.pk}/convert/?ctx=row&amp;tab=accepted"' in content
+    assert f'data-action="won" data-url="/leads/{sql.pk}/won/?ctx=row"' in content
+    assert 'data-action="accept"' not in content and 'id="bulk-form"' not in content
+    assert "$12,000" in content
+
+
+def test_managers_accepted_tab_shows_the_teams_leads_to_reassign(login, version, team, manager, sdr, sdr2):
+    mine, theirs = _accepted(team, sdr), _accepted(team, sdr2, Stage.SQL)
+    other_team = TeamFactory(name="Field Sales")
+    _accepted(other_team, UserFactory(username="far", roles=[Role.SDR]))
+
+    response = login(manager).get(reverse("leads:inbox"), {"tab": "accepted"})
+
+    assert set(_row_ids(response)) == {mine.pk, theirs.pk}
+    content = response.content.decode()
+    assert content.count('data-action="reassign"') == 2 and 'data-action="convert"' not in content
+    assert f"· {sdr2.username}</div>" in content
+
+
+def test_convert_from_the_accepted_tab_keeps_the_row_and_won_closes_it(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    lead_accept(lead_id=lead.pk, user=sdr)
+    client = login(sdr)
+
+    form = client.get(reverse("leads:convert", args=[lead.pk]), {"ctx": "row", "tab": "accepted"}, **HTMX)
+    assert b'name="tab" value="accepted"' in form.content
+    converted = client.post(
+        reverse("leads:convert", args=[lead.pk]), {"ctx": "row", "tab": "accepted", "amount": "5000"}, **HTMX
+    )
+
+    assert converted.status_code == 200 and converted.headers["HX-Retarget"] == f"#lead-row-{lead.pk}"
+    assert f'id="lead-row-{lead.pk}"'.encode() in converted.content  # still on the tab, now an SQL
+    assert b'data-action="won"' in converted.content and b"stage-sql" in converted.content
+    won = client.post(reverse("leads:won", args=[lead.pk]), {"ctx": "row", "tab": "accepted"}, **HTMX)
+    assert won.status_code == 200 and f'id="lead-row-{lead.pk}"'.encode() not in won.content
+    closing = Transition.objects.filter(lead=lead, to_stage__in=[Stage.SQL, Stage.WON]).order_by("id")
+    assert [(t.from_stage, t.to_stage, t.actor) for t in closing] == [
+        (Stage.SAL, Stage.SQL, sdr),
+        (Stage.SQL, Stage.WON, sdr),
+    ]
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.WON
+    assert _row_ids(client.get(reverse("leads:inbox"), {"tab": "accepted"})) == []
+
+
+def test_an_sdr_cannot_close_another_sdrs_accepted_lead(login, version, team, sdr, sdr2):
+    lead = MqlFactory(team=team, owner=sdr2)
+    lead_accept(lead_id=lead.pk, user=sdr2)
+
+    response = login(sdr).post(reverse("leads:disqualify", args=[lead.pk]), {"ctx": "row", "note": "x"}, **HTMX)
+
+    assert response.status_code == 409
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.SAL
+    assert _row_ids(login(sdr).get(reverse("leads:inbox"), {"tab": "accepted"})) == []
+
+
+def test_leaders_do_not_get_the_accepted_tab(login, version, client, marketing, sales):
+    url = reverse("leads:inbox") + "?tab=accepted"
+    assert client.get(url).url.startswith(reverse("login"))
+    for user in (marketing, sales):
+        assert login(user).get(url).status_code == 403
+
+
+def test_accepted_tab_query_count_does_not_grow_with_the_page(
+    login, version, team, sdr, sdr2, manager, django_assert_max_num_queries
+):
+    for i in range(60):
+        lead = _accepted(team, (sdr, sdr2)[i % 2], (Stage.SAL, Stage.SQL)[i % 3 == 0], persona=PersonaFactory())
+        ActivityFactory(lead=lead, kind="demo_request")
+    for user, most, rows in ((sdr, 10, 30), (manager, 11, 50)):
+        client = login(user)
+        client.get(reverse("leads:inbox"), {"tab": "accepted"})
+        with django_assert_max_num_queries(most):
+            response = client.get(reverse("leads:inbox"), {"tab": "accepted"})
+        assert len(response.context["page"].rows) == rows
 
 
 # --- SLA clock ------------------------------------------------------------------------------------
