@@ -35,7 +35,7 @@ def latest_transitions(limit: int = 15):
 # persona names, and the capped tab counts (one query for every tab).
 
 INBOX_PAGE_SIZE = 50
-COUNT_CAP = 1000  # tab badges count at most this many rows ("999+"), so they stay cheap at scale
+COUNT_CAP = 100  # tab badges count at most this many rows ("99+"), so they stay cheap at scale
 
 
 class InboxTab:
@@ -462,16 +462,20 @@ def _capped(n: int) -> str:
     return f"{COUNT_CAP - 1}+" if n >= COUNT_CAP else str(n)
 
 
-def capped_count(qs) -> str:
-    return _capped(qs.order_by()[:COUNT_CAP].count())
-
-
 def tab_counts(viewer: Viewer) -> dict[str, str]:
-    """Every tab's badge from one round trip: ``SELECT (SELECT count(*) FROM (<tab> LIMIT 1000)), …``."""
+    """Every tab's badge from one round trip: ``SELECT (SELECT count(*) FROM (<tab> LIMIT 100)), …``.
+
+    The MQL tabs keep their queue order so that PostgreSQL walks lead_mql_queue_idx and stops after
+    100 rows (0.5 ms on 1M leads); unordered, it chose a sequential scan that reads until it has
+    found 100 unassigned MQLs, wherever they lie in the table (6-27 ms for a 1,000 cap, measured).
+    """
     tabs = InboxTab.for_viewer(viewer)
     parts, params = [], []
     for i, tab in enumerate(tabs):
-        sql, tab_params = inbox_queryset(viewer, tab).order_by().values("id")[:COUNT_CAP].query.sql_with_params()
+        qs = inbox_queryset(viewer, tab)
+        if tab == InboxTab.ACCEPTED:
+            qs = qs.order_by()  # an SDR's few hundred, found through lead_owner_stage_idx: no need to sort them
+        sql, tab_params = qs.values("id")[:COUNT_CAP].query.sql_with_params()
         parts.append(f"(SELECT count(*) FROM ({sql}) AS tab{i})")
         params.extend(tab_params)
     with connection.cursor() as cursor:
