@@ -170,6 +170,15 @@ class Lead(models.Model):
             ),
             # "Mine" tab and per-SDR figures.
             models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
+            # Inbox "Accepted" tab: an SDR's SAL/SQL leads in queue order (partial: only those stages).
+            models.Index(
+                "owner",
+                F("sla_due_at").asc(),
+                F("score").desc(),
+                "id",
+                name="lead_accepted_queue_idx",
+                condition=Q(stage__in=["sal", "sql"]),
+            ),
             # Overview counts by stage.
             models.Index(fields=["stage"], name="lead_stage_idx"),
             # API listing: ?updated_since=&cursor=
