@@ -403,8 +403,8 @@ class DemoBuilder:
                 n += 1
                 email = f"{local}{n}@{domain}"
             emails.add(email)
-            # Leads arrive a little faster in recent weeks (growing programme).
-            created = self.start + dt.timedelta(seconds=span * (rng.random() ** 0.85))
+            # Leads arrive at a steady pace over the whole history.
+            created = self.start + dt.timedelta(seconds=span * rng.random())
             created = min(created, self.anchor - dt.timedelta(minutes=5))
             bant_known = rng.random() < 0.35
             fields = {
@@ -432,13 +432,17 @@ class DemoBuilder:
     def add_activities(self, sim: SimLead) -> None:
         rng = self.rng
         life = (self.anchor - sim.created_at).total_seconds()
-        count = min(12, int(rng.expovariate(1 / 3.2)) + 1)
+        # Background activity accrues with time (about one touch every two weeks), so young leads
+        # are not artificially "hotter" than old ones inside the scoring windows.
+        weeks_alive = life / (7 * 86400)
+        count = min(14, int(rng.expovariate(1 / max(0.3, 0.55 * weeks_alive))) + 1)
         for _ in range(count):
             at = sim.created_at + dt.timedelta(seconds=life * rng.random())
             sim.activities.append((_weighted(rng, NOISE), at))
         # About one lead in five shows buying intent at some point.
         if rng.random() < 0.24:
-            burst_at = sim.created_at + dt.timedelta(seconds=life * rng.uniform(0.05, 0.9))
+            # Intent usually shows within days of arriving (a campaign response), sometimes weeks later.
+            burst_at = sim.created_at + dt.timedelta(days=min(rng.expovariate(1 / 6), 60))
             for _ in range(rng.randint(1, 4)):
                 at = burst_at + dt.timedelta(hours=rng.uniform(0, 72))
                 if at < self.anchor:
@@ -555,6 +559,8 @@ class DemoBuilder:
         sim.sla_due_at = sla_due_at(version.spec, mql_at, result.grade or "D")
         sim.first_action_at = None
         acted = self.respond_delay(sim, mql_at, version.spec)
+        if anchor - mql_at < dt.timedelta(days=3) and rng.random() < 0.4:
+            acted = anchor + dt.timedelta(hours=1)  # a backlog: the inbox is never empty on Monday morning
         if acted >= anchor:
             return  # still open in the inbox
         sim.first_action_at = acted
@@ -610,7 +616,7 @@ class DemoBuilder:
         spec = self.v2.spec
         result = score_lead(self.facts(sim), _weights_at(sim, spec, self.anchor), spec)
         if sim.stage in (Stage.NEW, Stage.NURTURE) and result.qualifies:
-            at = self.anchor - dt.timedelta(minutes=self.rng.randint(5, 600))
+            at = self.anchor - dt.timedelta(minutes=self.rng.randint(5, 5 * 24 * 60))
             if at > sim.transitions[-1]["at"]:
                 self.mql_pass(sim, at, self.v2, result, second=True)
         elif sim.stage == Stage.MQL and not result.qualifies:

@@ -228,7 +228,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 # Eager unless a broker is configured; CELERY_EAGER=1 forces eager (the test suite, one-off scripts).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_EAGER", not REDIS_URL)
