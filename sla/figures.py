@@ -36,13 +36,17 @@ from __future__ import annotations
 
 import calendar as pycalendar
 import datetime as dt
+import hashlib
 import zoneinfo
 from dataclasses import dataclass, field, replace
+
+from django.core.cache import cache
+from django.db import transaction
 
 from leads.models import Stage
 from sla import sql as S
 from sla.clock import SlaTerms, current_terms
-from sla.passes import refresh
+from sla.passes import sync
 
 TREND_WEEKS = 12
 # Share of the target used by the first action: bucket i holds ratios in (EDGES[i-1], EDGES[i]].
@@ -241,9 +245,94 @@ def _passes_ctes(
         )"""
 
 
+def pass_rows(
+    terms: SlaTerms,
+    params: dict,
+    *,
+    where: str,
+    stage: str,
+    now: dt.datetime,
+    timed: bool = True,
+    open_only: bool = False,
+) -> str:
+    """A ``SELECT`` of one row per stored pass matching ``where`` (alias ``m``), with every per-pass figure.
+
+    The same definitions as ``_passes_ctes`` (end kind, SDR, target, business time, flags), plus the
+    pass's local calendar ``day`` and ``is_open``; used to build the roll-up and to read what is not
+    rolled up. ``stage`` is ``mql`` or ``sal`` (which target applies); ``timed=False`` skips the clock.
+    ``open_only`` (``where`` must then say ``m.end_id IS NULL``) reads only the columns that
+    ``sla_pass_open_cover_idx`` carries, so PostgreSQL can answer from the index alone.
+    """
+    from sla.rollup import day_expr
+
+    params["calendar_key"] = terms.key
+    params["cal_tz"] = str(terms.calendar.tz)
+    params.setdefault("warn", WARNING_RATIO)
+    base = (
+        f"m.pass_id, m.lead_id, m.stage, m.start_at, {day_expr()} AS day,"
+        " CASE WHEN m.end_id IS NULL THEN 1 ELSE 0 END AS is_open,"
+        " m.team_id, m.source, m.persona_id, m.start_owner_id"
+    )
+    if not timed:
+        return f"SELECT {base} FROM sla_pass m WHERE m.calendar_key = %(calendar_key)s AND {where}"
+    if open_only:
+        # Open passes never come from the roll-up, so their day is never needed (saves a time-zone
+        # conversion per row).
+        base = (
+            "NULL AS pass_id, m.lead_id, m.stage, m.start_at, CAST(NULL AS date) AS day, 1 AS is_open,"
+            " m.team_id, m.source, m.persona_id, NULL AS start_owner_id"
+        )
+    if stage == Stage.MQL:
+        target = _target_case(terms, params)
+    else:
+        params["followup_seconds"] = terms.followup_days * terms.calendar.hours_per_day * 3600
+        target = "%(followup_seconds)s"
+    params["now"] = _dt(now)
+    now_cum = (
+        f"(SELECT {_cum('hn', '%(now)s')} FROM sla_businesshour hn"
+        f" WHERE hn.calendar_key = %(calendar_key)s AND hn.hour_start = {_hour('%(now)s')})"
+    )
+    elapsed = f"(CASE WHEN m.end_id IS NULL THEN {now_cum} - m.start_cum ELSE m.end_cum - m.start_cum END)"
+    sdr = "CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END"
+    kind = """CASE WHEN m.end_id IS NULL THEN 'open'
+                      WHEN m.end_actor_id IS NULL THEN 'withdrawn'
+                      WHEN m.end_to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
+                      WHEN m.end_to_stage = 'rejected' THEN 'rejected'
+                      WHEN m.end_to_stage = 'nurture' THEN 'recycled'
+                      ELSE 'disqualified' END"""
+    reason = """CASE WHEN m.end_id IS NOT NULL AND m.end_actor_id IS NOT NULL
+                           AND m.end_to_stage IN ('rejected', 'nurture')
+                      THEN COALESCE(m.end_reason_code, '') ELSE '' END"""
+    if open_only:
+        elapsed, sdr, kind, reason = f"({now_cum} - m.start_cum)", "m.owner_id", "'open'", "''"
+    edges = []
+    for i, edge in enumerate(DISTRIBUTION_EDGES):
+        params[f"edge{i}"] = edge
+        edges.append(f"WHEN elapsed_seconds <= %(edge{i})s * target_seconds THEN {i}")
+    return f"""
+        SELECT r.*,
+               CASE WHEN end_kind IN ('open', 'withdrawn') THEN 0 ELSE 1 END AS acted,
+               CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds > target_seconds THEN 1 ELSE 0 END
+                 AS breached,
+               CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds >= %(warn)s * target_seconds THEN 1 ELSE 0
+                 END AS warned,
+               CASE WHEN target_seconds IS NULL THEN -1 {" ".join(edges)} ELSE {len(DISTRIBUTION_EDGES)} END
+                 AS bucket
+        FROM (
+          SELECT {base},
+                 {sdr} AS sdr_id,
+                 {kind} AS end_kind,
+                 {reason} AS reason_key,
+                 {target} AS target_seconds,
+                 {_greatest("0", elapsed)} AS elapsed_seconds
+          FROM sla_pass m
+          WHERE m.calendar_key = %(calendar_key)s AND {where}
+        ) r"""
+
+
 def _run(sql: str, params: dict) -> list[tuple]:
     params.setdefault("warn", WARNING_RATIO)
-    return S.run(sql, params)
+    return S.run(sql, params, reporting=True)
 
 
 # --- The dashboard / report statement ------------------------------------------------------------
@@ -257,6 +346,20 @@ def _branch(section: str, k1: str = "NULL", k2: str = "NULL", n: str = "0", v1: 
         f"SELECT '{section}' AS section, {_T.format(k1)} AS k1, {_T.format(k2)} AS k2, "
         f"{_F.format(n)} AS n, {_F.format(v1)} AS v1, {_F.format(v2)} AS v2"
     )
+
+
+def _count_branches(source: str, *, n: str, within: str) -> list[str]:
+    """End kinds, reasons, per SDR and per trend week: the grouped counts both statements share."""
+    return [
+        _branch("kind", "end_kind", n=n, v1="SUM(breached)", v2=within)
+        + f" FROM {source} WHERE in_range = 1 GROUP BY end_kind",
+        _branch("reason", "end_kind", "reason_code", n=n)
+        + f" FROM {source} WHERE in_range = 1 AND end_kind IN ('rejected', 'recycled') GROUP BY end_kind, reason_code",
+        _branch("sdr", "sdr_id", "end_kind", n=n, v1="SUM(breached)", v2=within)
+        + f" FROM {source} WHERE in_range = 1 GROUP BY sdr_id, end_kind",
+        _branch("week", "week_idx", "end_kind", n=n, v1="SUM(breached)")
+        + f" FROM {source} WHERE week_idx >= 0 GROUP BY week_idx, end_kind",
+    ]
 
 
 def _pct(rn: str, count: str, numerator: int, denominator: int) -> str:
@@ -310,15 +413,8 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
     funnel_owner = " AND p.start_owner_id = %(sdr_id)s" if scope.sdr_id else ""
     funnel_filters = _lead_filters(scope, params)
     branches = [
-        _branch("kind", "end_kind", n="COUNT(*)", v1="SUM(breached)", v2="SUM(acted * (1 - breached))")
-        + " FROM wq WHERE in_range = 1 GROUP BY end_kind",
-        _branch("reason", "end_kind", "reason_code", n="COUNT(*)")
-        + " FROM wq WHERE in_range = 1 AND end_kind IN ('rejected', 'recycled') GROUP BY end_kind, reason_code",
-        _branch("sdr", "sdr_id", "end_kind", n="COUNT(*)", v1="SUM(breached)", v2="SUM(acted * (1 - breached))")
-        + " FROM wq WHERE in_range = 1 GROUP BY sdr_id, end_kind",
+        *_count_branches("wq", n="COUNT(*)", within="SUM(acted * (1 - breached))"),
         _branch("dist", "bucket", n="COUNT(*)") + " FROM wq WHERE in_range = 1 AND acted = 1 GROUP BY bucket",
-        _branch("week", "week_idx", "end_kind", n="COUNT(*)", v1="SUM(breached)")
-        + " FROM wq WHERE week_idx >= 0 GROUP BY week_idx, end_kind",
         *_percentile_branches(),
         _branch("risk", n="COUNT(*)", v1="SUM(warned * (1 - breached))", v2="SUM(breached)") + " FROM oq",
         _branch("risk_sdr", "sdr_id", n="COUNT(*)", v1="SUM(warned * (1 - breached))", v2="SUM(breached)")
@@ -339,6 +435,243 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
     ]
     sql = "WITH " + ",".join(ctes) + ("" if _pg() else "," + ranked) + "\n" + "\nUNION ALL\n".join(branches)
     return sql, params
+
+
+# --- The same statement over the roll-up (PostgreSQL) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which roll-up days answer which part of a scope, and which instants must be read from passes.
+
+    A calendar day (local date in the calendar's time zone) is taken from ``sla_rollup`` for the
+    range, or for a trend week, only when it lies wholly inside it and is not stale; every other
+    instant of the range and the weeks (``raw``) is read from ``sla_pass``.
+    """
+
+    days: list[dt.date]  # roll-up days used, with their role:
+    in_range: list[int]  # 1 when the day counts for the range
+    week_idx: list[int]  # trend week the day counts for, or -1
+    raw: list[tuple[dt.datetime, dt.datetime]]  # merged [start, end) pieces read from the passes
+    week_rolled: list[bool]  # the trend week is answered by roll-up days alone (its percentiles are cacheable)
+
+    @property
+    def range_days(self) -> list[dt.date]:
+        return [d for d, r in zip(self.days, self.in_range, strict=True) if r]
+
+    @property
+    def week_days(self) -> list[dt.date]:
+        return [d for d, w in zip(self.days, self.week_idx, strict=True) if w >= 0]
+
+
+def _subtract(interval: tuple, spans: list[tuple]) -> list[tuple]:
+    start, end = interval
+    out = []
+    for s, e in sorted(spans):
+        if s > start:
+            out.append((start, min(s, end)))
+        start = max(start, e)
+    if start < end:
+        out.append((start, end))
+    return [(a, b) for a, b in out if a < b]
+
+
+def _merge(pieces: list[tuple]) -> list[tuple]:
+    merged: list[list] = []
+    for a, b in sorted(pieces):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def plan_for(scope: Scope, terms: SlaTerms, *, stale: set[dt.date]) -> Plan:
+    weeks = scope.week_starts
+    intervals = [(scope.start, scope.end)] + [(weeks[i], weeks[i + 1]) for i in range(TREND_WEEKS)]
+    lo = min(a for a, _ in intervals)
+    hi = max(b for _, b in intervals)
+    cal_tz = terms.calendar.tz
+    day = lo.astimezone(cal_tz).date()
+    last = hi.astimezone(cal_tz).date()
+    days, in_range, week_idx = [], [], []
+    used: list[list[tuple]] = [[] for _ in intervals]
+    while day <= last:
+        ds, de = local_midnight(day, cal_tz), local_midnight(day + dt.timedelta(days=1), cal_tz)
+        if day not in stale:
+            roles = [a <= ds and de <= b for a, b in intervals]
+            if any(roles):
+                days.append(day)
+                in_range.append(1 if roles[0] else 0)
+                week_idx.append(next((i for i in range(TREND_WEEKS) if roles[i + 1]), -1))
+                for j, role in enumerate(roles):
+                    if role:
+                        used[j].append((ds, de))
+        day += dt.timedelta(days=1)
+    pieces = [_subtract(interval, used[j]) for j, interval in enumerate(intervals)]
+    raw = _merge([piece for p in pieces for piece in p])
+    return Plan(days=days, in_range=in_range, week_idx=week_idx, raw=raw, week_rolled=[not p for p in pieces[1:]])
+
+
+def _raw_predicate(plan: Plan, params: dict) -> str:
+    parts = []
+    for i, (a, b) in enumerate(plan.raw):
+        params[f"ra{i}"], params[f"rb{i}"] = _dt(a), _dt(b)
+        parts.append(f"(m.start_at >= %(ra{i})s AND m.start_at < %(rb{i})s)")
+    return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+
+
+def rollup_figures_sql(
+    scope: Scope, terms: SlaTerms, plan: Plan, *, pct_weeks: list[int] | None = None
+) -> tuple[str, dict]:
+    """``figures_sql`` answered from ``sla_rollup`` plus the passes the roll-up cannot answer for.
+
+    Returns the same ``(section, k1, k2, n, v1, v2)`` rows. ``rr`` are the roll-up rows of whole
+    days (ended passes). Read from ``sla_pass``: ``om``/``os`` — every open MQL and the range's
+    open SALs, whose business time is still running, aggregated straight off the covering index —
+    and ``xm``/``xs``/``xf``, the ended passes of the ``raw`` pieces (stale days, partial days).
+    Percentiles are computed only for the trend weeks in ``pct_weeks`` (default: all).
+    """
+    params: dict = {"pct_weeks": list(range(TREND_WEEKS)) if pct_weeks is None else list(pct_weeks)}
+    filters = _lead_filters(scope, params).replace("p.", "m.")
+    rfilters = filters.replace("m.", "r.")
+    raw = _raw_predicate(plan, params)
+    now = scope.now
+    weeks = scope.week_starts
+    params["rs"], params["re"] = _dt(scope.start), _dt(scope.end)
+    for i in range(TREND_WEEKS + 1):
+        params[f"wk{i}"] = _dt(weeks[i])
+    params["ur"], params["uw"] = plan.range_days, plan.week_days
+    params["mdays"], params["mr"], params["mw"] = plan.days, plan.in_range, plan.week_idx
+    params["vdays"] = [
+        d for d, r, w in zip(plan.days, plan.in_range, plan.week_idx, strict=True) if r or w in params["pct_weeks"]
+    ]
+    params["calendar_key"] = terms.key
+    params["now"] = _dt(now)
+    params["followup_seconds"] = terms.followup_days * terms.calendar.hours_per_day * 3600
+    params.setdefault("warn", WARNING_RATIO)
+    sdr = " AND sdr_id = %(sdr_id)s" if scope.sdr_id else ""
+    if scope.sdr_id:
+        params["sdr_id"] = scope.sdr_id
+    r_sdr = " AND r.sdr_id = %(sdr_id)s" if scope.sdr_id else ""
+    in_r = "m.start_at >= %(rs)s AND m.start_at < %(re)s"
+    week_whens = " ".join(f"WHEN start_at < %(wk{i + 1})s THEN {i}" for i in range(TREND_WEEKS))
+    week_of = f"CASE WHEN start_at < %(wk0)s OR start_at >= %(wk{TREND_WEEKS})s THEN -1 {week_whens} END"
+    # An ended pass read from sla_pass counts for the range/a week unless its day came from the roll-up.
+    raw_in_range = (
+        "CASE WHEN start_at >= %(rs)s AND start_at < %(re)s AND NOT day = ANY(%(ur)s::date[]) THEN 1 ELSE 0 END"
+    )
+    raw_week = f"CASE WHEN day = ANY(%(uw)s::date[]) THEN -1 ELSE {week_of} END"
+    now_cum = (
+        f"(SELECT {_cum('hn', '%(now)s')} FROM sla_businesshour hn"
+        f" WHERE hn.calendar_key = %(calendar_key)s AND hn.hour_start = {_hour('%(now)s')})"
+    )
+    target = _target_case(terms, params)
+    mql_ended = pass_rows(
+        terms, params, where=f"m.stage = 'mql' AND m.end_id IS NOT NULL AND {raw}{filters}", stage="mql", now=now
+    )
+    sal_ended = pass_rows(
+        terms,
+        params,
+        where=f"m.stage = 'sal' AND m.end_id IS NOT NULL AND {raw} AND {in_r}{filters}",
+        stage="sal",
+        now=now,
+    )
+    funnel = pass_rows(
+        terms,
+        params,
+        where=f"m.stage IN ('sal', 'sql', 'won') AND {raw} AND {in_r}{filters}",
+        stage="",
+        now=now,
+        timed=False,
+    )
+    funnel_sdr = " AND start_owner_id = %(sdr_id)s" if scope.sdr_id else ""
+    nb = len(DISTRIBUTION_EDGES) + 1
+    buckets = ", ".join(f"b{i}" for i in range(nb))
+    raw_buckets = ", ".join(f"CASE WHEN acted = 1 AND bucket = {i} THEN 1 ELSE 0 END" for i in range(nb))
+    zeros = ", ".join("0" for _ in range(nb))
+    ctes = f"""
+        om AS (
+          SELECT sdr_id, in_range, week_idx, COUNT(*) AS n,
+                 SUM(CASE WHEN t IS NOT NULL AND e > t THEN 1 ELSE 0 END) AS breached,
+                 SUM(CASE WHEN t IS NOT NULL AND e >= %(warn)s * t AND e <= t THEN 1 ELSE 0 END) AS at_risk
+          FROM (
+            SELECT m.owner_id AS sdr_id, m.start_at,
+                   CASE WHEN {in_r} THEN 1 ELSE 0 END AS in_range,
+                   {week_of.replace("start_at", "m.start_at")} AS week_idx,
+                   {target} AS t,
+                   {_greatest("0", f"{now_cum} - m.start_cum")} AS e
+            FROM sla_pass m
+            WHERE m.calendar_key = %(calendar_key)s AND m.stage = 'mql' AND m.end_id IS NULL{filters}
+          ) o
+          WHERE TRUE{sdr}
+          GROUP BY sdr_id, in_range, week_idx
+        ),
+        xm AS (
+          SELECT {raw_in_range} AS in_range, {raw_week} AS week_idx, x.*
+          FROM ({mql_ended}) x WHERE TRUE{sdr}
+        ),
+        rr AS (
+          SELECT u.in_range, u.week_idx, r.section, r.sdr_id, r.kind, r.reason_code, r.n, r.breached, r.within,
+                 {", ".join("r." + b for b in buckets.split(", "))}, r.b_none
+          FROM unnest(%(mdays)s::date[], %(mr)s::int[], %(mw)s::int[]) AS u(day, in_range, week_idx)
+          JOIN sla_rollup r ON r.day = u.day
+          WHERE r.day = ANY(%(mdays)s::date[]){rfilters}{r_sdr}
+        ),
+        um AS (
+          SELECT in_range, week_idx, sdr_id, kind AS end_kind, reason_code, n, breached, within, {buckets}, b_none
+          FROM rr WHERE section = 'mql'
+          UNION ALL
+          SELECT in_range, week_idx, sdr_id, end_kind, reason_key, 1, breached, acted * (1 - breached), {raw_buckets},
+                 CASE WHEN acted = 1 AND bucket = -1 THEN 1 ELSE 0 END
+          FROM xm WHERE in_range = 1 OR week_idx >= 0
+          UNION ALL
+          SELECT in_range, week_idx, sdr_id, 'open', '', n, breached, 0, {zeros}, 0
+          FROM om WHERE in_range = 1 OR week_idx >= 0
+        ),
+        uv AS (
+          -- The sorted values are read only for the days whose percentiles are computed (not cached).
+          SELECT u.in_range, u.week_idx, r.sdr_id, v.x
+          FROM unnest(%(mdays)s::date[], %(mr)s::int[], %(mw)s::int[]) AS u(day, in_range, week_idx)
+          JOIN sla_rollup r ON r.day = u.day
+          CROSS JOIN LATERAL unnest(r.vals) AS v(x)
+          WHERE r.day = ANY(%(vdays)s::date[]) AND r.section = 'mql' AND r.vals IS NOT NULL
+            AND (u.in_range = 1 OR u.week_idx = ANY(%(pct_weeks)s::int[])){rfilters}{r_sdr}
+          UNION ALL
+          SELECT in_range, week_idx, sdr_id, elapsed_seconds FROM xm
+          WHERE acted = 1 AND (in_range = 1 OR week_idx = ANY(%(pct_weeks)s::int[]))
+        )"""
+    values = "(array_agg(x ORDER BY x))"
+    median, p90 = f"{values}[(COUNT(*) + 1) / 2]", f"{values}[(9 * COUNT(*) + 9) / 10]"
+    unpivot = ", ".join(f"({i}, {b})" for i, b in enumerate(buckets.split(", "))) + ", (-1, b_none)"
+    open_sal = (
+        f"SELECT COUNT(*) AS n, 0 AS kept,"
+        f" SUM(CASE WHEN {_greatest('0', f'{now_cum} - m.start_cum')} > %(followup_seconds)s THEN 1 ELSE 0 END)"
+        f" AS missed FROM sla_pass m WHERE m.calendar_key = %(calendar_key)s AND m.stage = 'sal'"
+        f" AND m.end_id IS NULL AND {in_r}{filters}{sdr.replace('sdr_id', 'm.owner_id', 1)}"
+    )
+    branches = [
+        *_count_branches("um", n="SUM(n)", within="SUM(within)"),
+        _branch("dist", "bk.k", n="SUM(bk.c)")
+        + f" FROM um CROSS JOIN LATERAL (VALUES {unpivot}) AS bk(k, c) WHERE in_range = 1 GROUP BY bk.k"
+        + " HAVING SUM(bk.c) > 0",
+        _branch("pct", n="COUNT(*)", v1=median, v2=p90) + " FROM uv WHERE in_range = 1",
+        _branch("pct_week", "week_idx", n="COUNT(*)", v1=median, v2=p90)
+        + " FROM uv WHERE week_idx = ANY(%(pct_weeks)s::int[]) GROUP BY week_idx",
+        _branch("pct_sdr", "sdr_id", n="COUNT(*)", v1=median, v2=p90) + " FROM uv WHERE in_range = 1 GROUP BY sdr_id",
+        _branch("risk", n="SUM(n)", v1="SUM(at_risk)", v2="SUM(breached)") + " FROM om",
+        _branch("risk_sdr", "sdr_id", n="SUM(n)", v1="SUM(at_risk)", v2="SUM(breached)") + " FROM om GROUP BY sdr_id",
+        _branch("followup", n="SUM(n)", v1="SUM(kept)", v2="SUM(missed)")
+        + " FROM (SELECT n, within AS kept, breached AS missed FROM rr WHERE section = 'sal' AND in_range = 1"
+        + f" UNION ALL SELECT 1, CASE WHEN breached = 0 THEN 1 ELSE 0 END, breached FROM ({sal_ended}) s"
+        + f" WHERE {raw_in_range} = 1{sdr}"
+        + f" UNION ALL {open_sal}) f",
+        _branch("funnel", "stage", n="SUM(n)")
+        + " FROM (SELECT substr(section, 8) AS stage, n FROM rr"
+        + " WHERE section IN ('funnel_sal', 'funnel_sql', 'funnel_won') AND in_range = 1"
+        + f" UNION ALL SELECT stage, 1 FROM ({funnel}) x WHERE {raw_in_range} = 1{funnel_sdr}) f GROUP BY stage",
+    ]
+    return "WITH " + ctes + "\n" + "\nUNION ALL\n".join(branches), params
 
 
 @dataclass
@@ -367,12 +700,79 @@ def _week_label(start: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
     return f"{year}-W{week:02d}"
 
 
-def compute(scope: Scope, *, terms: SlaTerms | None = None, user_names: dict | None = None) -> Figures:
-    """Every figure for ``scope`` in one SQL statement, after bringing the pass table up to date."""
+# --- Cached percentiles of trend weeks ---------------------------------------------------------------
+
+_NO_VALUES = ("none", "none")  # cached marker: the week had no first action under these filters
+
+
+def _week_cache_keys(scope: Scope, terms: SlaTerms, plan: Plan, state) -> dict[int, str]:
+    """Cache keys of the trend weeks whose median/p90 come from roll-up days alone.
+
+    Those values change only when one of the week's days is re-aggregated (its generation moves)
+    or the roll-up is rebuilt (a new build id), so the key names both, with the filters.
+    """
+    if not state.build:
+        return {}
+    weeks = scope.week_starts
+    by_week: dict[int, list] = {}
+    for day, week in zip(plan.days, plan.week_idx, strict=True):
+        if week >= 0:
+            by_week.setdefault(week, []).append(day)
+    keys = {}
+    filters = f"{scope.team_id}:{scope.source}:{scope.persona_id}:{scope.sdr_id}"
+    for i in range(TREND_WEEKS):
+        if not plan.week_rolled[i] or i not in by_week:
+            continue
+        generations = ",".join(str(state.generations.get(d, 0)) for d in sorted(by_week[i]))
+        raw = f"{state.build}|{terms.key}|{filters}|{weeks[i].isoformat()}|{weeks[i + 1].isoformat()}|{generations}"
+        keys[i] = "sla:pct-week:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return keys
+
+
+def _cache_get(keys: dict[int, str]) -> dict[int, tuple]:
+    found = cache.get_many(list(keys.values())) if keys else {}
+    return {i: tuple(found[key]) for i, key in keys.items() if key in found}
+
+
+def _cache_set(values: dict) -> None:
+    """Store on commit: a value read in a transaction that rolls back must never be served."""
+    if values:
+        transaction.on_commit(lambda: cache.set_many(values, timeout=14 * 24 * 3600))
+
+
+def compute(
+    scope: Scope,
+    *,
+    terms: SlaTerms | None = None,
+    user_names: dict | None = None,
+    bounded: bool = True,
+    use_rollup: bool = True,
+) -> Figures:
+    """Every figure for ``scope`` in one SQL statement, after bringing the pass table up to date.
+
+    ``bounded`` (web requests) limits the catch-up work done first (see ``sla.passes.sync``);
+    reports pass ``False`` so that a snapshot never lags behind the log. On PostgreSQL the
+    statement reads the daily roll-up where it can; ``use_rollup=False`` reads only the passes
+    (the SQLite path), which tests use as a second opinion.
+    """
     terms = terms or current_terms()
     weeks = scope.week_starts
-    refresh(terms=terms, now=scope.now)
-    sql, params = figures_sql(scope, terms)
+    cal_tz = terms.calendar.tz
+    span = (
+        min(scope.start, weeks[0]).astimezone(cal_tz).date() - dt.timedelta(days=1),
+        max(scope.end, weeks[-1]).astimezone(cal_tz).date(),
+    )
+    state = sync(terms=terms, now=scope.now, bounded=bounded, span=span)
+    cached_pct: dict[int, tuple] = {}
+    cache_keys: dict[int, str] = {}
+    if state.rollup and use_rollup:
+        plan = plan_for(scope, terms, stale=state.stale)
+        cache_keys = _week_cache_keys(scope, terms, plan, state)
+        cached_pct = _cache_get(cache_keys)
+        pct_weeks = [i for i in range(TREND_WEEKS) if i not in cached_pct]
+        sql, params = rollup_figures_sql(scope, terms, plan, pct_weeks=pct_weeks)
+    else:
+        sql, params = figures_sql(scope, terms)
     rows = _run(sql, params)
 
     kinds = dict.fromkeys(END_KINDS, 0)
@@ -428,6 +828,11 @@ def compute(scope: Scope, *, terms: SlaTerms | None = None, user_names: dict | N
             followup = {"n": n, "kept": int(v1 or 0), "missed": int(v2 or 0)}
         elif section == "funnel":
             funnel_counts[k1] = n
+
+    for i, value in cached_pct.items():
+        if value != _NO_VALUES:
+            pct_week[i] = value
+    _cache_set({key: pct_week.get(i, _NO_VALUES) for i, key in cache_keys.items() if i not in cached_pct})
 
     delivered = sum(kinds.values())
     decided = sum(kinds[k] for k in DECIDED_KINDS)
@@ -517,6 +922,7 @@ def compute(scope: Scope, *, terms: SlaTerms | None = None, user_names: dict | N
 
     data = {
         "range": {"start": scope.start.isoformat(), "end": scope.end.isoformat()},
+        "catching_up": state.pending,
         "agreement_version": terms.version_number,
         "mql": {
             "delivered": delivered,
@@ -624,7 +1030,7 @@ class DrillRows:
     def __init__(self, scope: Scope, drill: Drill, terms: SlaTerms):
         self.scope, self.drill, self.terms = scope, drill, terms
         self._count: int | None = None
-        refresh(terms=terms, now=scope.now)
+        sync(terms=terms, now=scope.now, bounded=True)
 
     def _base(self) -> tuple[str, dict, str]:
         params: dict = {}

@@ -197,8 +197,9 @@ class Pass(models.Model):
         indexes = [
             # Dashboard and report windows: passes of one stage starting within a range.
             models.Index(fields=["stage", "start_at"], name="sla_pass_stage_start_idx"),
-            # Open MQLs now (breach job, at-risk tile): only rows without an end are indexed.
-            models.Index(fields=["stage"], name="sla_pass_open_idx", condition=models.Q(end_id__isnull=True)),
+            # Open passes (breach job, at-risk tile, follow-ups) use sla_pass_open_cover_idx: a partial
+            # (stage, start_at) index that on PostgreSQL INCLUDEs every column the figures read, so the
+            # dashboard's open passes come from an index-only scan (migration 0003, raw SQL).
             models.Index(fields=["lead"], name="sla_pass_lead_idx"),
         ]
 
@@ -215,3 +216,47 @@ class PassState(models.Model):
     calendar_key = models.CharField(max_length=16)
     hours_origin = models.DateTimeField()
     built_at = models.DateTimeField()
+    rollup_key = models.CharField(
+        max_length=16, blank=True, help_text="Fingerprint of the terms sla_rollup was built with; blank = not built."
+    )
+    rollup_built_at = models.DateTimeField(null=True, blank=True)
+    rollup_build = models.CharField(
+        max_length=32, blank=True, help_text="Random id of the last full roll-up build (part of cache keys)."
+    )
+
+
+class Rollup(models.Model):
+    """Figures of the *ended* passes of one day, per team, source, persona and SDR (PostgreSQL only).
+
+    A read model of ``sla.Pass`` kept by ``sla.rollup``: the dashboard and the report add these
+    rows up instead of re-reading every pass, and take medians/p90 from ``vals`` (the exact,
+    sorted business seconds to the first action of the group's acted passes). ``day`` is the
+    local date in the calendar's time zone. ``section`` is ``mql`` (one row per end kind and
+    reason), ``sal`` (follow-up: ``breached`` = missed, ``within`` = kept) or ``funnel_<stage>``
+    (moves into SAL/SQL/won, open or ended; ``sdr_id`` is then the owner at the move). Created by
+    migration 0003 with raw SQL because ``vals`` is a ``double precision[]``; never written by the ORM.
+    """
+
+    day = models.DateField(primary_key=True)  # not unique in fact: Django needs a primary key to read rows
+    section = models.CharField(max_length=16)
+    team_id = models.BigIntegerField(null=True)
+    source = models.CharField(max_length=20)
+    persona_id = models.BigIntegerField(null=True)
+    sdr_id = models.BigIntegerField(null=True)
+    kind = models.CharField(max_length=16)
+    reason_code = models.CharField(max_length=40)
+    n = models.IntegerField()
+    breached = models.IntegerField()
+    within = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "sla_rollup"
+
+
+class RollupDay(models.Model):
+    """Days whose roll-up rows lag behind the pass table (``stale``): figures read those days' passes."""
+
+    day = models.DateField(unique=True)
+    stale = models.BooleanField(default=True)
+    generation = models.PositiveIntegerField(default=0, help_text="Bumped whenever the day's rows are rebuilt.")

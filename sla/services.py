@@ -338,7 +338,7 @@ def report_figures(*, team: Team, iso_year: int, iso_week: int, now: dt.datetime
     start, end = F.iso_week_bounds(iso_year, iso_week, tz)
     scope = F.Scope(start=start, end=end, tz=tz, now=now, team_id=team.pk)
     names = _sdr_names(team)
-    data = F.compute(scope, terms=terms, user_names=names).as_dict()
+    data = F.compute(scope, terms=terms, user_names=names, bounded=False).as_dict()
     trends = data["trends"]
     previous = trends[-2]
     before = trends[-9:-1]  # the 8 weeks before the report week
@@ -538,6 +538,21 @@ def reports_due(*, now: dt.datetime | None = None) -> list[WeeklyReport]:
         if report is not None:
             created.append(report)
     return created
+
+
+def figures_refresh(*, rebuild: bool = False, now: dt.datetime | None = None) -> int:
+    """Bring the pass table and the daily roll-up fully up to date; ``rebuild`` starts both from scratch.
+
+    The command ``sla_refresh`` and the task ``refresh_sla`` call this, so that no web request ever
+    builds the whole history. Returns the number of leads recomputed (-1 after a full build).
+    """
+    terms = current_terms()
+    if rebuild:
+        with transaction.atomic():
+            from sla.models import PassState
+
+            PassState.objects.all().delete()
+    return passes.refresh(terms=terms, now=now)
 
 
 def due_times_recompute(*, version_id: int) -> int:

@@ -22,6 +22,7 @@ from sla import services
 from sla.clock import current_terms
 from sla.forms import DashboardFilterForm, ReportGenerateForm
 from sla.models import Notification, WeeklyReport
+from sla.passes import FiguresPreparing
 from sla.tables import TABLE_KEYS, chart_data, chart_tables
 
 DASHBOARD_ROLES = (Role.MANAGER, *LEADERS, Role.SDR)
@@ -115,7 +116,10 @@ class _Filters:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Both sides of the agreement at a glance: tiles, charts with their tables, per-SDR figures."""
     filters = _Filters(request)
-    figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+    try:
+        figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+    except FiguresPreparing as exc:
+        return _preparing(request, exc)
     _name_sdrs(figures, request.user, filters.own_only)
     tables = chart_tables(figures, filters.drill_url)
     return render(
@@ -133,6 +137,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "latest_report": None if filters.own_only else _latest_report(filters.team),
         },
     )
+
+
+def _preparing(request: HttpRequest, exc: FiguresPreparing) -> HttpResponse:
+    """The first figures of a large log are built by a background task, never inside a request."""
+    return render(request, "sla/preparing.html", {"message": str(exc)}, status=503)
 
 
 def _latest_report(team: Team | None) -> WeeklyReport | None:
@@ -186,7 +195,10 @@ def drill(request: HttpRequest) -> HttpResponse:
     """The leads behind one number of the dashboard, paginated."""
     filters = _Filters(request)
     spec = _drill_from_request(request, filters.own_only)
-    rows = F.DrillRows(filters.scope, spec, filters.terms)
+    try:
+        rows = F.DrillRows(filters.scope, spec, filters.terms)
+    except FiguresPreparing as exc:
+        return _preparing(request, exc)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     items = list(page.object_list)
     leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
@@ -233,7 +245,10 @@ def export(request: HttpRequest, key: str) -> HttpResponse:
     if key not in TABLE_KEYS:
         raise Http404("No such table.")
     filters = _Filters(request)
-    figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+    try:
+        figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+    except FiguresPreparing as exc:
+        return _preparing(request, exc)
     _name_sdrs(figures, request.user, filters.own_only)
     table = chart_tables(figures, filters.drill_url)[key]
     response = HttpResponse(table.csv(), content_type="text/csv; charset=utf-8")

@@ -1,0 +1,176 @@
+"""Daily roll-ups of the ended passes (``sla_rollup``, PostgreSQL): what keeps the dashboard cheap at 1 M leads.
+
+Why
+---
+A dashboard request needs the passes of its range and of 12 trend weeks (~115,000 at a million
+leads) and the report needs 12 weeks for its comparisons. Read row by row from ``sla.Pass`` that
+costs seconds. An *ended* pass (one with a next transition) never changes its figures unless its
+lead changes — and every such change goes through the dirty-lead queue — so the ended passes are
+summed once per day (local date in the calendar's time zone) × team × source × persona × SDR ×
+end kind × reason, with the exact sorted business seconds of the acted passes (``vals``) so that
+medians and p90 over any set of days are still the exact nearest-rank values.
+
+What stays live
+---------------
+Open passes depend on *now* (their business time keeps running): figures always read them from
+``sla_pass`` through the covering index ``sla_pass_open_cover_idx``. Days marked stale in
+``sla.RollupDay`` and the slivers of a range that do not cover whole calendar days (a team in
+another time zone) are read from ``sla_pass`` too, so a figure is exact whatever the roll-up's
+state. When the terms that targets, buckets and business time depend on change (``fingerprint``),
+the roll-up is unusable until rebuilt and every figure falls back to the passes.
+
+Maintenance
+-----------
+``sla.passes.refresh`` claims dirty leads, rewrites their passes, and hands the days those passes
+started on (before and after) to ``mark_stale``; ``rebuild_days`` then re-aggregates whole days
+(delete + one ``INSERT … SELECT … GROUP BY``). A request rebuilds at most ``REQUEST_DAYS`` stale
+days inline; the rest wait for ``sla.tasks.refresh_sla`` (queued on commit) and are read from the
+passes meanwhile. ``rebuild_all`` (command ``sla_refresh``) builds everything from scratch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+
+from django.db import connection
+from django.utils import timezone
+
+from sla import sql as S
+from sla.clock import SlaTerms
+from sla.models import PassState, RollupDay
+
+# Stale days a web request re-aggregates itself before reading; more are left to the task.
+REQUEST_DAYS = 14
+BUCKETS = 7  # len(figures.DISTRIBUTION_EDGES) + 1, checked in figures
+
+
+def fingerprint(terms: SlaTerms, origin: dt.datetime) -> str:
+    """Everything a rolled-up figure depends on besides the passes themselves."""
+    from sla.figures import DISTRIBUTION_EDGES
+
+    payload = {
+        "calendar": terms.key,
+        "origin": origin.isoformat(),
+        "tz": str(terms.calendar.tz),
+        "targets": {str(k): v for k, v in sorted(terms.targets_by_version.items())},
+        "response": terms.response_hours,
+        "followup": terms.followup_days * terms.calendar.hours_per_day * 3600,
+        "edges": DISTRIBUTION_EDGES,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def day_expr(column: str = "m.start_at") -> str:
+    """The local calendar date of an instant (``%(cal_tz)s`` is the calendar's time zone)."""
+    return f"CAST(({column} AT TIME ZONE %(cal_tz)s) AS date)"
+
+
+def build_statement(terms: SlaTerms, *, days: list[dt.date] | None, now: dt.datetime) -> tuple[str, dict]:
+    """``INSERT INTO sla_rollup … SELECT … GROUP BY`` for ``days`` (all days when ``None``)."""
+    from sla.figures import DISTRIBUTION_EDGES, pass_rows
+
+    assert len(DISTRIBUTION_EDGES) + 1 == BUCKETS
+    params: dict = {"cal_tz": str(terms.calendar.tz)}
+    if days is None:
+        window = ""
+    else:
+        # One index range scan on (stage, start_at) per day: the day's local midnights in UTC.
+        params["days"] = list(days)
+        window = (
+            " AND EXISTS (SELECT 1 FROM unnest(%(days)s::date[]) dd"
+            " WHERE m.start_at >= (dd::timestamp AT TIME ZONE %(cal_tz)s)"
+            " AND m.start_at < ((dd + 1)::timestamp AT TIME ZONE %(cal_tz)s))"
+        )
+    mql = pass_rows(terms, params, where=f"m.stage = 'mql' AND m.end_id IS NOT NULL{window}", stage="mql", now=now)
+    sal = pass_rows(terms, params, where=f"m.stage = 'sal' AND m.end_id IS NOT NULL{window}", stage="sal", now=now)
+    funnel = pass_rows(
+        terms, params, where=f"m.stage IN ('sal', 'sql', 'won'){window}", stage="funnel", now=now, timed=False
+    )
+    buckets = ", ".join(f"SUM(CASE WHEN acted = 1 AND bucket = {i} THEN 1 ELSE 0 END)" for i in range(BUCKETS))
+    zeros = ", ".join("0" for _ in range(BUCKETS))
+    columns = (
+        "day, section, team_id, source, persona_id, sdr_id, kind, reason_code, n, breached, within, "
+        + ", ".join(f"b{i}" for i in range(BUCKETS))
+        + ", b_none, vals"
+    )
+    sql = f"""
+        INSERT INTO sla_rollup ({columns})
+        SELECT day, 'mql', team_id, source, persona_id, sdr_id, end_kind, reason_key, COUNT(*), SUM(breached),
+               SUM(acted * (1 - breached)), {buckets},
+               SUM(CASE WHEN acted = 1 AND bucket = -1 THEN 1 ELSE 0 END),
+               array_agg(elapsed_seconds ORDER BY elapsed_seconds) FILTER (WHERE acted = 1)
+        FROM ({mql}) x
+        GROUP BY day, team_id, source, persona_id, sdr_id, end_kind, reason_key
+        UNION ALL
+        SELECT day, 'sal', team_id, source, persona_id, sdr_id, '', '', COUNT(*), SUM(breached), SUM(1 - breached),
+               {zeros}, 0, NULL
+        FROM ({sal}) x
+        GROUP BY day, team_id, source, persona_id, sdr_id
+        UNION ALL
+        SELECT day, 'funnel_' || stage, team_id, source, persona_id, start_owner_id, '', '', COUNT(*), 0, 0,
+               {zeros}, 0, NULL
+        FROM ({funnel}) x
+        GROUP BY day, stage, team_id, source, persona_id, start_owner_id"""
+    return sql, params
+
+
+def rebuild_all(terms: SlaTerms, *, origin: dt.datetime, now: dt.datetime | None = None) -> None:
+    """Every roll-up row from scratch (caller holds the refresh lock, inside a transaction)."""
+    now = now or timezone.now()
+    S.run("DELETE FROM sla_rollup", {})
+    RollupDay.objects.all().delete()
+    sql, params = build_statement(terms, days=None, now=now)
+    S.run(sql, params, reporting=True)
+    S.run("ANALYZE sla_rollup", {})
+    PassState.objects.update(rollup_key=fingerprint(terms, origin), rollup_built_at=now, rollup_build=uuid.uuid4().hex)
+
+
+def days_of_leads(terms: SlaTerms, lead_ids: list[int]) -> set[dt.date]:
+    """The local days the leads' stored passes start on."""
+    if not lead_ids:
+        return set()
+    rows = S.run(
+        f"SELECT DISTINCT {day_expr()} FROM sla_pass m WHERE m.lead_id = ANY(%(ids)s)",
+        {"ids": lead_ids, "cal_tz": str(terms.calendar.tz)},
+    )
+    return {row[0] for row in rows}
+
+
+def mark_stale(days: set[dt.date]) -> None:
+    """Flag days whose roll-up rows no longer match the passes (figures read their passes instead)."""
+    if not days:
+        return
+    S.run(
+        "INSERT INTO sla_rollupday (day, stale, generation) SELECT d, TRUE, 0 FROM unnest(%(days)s::date[]) d"
+        " ON CONFLICT (day) DO UPDATE SET stale = TRUE",
+        {"days": sorted(days)},
+    )
+
+
+def rebuild_days(terms: SlaTerms, days: list[dt.date], *, now: dt.datetime | None = None) -> int:
+    """Re-aggregate whole days from the passes and clear their stale flag (caller holds the lock)."""
+    if not days:
+        return 0
+    now = now or timezone.now()
+    days = sorted(set(days))
+    S.run("DELETE FROM sla_rollup WHERE day = ANY(%(days)s::date[])", {"days": days})
+    sql, params = build_statement(terms, days=days, now=now)
+    S.run(sql, params, reporting=True)
+    S.run(
+        "UPDATE sla_rollupday SET stale = FALSE, generation = generation + 1 WHERE day = ANY(%(days)s::date[])",
+        {"days": days},
+    )
+    return len(days)
+
+
+def usable(state: PassState | None, terms: SlaTerms, origin: dt.datetime) -> bool:
+    return (
+        connection.vendor == "postgresql"
+        and state is not None
+        and bool(state.rollup_key)
+        and state.rollup_key == fingerprint(terms, origin)
+    )
