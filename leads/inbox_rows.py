@@ -76,12 +76,12 @@ WORK = """
 SOURCES = dict(vocab.SOURCES)
 
 
-# The Accepted tab: an SAL converts (or goes back to nurture, or is disqualified), an SQL closes.
+# The Accepted tab: an SAL converts (or goes back to nurture), an SQL closes. Disqualifying stays on
+# the lead page: a third button would push the row past the table's width.
 ACCEPTED_WORK = {
     "sal": """
       <button type="button" class="btn btn-sm btn-primary" data-action="convert" data-url="{convert}?ctx=row&amp;tab=accepted" title="Convert to SQL (c)"><i class="bi bi-graph-up-arrow" aria-hidden="true"></i><span class="visually-hidden">Convert {name} to SQL</span></button>
       <button type="button" class="btn btn-sm btn-outline-secondary" data-action="recycle" data-url="{recycle}?ctx=row" title="Recycle (r)"><i class="bi bi-arrow-repeat" aria-hidden="true"></i><span class="visually-hidden">Recycle {name}</span></button>
-      <button type="button" class="btn btn-sm btn-outline-danger" data-action="disqualify" data-url="{disqualify}?ctx=row" title="Disqualify (d)"><i class="bi bi-slash-circle" aria-hidden="true"></i><span class="visually-hidden">Disqualify {name}</span></button>
     """,  # noqa: E501
     "sql": """
       <button type="button" class="btn btn-sm btn-success" data-action="won" data-url="{won}?ctx=row" title="Mark as won (w)"><i class="bi bi-trophy" aria-hidden="true"></i><span class="visually-hidden">Mark {name} as won</span></button>

@@ -387,7 +387,7 @@ class ReasonRules:
 # Row links are built from one reversed template per action instead of ~6 reverse() calls per
 # row: on a 50-row page that is most of the URL work of the page.
 _PK = 987654321
-ROW_URLS = ("lead_detail", "accept", "claim", "recycle", "reject", "reassign", "convert", "disqualify", "won", "lost")
+ROW_URLS = ("lead_detail", "accept", "claim", "recycle", "reject", "reassign", "convert", "won", "lost")
 
 
 def row_url_templates() -> dict[str, str]:

@@ -1,10 +1,10 @@
 // The SDR inbox and the lead page: keyboard shortcuts, the action dialog, bulk selection.
 // j/k move, Enter opens, a accepts, r recycles, x rejects, Space selects, ? shows the shortcuts;
-// on the Accepted tab c converts to SQL, w / l mark an SQL won / lost, d disqualifies.
+// on the Accepted tab c converts to SQL, w / l mark an SQL won / lost.
 (() => {
   "use strict";
   const ROW = "tr.inbox-row";
-  const KEY_ACTIONS = { a: "accept", r: "recycle", x: "reject", c: "convert", w: "won", l: "lost", d: "disqualify" };
+  const KEY_ACTIONS = { a: "accept", r: "recycle", x: "reject", c: "convert", w: "won", l: "lost" };
   const PAST = { accept: "accepted", convert: "converted", won: "marked as won", lost: "marked as lost" };
   let current = -1;
   let returnFocus = null;
