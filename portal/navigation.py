@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
 
-from portal.access import EVERYONE, LEADERS, Role, has_role
+from portal.access import EVERYONE, LEADERS, Role, has_role, user_roles
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,6 @@ def _reverse_or_none(url_name: str) -> str | None:
 
 
 def home_url_for(user) -> str:
-    from portal.access import user_roles
-
     roles = user_roles(user)
     for role, url_name in HOME_BY_ROLE:
         if role.value in roles:
@@ -75,4 +73,4 @@ def navigation(request) -> dict:
     matching = [i for i in items if request.path.startswith(i["url"])]
     if matching:
         max(matching, key=lambda i: len(i["url"]))["active"] = True
-    return {"nav_items": items}
+    return {"nav_items": items, "user_role_names": sorted(user_roles(user))}
