@@ -1,0 +1,158 @@
+"""The daily roll-up: figures stay exact while it is built, caught up, partly stale or read in another time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leads.models import Lead, Transition
+from sla import figures as F
+from sla import passes, rollup
+from sla.clock import current_terms
+from sla.models import Pass, PassState, RollupDay
+from sla.sql import run
+from tests.factories import AgreementVersionFactory, TeamFactory, UserFactory
+from tests.sla.conftest import at, history
+from tests.sla.reference import brute_force
+from tests.sla.test_figures_brute_force import LONDON, NOW, _assert_same, _build, lead_history
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+
+
+def _scope(tz=LONDON, days=28, end=NOW, **kw):
+    return F.Scope(start=end - dt.timedelta(days=days), end=end, tz=tz, now=NOW, **kw)
+
+
+@pytest.mark.django_db
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    first=st.lists(lead_history, min_size=1, max_size=5),
+    later=st.lists(lead_history, min_size=1, max_size=5),
+    reassign=st.booleans(),
+    request_days=st.sampled_from([0, 1, 14]),
+    tz=st.sampled_from([LONDON, NEW_YORK]),
+    range_days=st.integers(min_value=1, max_value=40),
+    team_filter=st.sampled_from([None, 0]),
+)
+def test_figures_stay_exact_as_the_log_grows_and_days_go_stale(
+    monkeypatch, first, later, reassign, request_days, tz, range_days, team_filter
+):
+    monkeypatch.setattr(rollup, "REQUEST_DAYS", request_days)  # 0: every changed day is left stale
+    with transaction.atomic():
+        old = AgreementVersionFactory(status="retired")
+        old.spec["sla"]["response_hours"] = {"A": 2, "B": 6, "C": 12}
+        old.save()
+        active = AgreementVersionFactory()
+        users = [UserFactory(username=f"roll-sdr{i}") for i in range(3)]
+        teams = [TeamFactory(name="Inside Sales"), TeamFactory(name="Field Sales")]
+        leads, _ = _build(first, users, teams, [old, active])
+        scope = _scope(tz=tz, days=range_days, team_id=teams[team_filter].id if team_filter is not None else None)
+        F.compute(scope, terms=current_terms())  # builds passes and roll-up from the first batch
+        more, _ = _build(later, users, teams, [old, active])  # new passes on old and recent days
+        leads.update(more)
+        if reassign:
+            lead = next(iter(leads.values()))
+            Lead.objects.filter(pk=lead.pk).update(owner=users[2], team=teams[1])
+            lead.refresh_from_db()
+            leads[lead.pk] = lead
+        terms = current_terms()
+        figures = F.compute(scope, terms=terms)
+        expected = brute_force(list(Transition.objects.all()), leads, scope, terms)
+        _assert_same(figures, expected)
+        assert figures.data == F.compute(scope, terms=terms, use_rollup=False).data
+        transaction.set_rollback(True)
+
+
+def test_a_day_changed_later_is_re_aggregated_by_the_next_request(agreement, sdr, make_mql):
+    lead = make_mql(sdr, at("2026-03-02 09:00"))
+    F.compute(_scope(end=at("2026-03-06 00:00")))
+    assert not RollupDay.objects.filter(stale=True).exists()
+    history_row = Transition.objects.create(
+        lead=lead, from_stage="mql", to_stage="sal", at=at("2026-03-02 10:00"), actor=sdr, owner=sdr
+    )
+    Lead.objects.filter(pk=lead.pk).update(stage="sal")
+    state = passes.sync(terms=current_terms(), now=NOW, bounded=True)
+    assert state.rollup and not state.stale
+    day = RollupDay.objects.get(day=dt.date(2026, 3, 2))
+    assert not day.stale and day.generation == 1
+    kinds = run("SELECT kind, n, vals FROM sla_rollup WHERE section = 'mql' AND day = '2026-03-02'", {})
+    assert kinds == [("accepted", 1, [3600.0])]
+    assert history_row.pk  # the SAL pass now exists too
+    assert Pass.objects.filter(lead=lead, stage="sal").exists()
+
+
+def test_stale_days_beyond_the_request_budget_are_read_from_the_passes(monkeypatch, agreement, sdr, make_mql):
+    monkeypatch.setattr(rollup, "REQUEST_DAYS", 1)
+    leads = [make_mql(sdr, at(f"2026-03-0{d} 09:00")) for d in (2, 3, 4)]
+    scope = _scope(end=at("2026-03-06 00:00"))
+    F.compute(scope)
+    for lead in leads:
+        history(lead, ("sal", lead.transitions.order_by("-at").first().at + dt.timedelta(hours=2), sdr))
+    terms = current_terms()
+    with_rollup = F.compute(scope, terms=terms).data
+    assert RollupDay.objects.filter(stale=True).count() == 2  # one day re-aggregated, two left
+    assert with_rollup == F.compute(scope, terms=terms, use_rollup=False).data
+    assert with_rollup["decisions"]["accepted"] == 3 and with_rollup["response"]["median_hours"] == 2.0
+
+
+def test_finished_weeks_percentiles_are_cached_until_their_days_change(
+    agreement, sdr, make_mql, django_capture_on_commit_callbacks
+):
+    old = make_mql(sdr, at("2026-02-10 09:00"))
+    history(old, ("sal", at("2026-02-10 12:00"), sdr))
+    scope = _scope(end=at("2026-03-06 00:00"))
+    terms = current_terms()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = F.compute(scope, terms=terms).data
+    week = next(w for w in first["trends"] if w["mqls"])
+    assert week["median_hours"] == 3.0
+    seen = []
+    original = F.rollup_figures_sql
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["pct_weeks"])
+        return original(*args, **kwargs)
+
+    F.rollup_figures_sql = spy
+    try:
+        assert F.compute(scope, terms=terms).data == first
+        assert week["index"] not in seen[-1]  # served from the cache
+        late = make_mql(sdr, at("2026-02-11 09:00"))  # a late entry lands in that week
+        history(late, ("sal", at("2026-02-11 10:00"), sdr))
+        again = F.compute(scope, terms=terms).data
+        assert week["index"] in seen[-1]  # the day's generation moved: recomputed
+    finally:
+        F.rollup_figures_sql = original
+    assert again["trends"][week["index"]]["median_hours"] == 1.0
+    assert again == F.compute(scope, terms=terms, use_rollup=False).data
+
+
+def test_a_large_unbuilt_log_is_never_built_inside_a_request(monkeypatch, login, manager, agreement, sdr, make_mql):
+    make_mql(sdr, at("2026-03-02 09:00"))
+    monkeypatch.setattr(passes, "_large_log", lambda: True)
+    response = login(manager).get(reverse("sla:dashboard"))
+    assert response.status_code == 503
+    assert "being prepared" in response.content.decode()
+    assert not PassState.objects.exists() and not Pass.objects.exists()
+    call_command("sla_refresh")
+    assert PassState.objects.get().rollup_key
+    assert login(manager).get(reverse("sla:dashboard")).status_code == 200
+
+
+def test_the_command_rebuilds_passes_and_roll_up_from_scratch(agreement, sdr, make_mql, capsys):
+    lead = make_mql(sdr, at("2026-03-02 09:00"))
+    history(lead, ("rejected", at("2026-03-02 11:00"), sdr, "bad_fit"))
+    call_command("sla_refresh")
+    build = PassState.objects.get().rollup_build
+    run("DELETE FROM sla_rollup", {})  # lost rows come back with --rebuild
+    call_command("sla_refresh", "--rebuild")
+    assert "built from the whole log" in capsys.readouterr().out
+    assert PassState.objects.get().rollup_build != build
+    assert run("SELECT kind, reason_code, n FROM sla_rollup WHERE section = 'mql'", {}) == [("rejected", "bad_fit", 1)]
