@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from sla import rollup
@@ -122,6 +122,18 @@ def _queue_task() -> None:
         from sla import tasks  # tasks import services, which import this module
 
         transaction.on_commit(lambda: tasks.refresh_sla.delay())
+
+
+def vacuum() -> None:
+    """After a full build: set the visibility map so open passes come from index-only scans.
+
+    Without it the planner sees no all-visible page and reads open MQLs with a sequential scan of
+    the whole pass table (~0.5 s at 1 M leads). VACUUM cannot run inside a transaction, so this is
+    for the command and the tasks, which run in autocommit.
+    """
+    if S.pg() and not connection.in_atomic_block:
+        S.run("VACUUM (ANALYZE) sla_pass", {})
+        S.run("VACUUM (ANALYZE) sla_rollup", {})
 
 
 def refresh(*, terms: SlaTerms, now: dt.datetime | None = None) -> int:

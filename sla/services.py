@@ -552,7 +552,10 @@ def figures_refresh(*, rebuild: bool = False, now: dt.datetime | None = None) ->
             from sla.models import PassState
 
             PassState.objects.all().delete()
-    return passes.refresh(terms=terms, now=now)
+    leads = passes.refresh(terms=terms, now=now)
+    if leads < 0:
+        passes.vacuum()
+    return leads
 
 
 def due_times_recompute(*, version_id: int) -> int:
@@ -561,5 +564,6 @@ def due_times_recompute(*, version_id: int) -> int:
     Also re-measures the stored passes when the calendar changed, so the next dashboard is fast.
     """
     terms = current_terms()
-    passes.refresh(terms=terms)
+    if passes.refresh(terms=terms) < 0:
+        passes.vacuum()
     return due_times_fill(terms=terms, now=timezone.now(), only_missing=False)
