@@ -277,7 +277,7 @@ def naive_loop(ids: list[int], version, now) -> float:
     from alignment.calendar import sla_due_at
     from alignment.models import Persona
     from leads.models import Lead, Transition
-    from leads.scoring import explain, next_stage, persona_for
+    from leads.scoring import explain, persona_for, stage_after
 
     spec = version.spec
     personas = list(Persona.objects.active())
@@ -285,9 +285,7 @@ def naive_loop(ids: list[int], version, now) -> float:
     for lead in Lead.objects.select_related("account").filter(id__in=ids).iterator(chunk_size=2000):
         lead.persona_id = persona_for(lead.job_title, lead.seniority, lead.department, personas)
         result = explain(lead, spec, now)
-        stage = next_stage(
-            lead.stage, qualifies=result.qualifies, knocked_out=result.knocked_out, worked=bool(lead.first_action_at)
-        )
+        stage = stage_after(lead, result, version_id=version.id)
         lead.fit_score, lead.engagement_score, lead.grade = result.fit, result.engagement, result.grade
         lead.knocked_out, lead.completeness = result.knocked_out, result.completeness
         lead.scored_version, lead.scored_at = version, now

@@ -9,7 +9,9 @@ activities) runs in one transaction:
 2. One ``UPDATE … FROM (SELECT …)``: the inner SELECT is ``leads.scoring.annotate_scores`` (the
    compiled spec: persona, fit, knock-outs, completeness, and one engagement subquery per lead);
    ``OFFSET 0`` keeps PostgreSQL from inlining it, so the subquery runs once per lead. ``score`` is
-   a stored generated column: the database adds fit and engagement itself.
+   a stored generated column: the database adds fit and engagement itself. It also reports the
+   unworked MQLs it scored under this version for the first time that no longer qualify: only a
+   new version sends an MQL back to nurture, never a rescore under the same one.
 3. One narrow statement for the rows that change stage (few, and found through the stored score):
    it moves them and writes their ``Transition`` rows (actor NULL = the system) at once.
 4. ``leads.routing.route_mqls`` gives the new MQLs owners in the same transaction.
@@ -50,7 +52,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
 from leads.models import Activity, Lead, RescoreChunk, RescoreJob, Stage, Team, Transition
-from leads.scoring import annotate_scores, compile_condition
+from leads.scoring import NEVER, annotate_scores, compile_condition
 
 logger = logging.getLogger(__name__)
 
@@ -137,12 +139,17 @@ def _grade_sql(fit_column: str, spec: dict) -> tuple[str, list]:
     return f"CASE {' '.join(parts)} ELSE %s END", [*params, default]
 
 
-def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) -> int:
-    """Statement 2: write persona, fit, engagement, grade, knock-out, completeness; stamp the version."""
+def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) -> tuple[int, list[int]]:
+    """Statement 2: write persona, fit, engagement, grade, knock-out, completeness; stamp the version.
+
+    Returns the number of leads scored and the ids of the unworked MQLs this pass scores under
+    ``version_id`` for the first time (their ``scored_version`` was another one or none) that no
+    longer qualify: the only MQLs a pass may send back to nurture (``next_stage``'s ``new_version``).
+    """
     personas = list(Persona.objects.active())
     inner = (
         annotate_scores(Lead.objects.filter(target.q()), spec, now=now, personas=personas)
-        .values("id", "sc_persona", "sc_fit", "sc_engagement", "sc_knocked_out", "sc_completeness")
+        .values("id", "sc_persona", "sc_fit", "sc_engagement", "sc_knocked_out", "sc_completeness", "scored_version_id")
         .order_by()
     )
     inner_sql, inner_params = inner.query.sql_with_params()
@@ -153,7 +160,7 @@ def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) 
     # OFFSET 0 is an optimisation fence: without it PostgreSQL pulls the subselect up and
     # evaluates the engagement subquery once per reference instead of once per lead.
     fence = " OFFSET 0" if pg else ""
-    sql = f"""
+    update = f"""
         UPDATE {Lead._meta.db_table} AS l SET
             persona_id = s.sc_persona,
             fit_score = s.sc_fit,
@@ -172,21 +179,54 @@ def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) 
     """  # noqa: S608 - table names and compiled SQL only; every value is a parameter
     params = [*grade_params, version_id, _dt_param(now), _dt_param(now), *inner_params, *target_params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+        if pg:
+            # s.scored_version_id is the version the row had before this statement (the subselect
+            # reads the snapshot); RETURNING sees the new scores (``score`` is generated).
+            cursor.execute(
+                f"""
+                WITH scored AS ({update}
+                    RETURNING l.id, l.stage, l.first_action_at, l.knocked_out, l.score,
+                              s.scored_version_id AS previous_version_id)
+                SELECT count(*), COALESCE(array_agg(id ORDER BY id) FILTER (
+                    WHERE stage = 'mql' AND first_action_at IS NULL AND NOT knocked_out AND score < %s
+                      AND previous_version_id IS DISTINCT FROM %s), '{{}}')
+                FROM scored
+                """,  # noqa: S608
+                [*params, spec.get("mql_threshold", 0), version_id],
+            )
+            scored, newly_versioned = cursor.fetchone()
+            return scored, list(newly_versioned)
+        # SQLite (RETURNING cannot see the FROM table): the candidates first, in the same transaction.
+        cursor.execute(
+            f"SELECT l.id FROM {Lead._meta.db_table} AS l WHERE {target_sql} AND l.stage = 'mql'"  # noqa: S608
+            " AND l.first_action_at IS NULL AND l.scored_version_id IS NOT %s",
+            [*target_params, version_id],
+        )
+        newly_versioned = sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(update, params)
+        return cursor.rowcount, newly_versioned
 
 
-def _move_condition(threshold: int) -> Q:
-    """Rows whose stage the scores just written change (``next_stage``), found through stored columns."""
+def _move_condition(threshold: int, *, newly_versioned: Iterable[int]) -> Q:
+    """Rows whose stage the scores just written change (``next_stage``), found through stored columns.
+
+    ``newly_versioned``: the unworked MQLs scored under this version for the first time (``_score_rows``).
+    """
+    newly_versioned = list(newly_versioned)
     to_mql = Q(stage__in=[Stage.NEW, Stage.NURTURE], knocked_out=False, score__gte=threshold)
-    to_nurture = Q(stage=Stage.MQL, first_action_at__isnull=True, knocked_out=False, score__lt=threshold)
+    to_nurture = (
+        Q(stage=Stage.MQL, first_action_at__isnull=True, knocked_out=False, score__lt=threshold, id__in=newly_versioned)
+        if newly_versioned
+        else NEVER
+    )
     to_disqualified = Q(knocked_out=True, stage__in=[Stage.NEW, Stage.NURTURE, Stage.MQL])
     return to_mql | to_nurture | to_disqualified
 
 
-def _moving_queryset(target: _Target, spec: dict):
+def _moving_queryset(target: _Target, spec: dict, *, newly_versioned: list[int]):
     """The leads whose stage changes, with the label of the knock-out that fired (for the note)."""
-    queryset = Lead.objects.filter(target.q()).filter(_move_condition(spec.get("mql_threshold", 0)))
+    condition = _move_condition(spec.get("mql_threshold", 0), newly_versioned=newly_versioned)
+    queryset = Lead.objects.filter(target.q()).filter(condition)
     knockouts = spec.get("knockouts", [])
     if knockouts:
         label = Case(
@@ -199,7 +239,9 @@ def _moving_queryset(target: _Target, spec: dict):
     return queryset.annotate(ko_label=label).values("id", "stage", "ko_label").order_by()
 
 
-def _move_stages(target: _Target, spec: dict, version: AgreementVersion, now: dt.datetime) -> RescoreResult:
+def _move_stages(
+    target: _Target, spec: dict, version: AgreementVersion, now: dt.datetime, *, newly_versioned: list[int]
+) -> RescoreResult:
     """Statement 3: move the rows ``next_stage`` moves and write one Transition each (set-based)."""
     result = RescoreResult()
     lead_table, transition_table = Lead._meta.db_table, Transition._meta.db_table
@@ -233,7 +275,8 @@ def _move_stages(target: _Target, spec: dict, version: AgreementVersion, now: dt
     columns = (
         "lead_id, from_stage, to_stage, actor_id, owner_id, at, reason_code, note, agreement_version_id, score, grade"
     )
-    moving_sql, moving_params = _moving_queryset(target, spec).query.sql_with_params()
+    moving = _moving_queryset(target, spec, newly_versioned=newly_versioned)
+    moving_sql, moving_params = moving.query.sql_with_params()
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -305,9 +348,10 @@ def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) ->
         spec = _hold_active(version.id)
         if spec is None:
             return None
-        result = RescoreResult(scored=_score_rows(target, spec, version.id, now))
-        if result.scored:
-            result.add(_move_stages(target, spec, version, now))
+        scored, newly_versioned = _score_rows(target, spec, version.id, now)
+        result = RescoreResult(scored=scored)
+        if scored:
+            result.add(_move_stages(target, spec, version, now, newly_versioned=newly_versioned))
         if result.new_mqls:
             from leads.routing import route_mqls
 

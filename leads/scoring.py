@@ -274,12 +274,16 @@ def persona_for(job_title: str, seniority: str, department: str, personas) -> in
 SCORABLE_STAGES = ("new", "nurture", "mql")
 
 
-def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool) -> str:
+def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool, new_version: bool) -> str:
     """The stage scoring leaves a lead in (the SQL rescore applies the same rule set-based).
 
-    ``worked``: an SDR has already acted on the MQL (``first_action_at`` is set). Knock-outs
-    disqualify new, nurture and MQL leads; new/nurture leads that qualify become MQLs; an MQL
-    nobody has touched that no longer qualifies goes back to nurture. Other stages never move.
+    ``worked``: an SDR has already acted on the MQL (``first_action_at`` is set).
+    ``new_version``: this is the lead's first scoring under the version being applied (its
+    ``scored_version`` is another one, or none). Knock-outs disqualify new, nurture and MQL leads
+    on any rescore; new/nurture leads that qualify become MQLs. An MQL nobody has touched goes
+    back to nurture only when a *new version* no longer qualifies it: the queue changes when the
+    definition changes, never because old activities aged out or decayed between two rescores
+    under the same version (activity batches, the nightly job). Other stages never move.
     """
     if stage not in SCORABLE_STAGES:
         return stage
@@ -287,9 +291,20 @@ def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool) 
         return "disqualified"
     if stage in ("new", "nurture") and qualifies:
         return "mql"
-    if stage == "mql" and not qualifies and not worked:
+    if stage == "mql" and not qualifies and not worked and new_version:
         return "nurture"
     return stage
+
+
+def stage_after(lead, result: ScoreResult, *, version_id: int) -> str:
+    """``next_stage`` for ``lead`` (as it is before the pass) scored ``result`` under ``version_id``."""
+    return next_stage(
+        lead.stage,
+        qualifies=result.qualifies,
+        knocked_out=result.knocked_out,
+        worked=lead.first_action_at is not None,
+        new_version=lead.scored_version_id != version_id,
+    )
 
 
 # --- The set-based compiler ---------------------------------------------------------------------

@@ -208,6 +208,29 @@ def test_nightly_job_rescores_leads_whose_activities_aged(version):
     assert fresh.scored_at == scored_at  # untouched
 
 
+def test_nightly_decay_keeps_an_mql_in_the_queue_and_the_next_publish_sends_it_to_nurture(version):
+    now = timezone.now()
+    lead = LeadFactory()  # fit 50; a dozen web visits (+10 at most, decaying) made it an MQL
+    for _ in range(12):
+        ActivityFactory(lead=lead, kind="web_visit", occurred_at=now - dt.timedelta(days=20))
+    rescore_leads(lead_ids=[lead.id], now=now - dt.timedelta(days=19))
+    lead.refresh_from_db()
+    assert (lead.score, lead.stage) == (60, Stage.MQL)
+
+    assert tasks.rescore_aged.delay().get() == 1  # 20 days old, the visits are worth 4 points
+    lead.refresh_from_db()
+    assert (lead.score, lead.stage) == (54, Stage.MQL)
+
+    newer = publish(version)
+    tasks.rescore_all.delay(newer.id)
+    lead.refresh_from_db()
+    assert (lead.stage, lead.scored_version) == (Stage.NURTURE, newer)
+    assert list(lead.transitions.values_list("to_stage", "note")) == [
+        (Stage.MQL, "Meets version 1: score at least 60."),
+        (Stage.NURTURE, f"No longer meets version {newer.number}."),
+    ]
+
+
 def test_a_failing_chunk_fails_the_job_with_its_error(version):
     LeadFactory()
     version.spec["fit_rules"] = [{"id": "f1", "field": "industry", "operator": "resembles", "values": [], "points": 1}]

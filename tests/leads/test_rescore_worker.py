@@ -107,7 +107,9 @@ def test_publishing_rescores_every_lead_on_a_real_worker(worker):
             expected.engagement,
             expected.grade,
         )
-        assert lead.stage == next_stage(Stage.NEW, qualifies=expected.qualifies, knocked_out=False, worked=False)
+        assert lead.stage == next_stage(
+            Stage.NEW, qualifies=expected.qualifies, knocked_out=False, worked=False, new_version=True
+        )
     mqls = Lead.objects.filter(stage=Stage.MQL).count()
     assert mqls > 0
     assert Transition.objects.filter(to_stage=Stage.MQL, actor__isnull=True).count() == mqls

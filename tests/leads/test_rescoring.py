@@ -75,8 +75,9 @@ def test_new_mqls_are_routed_to_an_sdr_in_the_same_pass(version, sdr):
     assert Assignment.objects.filter(lead=lead, to_owner=sdr, reason="round_robin").count() == 1
 
 
-def test_unworked_mql_that_no_longer_qualifies_goes_back_to_nurture(version):
-    lead = cold_lead(stage=Stage.MQL, mql_at=NOW - dt.timedelta(days=1), sla_due_at=NOW)
+def test_unworked_mql_that_a_new_version_no_longer_qualifies_goes_back_to_nurture(version):
+    older = AgreementVersionFactory(number=2, status=AgreementVersion.Status.RETIRED)
+    lead = cold_lead(stage=Stage.MQL, mql_at=NOW - dt.timedelta(days=1), sla_due_at=NOW, scored_version=older)
     rescore_leads(lead_ids=[lead.id], now=NOW)
     lead.refresh_from_db()
     assert lead.stage == Stage.NURTURE
@@ -86,6 +87,46 @@ def test_unworked_mql_that_no_longer_qualifies_goes_back_to_nurture(version):
     assert (transition.from_stage, transition.to_stage) == (Stage.MQL, Stage.NURTURE)
     assert transition.reason_code == "no_longer_qualifies"
     assert transition.note == "No longer meets version 3."
+
+
+def test_a_never_scored_mql_that_does_not_qualify_goes_back_to_nurture(version):
+    lead = cold_lead(stage=Stage.MQL, mql_at=NOW - dt.timedelta(days=1), sla_due_at=NOW)
+    assert rescore_leads(lead_ids=[lead.id], now=NOW).moved == {"nurture": 1}
+
+
+def test_an_mql_whose_activities_aged_stays_in_the_queue_under_the_same_version(version):
+    lead = LeadFactory()  # fit 50: a demo request (+30) made it an MQL
+    ActivityFactory(lead=lead, kind="demo_request", occurred_at=NOW - dt.timedelta(days=2))
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.score, lead.stage) == (80, Stage.MQL)
+
+    later = NOW + dt.timedelta(days=100)  # the demo request left its 90-day window
+    result = rescore_leads(lead_ids=[lead.id], now=later)  # an activity batch or the nightly job
+    lead.refresh_from_db()
+    assert (lead.score, lead.stage, lead.scored_at) == (50, Stage.MQL, later)
+    assert result.moved == {}
+    assert lead.transitions.count() == 1  # only its way in
+
+    version.status = AgreementVersion.Status.RETIRED
+    version.save()
+    newer = AgreementVersionFactory(number=4, spec=version.spec)
+    assert rescore_leads(lead_ids=[lead.id], version=newer, now=later).moved == {"nurture": 1}
+    lead.refresh_from_db()
+    assert (lead.stage, lead.scored_version, lead.sla_due_at) == (Stage.NURTURE, newer, None)
+    out = lead.transitions.order_by("at", "id").last()
+    assert (out.from_stage, out.to_stage, out.reason_code) == (Stage.MQL, Stage.NURTURE, "no_longer_qualifies")
+    assert out.note == "No longer meets version 4."
+    assert out.agreement_version == newer
+
+
+def test_a_knock_out_disqualifies_an_mql_even_under_the_same_version(version):
+    lead = hot_lead()
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    Lead.objects.filter(pk=lead.pk).update(seniority="student")  # corrected by an import
+    assert rescore_leads(lead_ids=[lead.id], now=NOW).moved == {"disqualified": 1}
+    lead.refresh_from_db()
+    assert (lead.stage, lead.scored_version) == (Stage.DISQUALIFIED, version)
 
 
 def test_an_mql_an_sdr_already_worked_keeps_its_stage(version):

@@ -174,15 +174,32 @@ def test_top_reasons_are_the_biggest_positive_contributions():
 
 
 def test_next_stage_rule():
-    assert next_stage("new", qualifies=True, knocked_out=False, worked=False) == "mql"
-    assert next_stage("nurture", qualifies=True, knocked_out=False, worked=False) == "mql"
-    assert next_stage("new", qualifies=False, knocked_out=False, worked=False) == "new"
-    assert next_stage("mql", qualifies=False, knocked_out=False, worked=False) == "nurture"
-    assert next_stage("mql", qualifies=False, knocked_out=False, worked=True) == "mql"
-    assert next_stage("mql", qualifies=False, knocked_out=True, worked=True) == "disqualified"
+    def stage(current, *, qualifies=False, knocked_out=False, worked=False, new_version=True):
+        return next_stage(current, qualifies=qualifies, knocked_out=knocked_out, worked=worked, new_version=new_version)
+
+    assert stage("new", qualifies=True) == "mql"
+    assert stage("nurture", qualifies=True) == "mql"
+    assert stage("nurture", qualifies=True, new_version=False) == "mql"
+    assert stage("new") == "new"
+    assert stage("mql") == "nurture"
+    assert stage("mql", worked=True) == "mql"
+    assert stage("mql", knocked_out=True, worked=True) == "disqualified"
     for kept in ("sal", "sql", "won", "lost", "rejected", "disqualified"):
-        assert next_stage(kept, qualifies=False, knocked_out=True, worked=True) == kept
-        assert next_stage(kept, qualifies=True, knocked_out=False, worked=False) == kept
+        assert stage(kept, knocked_out=True, worked=True) == kept
+        assert stage(kept, qualifies=True) == kept
+
+
+def test_an_unworked_mql_goes_back_to_nurture_only_under_a_new_version():
+    assert next_stage("mql", qualifies=False, knocked_out=False, worked=False, new_version=True) == "nurture"
+    # The same version again (activity batch, nightly decay): the lead stays in the SDR's queue.
+    assert next_stage("mql", qualifies=False, knocked_out=False, worked=False, new_version=False) == "mql"
+
+
+@pytest.mark.parametrize("current", ["new", "nurture", "mql"])
+def test_knock_outs_disqualify_on_any_rescore(current):
+    for new_version in (True, False):
+        result = next_stage(current, qualifies=False, knocked_out=True, worked=False, new_version=new_version)
+        assert result == "disqualified"
 
 
 def test_persona_for_takes_the_first_matching_persona_by_id():

@@ -1,10 +1,11 @@
 """One definition, two executions: random specs and leads, scored by the pure function and by SQL.
 
 Hypothesis draws specs with every operator, negative points, caps, windows, half-lives, knock-outs
-and grade bands, and leads (with or without an account, recycled or not, in every stage) with
-activities around the window edges. The set-based rescore on PostgreSQL must give exactly what
-``score_lead`` + ``next_stage`` give: persona, fit, engagement, total, grade, knock-out,
-completeness and stage, plus one Transition per stage change. Text values are drawn from ASCII
+and grade bands, and leads (with or without an account, recycled or not, in every stage, never
+scored, scored by an older version or by the one applied) with activities around the window
+edges. The set-based rescore on PostgreSQL must give exactly what ``score_lead`` + ``next_stage``
+give: persona, fit, engagement, total, grade, knock-out, completeness and stage, plus one
+Transition per stage change. Text values are drawn from ASCII
 (PostgreSQL's and Python's lower() differ on a few exotic Unicode letters).
 """
 
@@ -21,7 +22,7 @@ from alignment import spec as vocab
 from alignment.models import AgreementVersion, Persona
 from leads.models import Account, Activity, Lead, Stage, Team, Transition
 from leads.rescoring import rescore_leads
-from leads.scoring import activity_weights, annotate_scores, facts_for_lead, next_stage, persona_for, score_lead
+from leads.scoring import activity_weights, annotate_scores, facts_for_lead, persona_for, score_lead, stage_after
 
 NOW = dt.datetime(2026, 3, 11, 10, 30, 15, 123456, tzinfo=dt.UTC)
 KINDS = ("demo_request", "web_visit", "pricing_page_visit", "unsubscribe")
@@ -137,6 +138,8 @@ def leads_for(spec: dict):
                 "stage": st.sampled_from([s.value for s in Stage]),
                 "worked": st.booleans(),
                 "recycled_days": st.one_of(st.none(), st.integers(0, 40)),
+                # the version that scored it last: none, an older one, or the one being applied
+                "scored_by": st.sampled_from([None, "older", "current"]),
                 "activities": st.lists(activity, max_size=8),
             }
         ),
@@ -145,7 +148,7 @@ def leads_for(spec: dict):
     )
 
 
-def _create(leads_data) -> list[Lead]:
+def _create(leads_data, versions: dict) -> list[Lead]:
     leads = []
     for i, data in enumerate(leads_data):
         account = None
@@ -166,6 +169,7 @@ def _create(leads_data) -> list[Lead]:
                 stage=data["stage"],
                 first_action_at=NOW - dt.timedelta(days=1) if data["worked"] else None,
                 recycled_at=NOW - dt.timedelta(days=recycled) if recycled is not None else None,
+                scored_version=versions.get(data["scored_by"]),
             )
         )
     Lead.objects.bulk_create(leads)
@@ -188,20 +192,16 @@ def test_pure_and_sql_executions_agree(data):
         personas = list(Persona.objects.all())
         persona_ids = [p.id for p in personas]
         spec = data.draw(specs(persona_ids))
-        version = AgreementVersion.objects.create(number=1, status="active", spec=spec)
+        older = AgreementVersion.objects.create(number=1, status="retired", spec=spec)
+        version = AgreementVersion.objects.create(number=2, status="active", spec=spec)
         Team.objects.create(name="Inside Sales")
-        leads = _create(data.draw(leads_for(spec)))
+        leads = _create(data.draw(leads_for(spec)), {"older": older, "current": version})
 
         expected = {}
         for lead in Lead.objects.select_related("account").filter(id__in=[x.id for x in leads]):
             lead.persona_id = persona_for(lead.job_title, lead.seniority, lead.department, personas)
             result = score_lead(facts_for_lead(lead), activity_weights(lead, spec, NOW), spec)
-            stage = next_stage(
-                lead.stage,
-                qualifies=result.qualifies,
-                knocked_out=result.knocked_out,
-                worked=lead.first_action_at is not None,
-            )
+            stage = stage_after(lead, result, version_id=version.id)
             expected[lead.id] = (
                 lead.persona_id,
                 result.fit,
