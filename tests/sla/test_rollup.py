@@ -156,3 +156,16 @@ def test_the_command_rebuilds_passes_and_roll_up_from_scratch(agreement, sdr, ma
     assert "built from the whole log" in capsys.readouterr().out
     assert PassState.objects.get().rollup_build != build
     assert run("SELECT kind, reason_code, n FROM sla_rollup WHERE section = 'mql'", {}) == [("rejected", "bad_fit", 1)]
+
+
+def test_a_deleted_lead_leaves_the_figures(agreement, sdr, make_mql):
+    keep, gone = make_mql(sdr, at("2026-03-02 09:00")), make_mql(sdr, at("2026-03-03 09:00"))
+    for lead in (keep, gone):
+        history(lead, ("sal", lead.transitions.order_by("-at").first().at + dt.timedelta(hours=1), sdr))
+    scope = _scope(end=at("2026-03-06 00:00"))
+    assert F.compute(scope).data["mql"]["delivered"] == 2
+    gone.delete()  # the ORM deletes its passes too: the trigger marks their days stale
+    terms = current_terms()
+    figures = F.compute(scope, terms=terms).data
+    assert figures["mql"]["delivered"] == 1 and figures["funnel"][1]["count"] == 1
+    assert figures == F.compute(scope, terms=terms, use_rollup=False).data
