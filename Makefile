@@ -52,6 +52,7 @@ chromium:
 run: install vendor
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty --leads $(DEMO_LEADS)
+	$(PY) manage.py sla_refresh
 	$(PY) manage.py weekly_report --if-missing
 	@echo ""
 	@echo "Accord is starting on http://$(HOST):$(PORT)/ — log in as marketing, sales, manager, sdr1…sdr4 or admin; password: accord-demo (demo only)."
