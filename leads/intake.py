@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import json
 import re
 import secrets
+import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -334,6 +336,8 @@ def _insert_rows(
     """
     if not rows:
         return []
+    if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+        return _copy_insert_rows(model, rows, now=now, returning=returning)
     fields, adapters, defaults = _insert_plan(model, now)
     meta = model._meta
     qn = connection.ops.quote_name
@@ -358,6 +362,66 @@ def _insert_rows(
             if returning:
                 inserted.extend(cursor.fetchall())
     return inserted
+
+
+# From this many rows on, PostgreSQL gets the rows through COPY into a temporary table and one
+# ``INSERT … SELECT``: no per-value parameter quoting in psycopg2 and no 30,000-parameter statement
+# to parse — about half the time of multi-row VALUES for an import chunk.
+COPY_MIN_ROWS = 200
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _copy_insert_rows(
+    model: type[Model], rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, returning: Sequence[str] = ()
+) -> list[tuple]:
+    """``_insert_rows`` on PostgreSQL for many rows: COPY into a session temp table, then one
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``. Same result, same race safety (the
+    conflict check is the target table's unique indexes, as with VALUES)."""
+    fields, _, defaults = _insert_plan(model, now)
+    meta = model._meta
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    # Named after the column list too, so a long-lived connection never reuses a stale shape.
+    staging = qn(f"intake_copy_{meta.db_table}_{zlib.crc32(columns.encode()):08x}")
+    plan = []
+    for f in fields:
+        if isinstance(f, JSONField):
+            plan.append((f.attname, lambda value, encoder=f.encoder: _copy_text(json.dumps(value, cls=encoder))))
+        else:
+            plan.append((f.attname, _copy_text))
+    buffer = io.StringIO()
+    write = buffer.write
+    for row in rows:
+        write("\t".join([fmt(row.get(name, defaults[name])) for name, fmt in plan]))
+        write("\n")
+    buffer.seek(0)
+    back = f" RETURNING {', '.join(qn(meta.get_field(name).column) for name in returning)}" if returning else ""
+    # No savepoint of its own: a failure here fails the caller's transaction anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # A temp table of this session with the inserted columns' types (no constraints, no indexes);
+        # emptied at commit, and here in case this transaction used it before.
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {qn(meta.db_table)} WITH NO DATA; TRUNCATE {staging}"
+        )
+        cursor.copy_expert(f"COPY {staging} ({columns}) FROM STDIN", buffer)
+        cursor.execute(
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING{back}"
+        )
+        return cursor.fetchall() if returning else []
 
 
 def _update_from_values(model: type[Model], rows: Sequence[tuple], columns: Sequence[tuple[str, str | None]], **fixed):
