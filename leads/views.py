@@ -45,6 +45,7 @@ from leads.selectors import (
     InboxTab,
     ReasonRules,
     calendar_for,
+    inbox_header,
     inbox_page,
     latest_transitions,
     page_weights,
@@ -107,10 +108,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
     """The MQL queue by SLA urgency then score, one keyset page at a time."""
     viewer = viewer_for(request.user)
     tab = _tab(request, viewer)
-    names = persona_names()
-    form = InboxFilterForm(request.GET or None, personas=names)
+    header = inbox_header(viewer)
+    form = InboxFilterForm(request.GET or None, personas=header.names)
     filters = form.filters() if request.GET else InboxFilters()
-    page = inbox_page(viewer=viewer, tab=tab, filters=filters, cursor=request.GET.get("after", ""), names=names)
+    page = inbox_page(viewer=viewer, tab=tab, filters=filters, cursor=request.GET.get("after", ""), header=header)
     query = request.GET.copy()
     query.pop("after", None)
     query["tab"] = tab
