@@ -132,7 +132,7 @@ ENCODING_LABELS = {
 }
 DELIMITER_LABELS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 5000
 MAX_STORED_ERRORS = 5000
 PREVIEW_ROWS = 20
 

@@ -384,6 +384,14 @@ def _copy_text(value: Any) -> str:
     return str(value)
 
 
+def _copy_str(value: Any) -> str:
+    return value.translate(_COPY_ESCAPES) if value.__class__ is str else _copy_text(value)
+
+
+def _copy_json(value: Any, encoder=None) -> str:
+    return json.dumps(value, cls=encoder).translate(_COPY_ESCAPES)
+
+
 def _copy_insert_rows(
     model: type[Model], rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, returning: Sequence[str] = ()
 ) -> list[tuple]:
@@ -393,34 +401,53 @@ def _copy_insert_rows(
     fields, _, defaults = _insert_plan(model, now)
     meta = model._meta
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
+    # Only columns some row gives go through COPY; the others are one typed constant in the SELECT.
+    given = set().union(*rows)
+    copied = [f for f in fields if f.attname in given]
+    constant = [f for f in fields if f.attname not in given]
+    columns = ", ".join(qn(f.column) for f in copied)
     # Named after the column list too, so a long-lived connection never reuses a stale shape.
     staging = qn(f"intake_copy_{meta.db_table}_{zlib.crc32(columns.encode()):08x}")
     plan = []
-    for f in fields:
+    for f in copied:
         if isinstance(f, JSONField):
-            plan.append((f.attname, lambda value, encoder=f.encoder: _copy_text(json.dumps(value, cls=encoder))))
+            fmt = functools.partial(_copy_json, encoder=f.encoder)
+        elif f.get_internal_type() in ("CharField", "TextField", "EmailField", "SlugField", "URLField"):
+            fmt = _copy_str
         else:
-            plan.append((f.attname, _copy_text))
+            fmt = _copy_text
+        default = defaults[f.attname]
+        plan.append((f.attname, fmt, fmt(default) if default is not None else "\\N"))
     buffer = io.StringIO()
     write = buffer.write
+    missing = object()
     for row in rows:
-        write("\t".join([fmt(row.get(name, defaults[name])) for name, fmt in plan]))
+        get = row.get
+        write(
+            "\t".join(
+                [
+                    default if (value := get(name, missing)) is missing else "\\N" if value is None else fmt(value)
+                    for name, fmt, default in plan
+                ]
+            )
+        )
         write("\n")
     buffer.seek(0)
+    targets = ", ".join(qn(f.column) for f in (*copied, *constant))
+    selected = ", ".join([columns, *(f"CAST(%s AS {f.db_type(connection)})" for f in constant)])
+    params = [f.get_db_prep_save(defaults[f.attname], connection) for f in constant]
     back = f" RETURNING {', '.join(qn(meta.get_field(name).column) for name in returning)}" if returning else ""
     # No savepoint of its own: a failure here fails the caller's transaction anyway.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # A temp table of this session with the inserted columns' types (no constraints, no indexes);
+        # A temp table of this session with the copied columns' types (no constraints, no indexes);
         # emptied at commit, and here in case this transaction used it before.
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
             f"SELECT {columns} FROM {qn(meta.db_table)} WITH NO DATA; TRUNCATE {staging}"
         )
         cursor.copy_expert(f"COPY {staging} ({columns}) FROM STDIN", buffer)
-        cursor.execute(
-            f"INSERT INTO {qn(meta.db_table)} ({columns}) SELECT {columns} FROM {staging} ON CONFLICT DO NOTHING{back}"
-        )
+        insert = f"INSERT INTO {qn(meta.db_table)} ({targets}) SELECT {selected} FROM {staging}"
+        cursor.execute(f"{insert} ON CONFLICT DO NOTHING{back}", params)
         return cursor.fetchall() if returning else []
 
 
@@ -545,6 +572,33 @@ def _has_account_facts(row: Mapping[str, Any]) -> bool:
     return any(row.get(k) is not None for k in ACCOUNT_FIELDS)
 
 
+def _leads_by_email(keys: Sequence[str], names: Sequence[str]) -> list[tuple]:
+    """``(lower(email), *names)`` of the leads with these lower-case e-mails: one query, any number of keys.
+
+    On PostgreSQL one array parameter (``= ANY``) on the ``lower(email)`` unique index; Django's
+    ``IN`` would send, quote and parse one parameter per address.
+    """
+    if not keys:
+        return []
+    if connection.vendor != "postgresql":
+        found: list[tuple] = []
+        for chunk in _chunks(keys):
+            found.extend(
+                Lead.objects.annotate(email_ci=Lower("email"))
+                .filter(email_ci__in=chunk)
+                .values_list("email_ci", *names)
+            )
+        return found
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(Lead._meta.get_field(name).column) for name in names)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT lower(email), {columns} FROM {qn(Lead._meta.db_table)} WHERE lower(email) = ANY(%s::text[])",
+            [list(keys)],
+        )
+        return cursor.fetchall()
+
+
 def _leads_upsert(
     rows: Iterable[Mapping[str, Any]], now: dt.datetime, defaults: Mapping[str, Any] | None = None
 ) -> UpsertResult:
@@ -552,12 +606,7 @@ def _leads_upsert(
     result = UpsertResult()
     if not merged:
         return result
-    stored = {
-        row[0]: row[1:]
-        for row in Lead.objects.annotate(email_ci=Lower("email"))
-        .filter(email_ci__in=list(merged))
-        .values_list("email_ci", "id", "account_id", *LEAD_FIELDS)
-    }
+    stored = {row[0]: row[1:] for row in _leads_by_email(list(merged), ("id", "account_id", *LEAD_FIELDS))}
     existing = {key: values[0] for key, values in stored.items()}
     # Accounts for new leads, and for known leads only when the row says something about the company.
     account_ids = _accounts_upsert(
@@ -587,9 +636,7 @@ def _leads_upsert(
         existing[email.lower()] = lead_id
     if len(inserted) < len(new_leads):  # lost a race: the other request's lead is the one to update
         lost = [lead["email"].lower() for lead in new_leads if lead["email"].lower() not in existing]
-        existing.update(
-            Lead.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=lost).values_list("email_ci", "id")
-        )
+        existing.update(_leads_by_email(lost, ("id",)))
     result.ids = existing
     if result.created:
         version_id = (
