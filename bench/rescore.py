@@ -285,7 +285,7 @@ def naive_loop(ids: list[int], version, now) -> float:
     for lead in Lead.objects.select_related("account").filter(id__in=ids).iterator(chunk_size=2000):
         lead.persona_id = persona_for(lead.job_title, lead.seniority, lead.department, personas)
         result = explain(lead, spec, now)
-        stage = stage_after(lead, result, version_id=version.id)
+        stage = stage_after(lead, result, version_id=version.id, now=now)
         lead.fit_score, lead.engagement_score, lead.grade = result.fit, result.engagement, result.grade
         lead.knocked_out, lead.completeness = result.knocked_out, result.completeness
         lead.scored_version, lead.scored_at = version, now

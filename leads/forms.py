@@ -51,7 +51,11 @@ class RecycleForm(ErrorClassMixin, forms.Form):
     reason_code = forms.ChoiceField()
     revisit_on = forms.DateField(
         label="Revisit on",
-        help_text="When marketing should bring the lead back. Must be in the future.",
+        help_text=(
+            "When marketing should bring the lead back. Must be in the future. Until then the lead "
+            "returns to the queue only if it engages again; on this date it returns if it still "
+            "meets the agreement."
+        ),
         widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}, format="%Y-%m-%d"),
         error_messages={"required": "Pick a revisit date.", "invalid": "Enter a date like 2026-03-31."},
     )

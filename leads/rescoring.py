@@ -45,7 +45,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.lookups import GreaterThan
+from django.db.models.functions import TruncDate
+from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -207,13 +208,22 @@ def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) 
         return cursor.rowcount, newly_versioned
 
 
-def _move_condition(threshold: int, *, newly_versioned: Iterable[int]) -> Q:
+def _move_condition(threshold: int, *, newly_versioned: Iterable[int], now: dt.datetime) -> Q:
     """Rows whose stage the scores just written change (``next_stage``), found through stored columns.
 
     ``newly_versioned``: the unworked MQLs scored under this version for the first time (``_score_rows``).
     """
     newly_versioned = list(newly_versioned)
-    to_mql = Q(stage__in=[Stage.NEW, Stage.NURTURE], knocked_out=False, score__gte=threshold)
+    # ``recycle_hold`` negated, spelled out so that NULLs cannot flip it: a recycled lead waits in
+    # nurture until its revisit date (UTC) unless it engaged again after the recycle.
+    not_held = (
+        ~Q(stage=Stage.NURTURE)
+        | Q(recycled_at__isnull=True)
+        | Q(revisit_on__isnull=True)
+        | Q(revisit_on__lte=now.astimezone(dt.UTC).date())
+        | Q(engagement_score__gt=0)
+    )
+    to_mql = Q(stage__in=[Stage.NEW, Stage.NURTURE], knocked_out=False, score__gte=threshold) & not_held
     to_nurture = (
         Q(stage=Stage.MQL, first_action_at__isnull=True, knocked_out=False, score__lt=threshold, id__in=newly_versioned)
         if newly_versioned
@@ -223,9 +233,9 @@ def _move_condition(threshold: int, *, newly_versioned: Iterable[int]) -> Q:
     return to_mql | to_nurture | to_disqualified
 
 
-def _moving_queryset(target: _Target, spec: dict, *, newly_versioned: list[int]):
+def _moving_queryset(target: _Target, spec: dict, *, newly_versioned: list[int], now: dt.datetime):
     """The leads whose stage changes, with the label of the knock-out that fired (for the note)."""
-    condition = _move_condition(spec.get("mql_threshold", 0), newly_versioned=newly_versioned)
+    condition = _move_condition(spec.get("mql_threshold", 0), newly_versioned=newly_versioned, now=now)
     queryset = Lead.objects.filter(target.q()).filter(condition)
     knockouts = spec.get("knockouts", [])
     if knockouts:
@@ -275,7 +285,7 @@ def _move_stages(
     columns = (
         "lead_id, from_stage, to_stage, actor_id, owner_id, at, reason_code, note, agreement_version_id, score, grade"
     )
-    moving = _moving_queryset(target, spec, newly_versioned=newly_versioned)
+    moving = _moving_queryset(target, spec, newly_versioned=newly_versioned, now=now)
     moving_sql, moving_params = moving.query.sql_with_params()
 
     with connection.cursor() as cursor:
@@ -574,6 +584,25 @@ def aged_lead_ids(*, version: AgreementVersion, now: dt.datetime | None = None) 
     return list(
         Lead.objects.filter(scored_version=version, scored_at__isnull=False, scored_at__lt=now)
         .filter(Exists(aged))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def revisit_due_lead_ids(*, now: dt.datetime | None = None) -> list[int]:
+    """Recycled leads whose revisit date (UTC) has come since they were last scored.
+
+    Until that date a recycled lead re-enters the MQL queue only if it engages again
+    (``leads.scoring.recycle_hold``); the nightly job rescores it once on the date, so one that
+    still qualifies comes back then without waiting for a new activity.
+    """
+    now = now or timezone.now()
+    last_scored_on = TruncDate("scored_at", tzinfo=dt.UTC)
+    return list(
+        Lead.objects.filter(
+            stage=Stage.NURTURE, recycled_at__isnull=False, revisit_on__lte=now.astimezone(dt.UTC).date()
+        )
+        .filter(Q(scored_at__isnull=True) | Q(LessThan(last_scored_on, F("revisit_on"))))
         .order_by("id")
         .values_list("id", flat=True)
     )

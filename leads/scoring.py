@@ -274,36 +274,67 @@ def persona_for(job_title: str, seniority: str, department: str, personas) -> in
 SCORABLE_STAGES = ("new", "nurture", "mql")
 
 
-def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool, new_version: bool) -> str:
+def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool, new_version: bool, held: bool) -> str:
     """The stage scoring leaves a lead in (the SQL rescore applies the same rule set-based).
 
     ``worked``: an SDR has already acted on the MQL (``first_action_at`` is set).
     ``new_version``: this is the lead's first scoring under the version being applied (its
-    ``scored_version`` is another one, or none). Knock-outs disqualify new, nurture and MQL leads
-    on any rescore; new/nurture leads that qualify become MQLs. An MQL nobody has touched goes
-    back to nurture only when a *new version* no longer qualifies it: the queue changes when the
-    definition changes, never because old activities aged out or decayed between two rescores
-    under the same version (activity batches, the nightly job). Other stages never move.
+    ``scored_version`` is another one, or none).
+    ``held``: a recycled lead waiting for its revisit date without new engagement (``recycle_hold``).
+
+    Knock-outs disqualify new, nurture and MQL leads on any rescore. New/nurture leads that
+    qualify become MQLs, except a held one: an SDR's recycle is not undone by the lead's fit
+    alone. An MQL nobody has touched goes back to nurture only when a *new version* no longer
+    qualifies it: the queue changes when the definition changes, never because old activities
+    aged out or decayed between two rescores under the same version (activity batches, the
+    nightly job). Other stages never move.
     """
     if stage not in SCORABLE_STAGES:
         return stage
     if knocked_out:
         return "disqualified"
-    if stage in ("new", "nurture") and qualifies:
+    if stage in ("new", "nurture") and qualifies and not held:
         return "mql"
     if stage == "mql" and not qualifies and not worked and new_version:
         return "nurture"
     return stage
 
 
-def stage_after(lead, result: ScoreResult, *, version_id: int) -> str:
-    """``next_stage`` for ``lead`` (as it is before the pass) scored ``result`` under ``version_id``."""
+def recycle_hold(
+    *, stage: str, recycled_at: dt.datetime | None, revisit_on: dt.date | None, engagement: int, now: dt.datetime
+) -> bool:
+    """Is this recycled lead still waiting for its revisit date?
+
+    A lead an SDR recycled (nurture, ``recycled_at`` set) re-enters the MQL queue before its
+    ``revisit_on`` date only if it engaged again (engagement counts only activities after the
+    recycle, so ``engagement > 0`` means new positive engagement). From the revisit date on (the
+    date in UTC) it follows the normal rule: the nightly rescore brings it back that night if it
+    still qualifies.
+    """
+    return (
+        stage == "nurture"
+        and recycled_at is not None
+        and revisit_on is not None
+        and revisit_on > now.astimezone(dt.UTC).date()
+        and engagement <= 0
+    )
+
+
+def stage_after(lead, result: ScoreResult, *, version_id: int, now: dt.datetime) -> str:
+    """``next_stage`` for ``lead`` (as it is before the pass) scored ``result`` under ``version_id`` at ``now``."""
     return next_stage(
         lead.stage,
         qualifies=result.qualifies,
         knocked_out=result.knocked_out,
         worked=lead.first_action_at is not None,
         new_version=lead.scored_version_id != version_id,
+        held=recycle_hold(
+            stage=lead.stage,
+            recycled_at=lead.recycled_at,
+            revisit_on=lead.revisit_on,
+            engagement=result.engagement,
+            now=now,
+        ),
     )
 
 

@@ -10,7 +10,8 @@ Rescoring (the scoring helper's part):
 * ``sweep_unscored`` (beat, every 10 minutes) — leads whose ``scored_version`` is not the active
   version, and chunks whose messages were lost: a broker outage delays scoring, never loses it.
 * ``rescore_aged`` (beat, nightly) — leads whose activities left a window or decayed since they
-  were last scored.
+  were last scored, and recycled leads whose revisit date has come (one that still qualifies
+  re-enters the MQL queue that night).
 """
 
 from __future__ import annotations
@@ -92,11 +93,12 @@ def sweep_unscored() -> int:
 
 @shared_task(acks_late=True)
 def rescore_aged() -> int:
-    """Nightly: rescore leads whose windowed or decayed activities changed since their last scoring."""
+    """Nightly: rescore leads whose windowed or decayed activities changed since their last scoring
+    and recycled leads whose revisit date has come (re-entering the queue if they still qualify)."""
     version = AgreementVersion.objects.active()
     if version is None:
         return 0
-    ids = rescoring.aged_lead_ids(version=version)
+    ids = sorted(set(rescoring.aged_lead_ids(version=version)) | set(rescoring.revisit_due_lead_ids()))
     for batch in rescoring.batches(ids):
         rescoring.enqueue(rescore_leads_task, batch)
     return len(ids)

@@ -231,6 +231,24 @@ def test_nightly_decay_keeps_an_mql_in_the_queue_and_the_next_publish_sends_it_t
     ]
 
 
+def test_nightly_job_brings_a_recycled_lead_back_on_its_revisit_date(version):
+    now = timezone.now()
+    due = LeadFactory(budget="confirmed", stage=Stage.NURTURE)  # fit 60: qualifies on fit alone
+    waiting = LeadFactory(budget="confirmed", stage=Stage.NURTURE)
+    for lead, days in ((due, 0), (waiting, 1)):
+        Lead.objects.filter(pk=lead.pk).update(
+            recycled_at=now - dt.timedelta(days=30), revisit_on=now.astimezone(dt.UTC).date() + dt.timedelta(days=days)
+        )
+    rescore_leads(lead_ids=[due.id, waiting.id], now=now - dt.timedelta(days=1))  # held yesterday
+    assert set(Lead.objects.values_list("stage", flat=True)) == {Stage.NURTURE}
+
+    assert tasks.rescore_aged.delay().get() == 1
+    due.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (due.stage, waiting.stage) == (Stage.MQL, Stage.NURTURE)
+    assert tasks.rescore_aged.delay().get() == 0  # rescored once, not every night
+
+
 def test_a_failing_chunk_fails_the_job_with_its_error(version):
     LeadFactory()
     version.spec["fit_rules"] = [{"id": "f1", "field": "industry", "operator": "resembles", "values": [], "points": 1}]

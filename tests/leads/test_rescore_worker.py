@@ -108,7 +108,7 @@ def test_publishing_rescores_every_lead_on_a_real_worker(worker):
             expected.grade,
         )
         assert lead.stage == next_stage(
-            Stage.NEW, qualifies=expected.qualifies, knocked_out=False, worked=False, new_version=True
+            Stage.NEW, qualifies=expected.qualifies, knocked_out=False, worked=False, new_version=True, held=False
         )
     mqls = Lead.objects.filter(stage=Stage.MQL).count()
     assert mqls > 0

@@ -10,8 +10,9 @@ from kombu.exceptions import OperationalError as BrokerError
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
 from leads.models import Assignment, Lead, Stage, Transition
-from leads.rescoring import enqueue, rescore_leads, rescore_leads_later
+from leads.rescoring import enqueue, rescore_leads, rescore_leads_later, revisit_due_lead_ids
 from leads.scoring import explain
+from leads.services import lead_recycle
 from tests.factories import (
     AccountFactory,
     ActivityFactory,
@@ -197,6 +198,71 @@ def test_recycled_lead_counts_only_engagement_after_recycling(version):
     lead.refresh_from_db()
     assert (lead.engagement_score, lead.stage) == (25, Stage.MQL)
     assert lead.transitions.get().from_stage == Stage.NURTURE
+
+
+def recycled_lead(*, revisit_in_days: int, **kwargs) -> Lead:
+    """Fit 60 (qualifies on fit alone), recycled an hour ago; its demo request came before the recycle."""
+    return hot_lead(
+        stage=Stage.NURTURE,
+        recycled_at=NOW - dt.timedelta(hours=1),
+        revisit_on=NOW.date() + dt.timedelta(days=revisit_in_days),
+        **kwargs,
+    )
+
+
+def test_a_recycled_lead_stays_in_nurture_until_its_revisit_date_despite_its_fit(version):
+    lead = recycled_lead(revisit_in_days=30)
+    result = rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.score, lead.engagement_score, lead.stage) == (60, 0, Stage.NURTURE)
+    assert result.moved == {}
+    assert not Transition.objects.exists()
+
+
+def test_a_recycled_lead_that_engages_again_re_enters_the_queue_before_its_revisit_date(version):
+    lead = recycled_lead(revisit_in_days=30)
+    ActivityFactory(lead=lead, kind="email_click", occurred_at=NOW - dt.timedelta(minutes=10))
+    assert rescore_leads(lead_ids=[lead.id], now=NOW).moved == {"mql": 1}
+    lead.refresh_from_db()
+    assert (lead.engagement_score, lead.stage) == (2, Stage.MQL)
+
+
+def test_negative_engagement_after_the_recycle_does_not_release_the_hold(version):
+    version.spec["mql_threshold"] = 40  # fit 60 minus an unsubscribe (-20) still qualifies
+    version.save()
+    lead = recycled_lead(revisit_in_days=30)
+    ActivityFactory(lead=lead, kind="unsubscribe", occurred_at=NOW - dt.timedelta(minutes=10))
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.score, lead.engagement_score, lead.stage) == (40, -20, Stage.NURTURE)
+
+
+@pytest.mark.parametrize("revisit_in_days", [0, -3])
+def test_a_recycled_lead_follows_the_normal_rule_from_its_revisit_date(version, revisit_in_days):
+    lead = recycled_lead(revisit_in_days=revisit_in_days)
+    assert rescore_leads(lead_ids=[lead.id], now=NOW).moved == {"mql": 1}
+
+
+def test_a_recycled_lead_is_not_requalified_minutes_after_the_sdr_recycled_it(version, sdr):
+    lead = hot_lead()
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner) == (Stage.MQL, sdr)
+    revisit = NOW.date() + dt.timedelta(days=30)
+    lead_recycle(lead_id=lead.id, user=sdr, reason_code="no_budget", revisit_on=revisit, now=NOW)
+
+    rescore_leads(lead_ids=[lead.id], now=NOW + dt.timedelta(minutes=5))  # e.g. an old activity re-sent
+    lead.refresh_from_db()
+    assert (lead.stage, lead.fit_score, lead.recycled_at) == (Stage.NURTURE, 60, NOW)
+    assert list(lead.transitions.values_list("to_stage", flat=True)) == [Stage.MQL, Stage.NURTURE]
+
+    revisit_day = dt.datetime.combine(revisit, dt.time(2, 30), tzinfo=dt.UTC)
+    assert revisit_due_lead_ids(now=revisit_day - dt.timedelta(days=1)) == []
+    assert revisit_due_lead_ids(now=revisit_day) == [lead.id]  # the nightly job picks it up that night
+    rescore_leads(lead_ids=[lead.id], now=revisit_day)
+    lead.refresh_from_db()
+    assert lead.stage == Stage.MQL
+    assert revisit_due_lead_ids(now=revisit_day + dt.timedelta(days=1)) == []  # once
 
 
 def test_persona_is_set_from_the_active_personas(version):

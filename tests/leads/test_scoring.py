@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from django.db.models import F, Value
@@ -19,6 +20,7 @@ from leads.scoring import (
     grade_for,
     next_stage,
     persona_for,
+    recycle_hold,
     score_lead,
 )
 from tests.factories import AccountFactory, ActivityFactory, LeadFactory, PersonaFactory
@@ -173,10 +175,13 @@ def test_top_reasons_are_the_biggest_positive_contributions():
     assert [h.rule_id for h in result.top_reasons()] == ["b1", "a"]
 
 
-def test_next_stage_rule():
-    def stage(current, *, qualifies=False, knocked_out=False, worked=False, new_version=True):
-        return next_stage(current, qualifies=qualifies, knocked_out=knocked_out, worked=worked, new_version=new_version)
+def stage(current, *, qualifies=False, knocked_out=False, worked=False, new_version=True, held=False):
+    return next_stage(
+        current, qualifies=qualifies, knocked_out=knocked_out, worked=worked, new_version=new_version, held=held
+    )
 
+
+def test_next_stage_rule():
     assert stage("new", qualifies=True) == "mql"
     assert stage("nurture", qualifies=True) == "mql"
     assert stage("nurture", qualifies=True, new_version=False) == "mql"
@@ -190,16 +195,45 @@ def test_next_stage_rule():
 
 
 def test_an_unworked_mql_goes_back_to_nurture_only_under_a_new_version():
-    assert next_stage("mql", qualifies=False, knocked_out=False, worked=False, new_version=True) == "nurture"
+    assert stage("mql", new_version=True) == "nurture"
     # The same version again (activity batch, nightly decay): the lead stays in the SDR's queue.
-    assert next_stage("mql", qualifies=False, knocked_out=False, worked=False, new_version=False) == "mql"
+    assert stage("mql", new_version=False) == "mql"
 
 
 @pytest.mark.parametrize("current", ["new", "nurture", "mql"])
 def test_knock_outs_disqualify_on_any_rescore(current):
     for new_version in (True, False):
-        result = next_stage(current, qualifies=False, knocked_out=True, worked=False, new_version=new_version)
-        assert result == "disqualified"
+        for held in (True, False):
+            assert stage(current, knocked_out=True, new_version=new_version, held=held) == "disqualified"
+
+
+def test_a_held_recycled_lead_stays_in_nurture_even_when_it_qualifies():
+    assert stage("nurture", qualifies=True, held=True) == "nurture"
+    assert stage("nurture", qualifies=True, held=False) == "mql"
+
+
+def hold(*, revisit_on, engagement=0, stage="nurture", recycled=True, now=NOW):
+    recycled_at = NOW - dt.timedelta(days=3) if recycled else None
+    return recycle_hold(stage=stage, recycled_at=recycled_at, revisit_on=revisit_on, engagement=engagement, now=now)
+
+
+def test_a_recycled_lead_is_held_until_its_revisit_date_unless_it_engages_again():
+    today = NOW.date()
+    assert hold(revisit_on=today + dt.timedelta(days=1))
+    assert not hold(revisit_on=today + dt.timedelta(days=1), engagement=5)  # new engagement after the recycle
+    assert hold(revisit_on=today + dt.timedelta(days=1), engagement=-20)  # an unsubscribe is no engagement
+    assert not hold(revisit_on=today)  # the revisit date itself: the normal rule
+    assert not hold(revisit_on=today - dt.timedelta(days=1))
+    assert not hold(revisit_on=None)
+    assert not hold(revisit_on=today + dt.timedelta(days=1), recycled=False)  # never recycled
+    assert not hold(revisit_on=today + dt.timedelta(days=1), stage="new")
+
+
+def test_the_revisit_date_is_compared_with_the_date_in_utc():
+    revisit = dt.date(2026, 3, 11)
+    berlin_just_after_midnight = dt.datetime(2026, 3, 11, 0, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+    assert hold(revisit_on=revisit, now=berlin_just_after_midnight)  # still 10 March in UTC
+    assert not hold(revisit_on=revisit, now=dt.datetime(2026, 3, 11, 0, 30, tzinfo=dt.UTC))
 
 
 def test_persona_for_takes_the_first_matching_persona_by_id():
