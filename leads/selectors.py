@@ -390,10 +390,17 @@ _PK = 987654321
 ROW_URLS = ("lead_detail", "accept", "claim", "recycle", "reject", "reassign", "convert", "won", "lost")
 
 
-def row_url_templates() -> dict[str, str]:
-    from django.urls import reverse
+_ROW_URLS: dict[tuple, dict[str, str]] = {}
 
-    return {name: reverse(f"leads:{name}", args=[_PK]) for name in ROW_URLS}
+
+def row_url_templates() -> dict[str, str]:
+    """The row links with a placeholder id, reversed once per process (per URLconf and script prefix)."""
+    from django.urls import get_script_prefix, get_urlconf, reverse
+
+    key = (get_script_prefix(), get_urlconf())
+    if key not in _ROW_URLS:
+        _ROW_URLS[key] = {name: reverse(f"leads:{name}", args=[_PK]) for name in ROW_URLS}
+    return _ROW_URLS[key]
 
 
 @dataclass

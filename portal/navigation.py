@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 from portal.access import EVERYONE, LEADERS, Role, has_role, user_roles
 
@@ -40,11 +40,22 @@ HOME_BY_ROLE: tuple[tuple[str, str], ...] = (
 )
 
 
+_RESOLVED: dict[tuple, str | None] = {}
+
+
 def _reverse_or_none(url_name: str) -> str | None:
-    try:
-        return reverse(url_name)
-    except NoReverseMatch:
-        return None
+    """``reverse(url_name)``, or None when it does not exist; resolved once per process.
+
+    Every page's navigation needs up to eight of these; the URL of a name without arguments only
+    changes with the URLconf or the script prefix, which are part of the key.
+    """
+    key = (url_name, get_script_prefix(), get_urlconf())
+    if key not in _RESOLVED:
+        try:
+            _RESOLVED[key] = reverse(url_name)
+        except NoReverseMatch:
+            _RESOLVED[key] = None
+    return _RESOLVED[key]
 
 
 def home_url_for(user) -> str:
