@@ -256,6 +256,9 @@ CELERY_BEAT_SCHEDULE = {
 # Shared cache (presence on the draft page, throttles): Redis when configured, else per-process memory.
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions read from the shared cache, written through to the database (no query per request).
+    # Only with Redis: a per-process cache would keep a logged-out session alive in other workers.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
