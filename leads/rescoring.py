@@ -14,7 +14,8 @@ activities) runs in one transaction:
    new version sends an MQL back to nurture, never a rescore under the same one.
 3. One narrow statement for the rows that change stage (few, and found through the stored score):
    it moves them and writes their ``Transition`` rows (actor NULL = the system) at once.
-4. ``leads.routing.route_mqls`` gives the new MQLs owners in the same transaction.
+4. ``leads.routing.route_mqls`` gives the new MQLs owners in the same transaction (a lead entering
+   MQL, again or for the first time, starts a new SLA pass without an owner).
 
 Every pass recomputes from scratch (idempotent), so a redelivered chunk changes nothing twice.
 """
@@ -52,7 +53,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
-from leads.models import Activity, Lead, RescoreChunk, RescoreJob, Stage, Team, Transition
+from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Team, Transition
 from leads.scoring import NEVER, annotate_scores, compile_condition
 
 logger = logging.getLogger(__name__)
@@ -246,15 +247,21 @@ def _moving_queryset(target: _Target, spec: dict, *, newly_versioned: list[int],
         )
     else:
         label = Value("", output_field=CharField())
-    return queryset.annotate(ko_label=label).values("id", "stage", "ko_label").order_by()
+    return queryset.annotate(ko_label=label).values("id", "stage", "owner_id", "ko_label").order_by()
 
 
 def _move_stages(
     target: _Target, spec: dict, version: AgreementVersion, now: dt.datetime, *, newly_versioned: list[int]
 ) -> RescoreResult:
-    """Statement 3: move the rows ``next_stage`` moves and write one Transition each (set-based)."""
+    """Statement 3: move the rows ``next_stage`` moves and write one Transition each (set-based).
+
+    A lead entering MQL (first time or again) starts a new SLA pass: new ``mql_at`` and
+    ``sla_due_at``, ``first_action_at`` and ``revisit_on`` cleared, and no owner (one it still had
+    is released with an ``Assignment`` row), so that routing assigns it afresh.
+    """
     result = RescoreResult()
     lead_table, transition_table = Lead._meta.db_table, Transition._meta.db_table
+    assignment_table = Assignment._meta.db_table
     threshold = spec.get("mql_threshold", 0)
     grades = sorted({band["grade"] for band in spec.get("grade_bands", [])} | {"A", "B", "C", "D"})
     # At most a handful of grades: the SLA due time of a new MQL is a CASE on its grade.
@@ -268,6 +275,9 @@ def _move_stages(
         stage = {new_stage},
         mql_at = CASE WHEN {becomes_mql} THEN %s ELSE l.mql_at END,
         sla_due_at = CASE WHEN {becomes_mql} THEN {due_sql} ELSE NULL END,
+        first_action_at = CASE WHEN {becomes_mql} THEN NULL ELSE l.first_action_at END,
+        revisit_on = CASE WHEN {becomes_mql} THEN NULL ELSE l.revisit_on END,
+        owner_id = CASE WHEN {becomes_mql} THEN NULL ELSE l.owner_id END,
         team_id = CASE WHEN {becomes_mql} THEN COALESCE(l.team_id, %s) ELSE l.team_id END,
         updated_at = %s
     """
@@ -285,20 +295,27 @@ def _move_stages(
     columns = (
         "lead_id, from_stage, to_stage, actor_id, owner_id, at, reason_code, note, agreement_version_id, score, grade"
     )
+    released_columns = "lead_id, from_owner_id, to_owner_id, reason, actor_id, at"
+    released = Assignment.Reason.RELEASED.value
     moving = _moving_queryset(target, spec, newly_versioned=newly_versioned, now=now)
     moving_sql, moving_params = moving.query.sql_with_params()
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement: lock the movers, move them, log them. The lock re-checks each row, so a
-            # lead an SDR accepted a moment ago is left alone.
+            # One statement: lock the movers, move them, log them (and the owners new MQLs release).
+            # The lock re-checks each row, so a lead an SDR accepted a moment ago is left alone.
             sql = f"""
                 WITH moving AS ({moving_sql} FOR UPDATE OF {lead_table}),
                 moved AS (
                     UPDATE {lead_table} AS l SET {set_sql}
                     FROM moving WHERE l.id = moving.id
                     RETURNING l.id, moving.stage AS from_stage, l.stage AS to_stage, l.owner_id,
-                              l.score, l.grade, moving.ko_label
+                              l.score, l.grade, moving.ko_label, moving.owner_id AS previous_owner_id
+                ),
+                released AS (
+                    INSERT INTO {assignment_table} ({released_columns})
+                    SELECT m.id, m.previous_owner_id, NULL, %s, NULL, %s FROM moved AS m
+                    WHERE m.to_stage = 'mql' AND m.previous_owner_id IS NOT NULL
                 )
                 INSERT INTO {transition_table} ({columns})
                 SELECT m.id, m.from_stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s,
@@ -309,6 +326,8 @@ def _move_stages(
             params = [
                 *moving_params,
                 *set_params,
+                released,
+                _dt_param(now),
                 _dt_param(now),
                 *reason_params,
                 *note_params,
@@ -325,10 +344,19 @@ def _move_stages(
                 return result
             cursor.execute(
                 f"""
+                INSERT INTO {assignment_table} ({released_columns})
+                SELECT l.id, l.owner_id, NULL, %s, NULL, %s
+                FROM ({moving_sql}) AS mv JOIN {lead_table} AS l ON l.id = mv.id
+                WHERE {becomes_mql} AND l.owner_id IS NOT NULL
+                """,  # noqa: S608
+                [released, _dt_param(now), *moving_params],
+            )
+            cursor.execute(
+                f"""
                 INSERT INTO {transition_table} ({columns})
                 SELECT m.id, m.stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s, m.score, m.grade
-                FROM (SELECT mv.id, mv.stage, mv.ko_label, l.owner_id, l.score, l.grade,
-                             {new_stage} AS to_stage
+                FROM (SELECT mv.id, mv.stage, mv.ko_label, l.score, l.grade, {new_stage} AS to_stage,
+                             CASE WHEN {becomes_mql} THEN NULL ELSE l.owner_id END AS owner_id
                       FROM ({moving_sql}) AS mv JOIN {lead_table} AS l ON l.id = mv.id) AS m
                 """,  # noqa: S608
                 [_dt_param(now), *reason_params, *note_params, version.id, *moving_params],

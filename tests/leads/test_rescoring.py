@@ -9,10 +9,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
-from leads.models import Assignment, Lead, Stage, Transition
+from leads.models import Account, Assignment, Lead, Stage, Transition
 from leads.rescoring import enqueue, rescore_leads, rescore_leads_later, revisit_due_lead_ids
 from leads.scoring import explain
-from leads.services import lead_recycle
+from leads.services import lead_accept, lead_recycle
 from tests.factories import (
     AccountFactory,
     ActivityFactory,
@@ -263,6 +263,50 @@ def test_a_recycled_lead_is_not_requalified_minutes_after_the_sdr_recycled_it(ve
     lead.refresh_from_db()
     assert lead.stage == Stage.MQL
     assert revisit_due_lead_ids(now=revisit_day + dt.timedelta(days=1)) == []  # once
+
+
+def test_a_lead_re_entering_mql_starts_a_new_sla_pass_and_is_routed_again(version, sdr):
+    lead = hot_lead()
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead_accept(lead_id=lead.id, user=sdr, now=NOW + dt.timedelta(hours=1))  # SAL: the first action
+    revisit = NOW.date() + dt.timedelta(days=30)
+    lead_recycle(lead_id=lead.id, user=sdr, reason_code="no_budget", revisit_on=revisit, now=NOW + dt.timedelta(days=2))
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner, lead.first_action_at) == (Stage.NURTURE, None, NOW + dt.timedelta(hours=1))
+
+    back = dt.datetime.combine(revisit, dt.time(2, 30), tzinfo=dt.UTC)  # the nightly rescore that day
+    assert rescore_leads(lead_ids=[lead.id], now=back).new_mqls == [lead.id]
+    lead.refresh_from_db()
+    assert lead.stage == Stage.MQL
+    assert (lead.mql_at, lead.sla_due_at) == (back, sla_due_at(version.spec, back, "A"))
+    assert (lead.first_action_at, lead.revisit_on) == (None, None)  # the SLA clock runs again
+    assert lead.owner == sdr  # routed afresh
+    assert list(lead.assignments.values_list("reason", "to_owner")) == [
+        ("round_robin", sdr.id),
+        ("released", None),  # the recycle
+        ("round_robin", sdr.id),
+    ]
+    entry = lead.transitions.order_by("at", "id").last()
+    assert (entry.from_stage, entry.to_stage, entry.at, entry.actor) == (Stage.NURTURE, Stage.MQL, back, None)
+
+
+def test_an_owner_a_lead_still_had_is_released_when_it_re_enters_mql(version, sdr):
+    older = AgreementVersionFactory(number=2, status=AgreementVersion.Status.RETIRED)
+    lead = cold_lead(stage=Stage.MQL, owner=sdr, mql_at=NOW - dt.timedelta(days=3), scored_version=older)
+    rescore_leads(lead_ids=[lead.id], now=NOW)  # the new version no longer qualifies it
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner) == (Stage.NURTURE, sdr)
+
+    Lead.objects.filter(pk=lead.pk).update(budget="confirmed", job_title="Marketing Director", seniority="director")
+    Account.objects.filter(pk=lead.account_id).update(industry="Software", employees=800, region="EMEA")
+    later = NOW + dt.timedelta(hours=2)
+    assert rescore_leads(lead_ids=[lead.id], now=later).new_mqls == [lead.id]
+    lead.refresh_from_db()
+    assert (lead.stage, lead.mql_at, lead.owner) == (Stage.MQL, later, sdr)
+    released, routed = lead.assignments.order_by("at", "id")
+    assert (released.reason, released.from_owner, released.to_owner, released.actor) == ("released", sdr, None, None)
+    assert (routed.reason, routed.from_owner, routed.to_owner) == ("round_robin", None, sdr)
+    assert lead.transitions.order_by("at", "id").last().owner is None  # unowned when it re-entered
 
 
 def test_persona_is_set_from_the_active_personas(version):

@@ -5,7 +5,8 @@ and grade bands, and leads (with or without an account, recycled or not with a r
 passed, today or ahead, in every stage, never scored, scored by an older version or by the one
 applied) with activities around the window edges. The set-based rescore on PostgreSQL must give
 exactly what ``score_lead`` + ``stage_after`` give: persona, fit, engagement, total, grade,
-knock-out, completeness and stage, plus one Transition per stage change. Text values are drawn
+knock-out, completeness and stage, plus one Transition per stage change; a lead entering MQL
+starts a new SLA pass (mql_at, due time, no first action, no revisit date, its owner released). Text values are drawn
 from ASCII (PostgreSQL's and Python's lower() differ on a few exotic Unicode letters).
 """
 
@@ -14,13 +15,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alignment import spec as vocab
+from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
-from leads.models import Account, Activity, Lead, Stage, Team, Transition
+from leads.models import Account, Activity, Assignment, Lead, Stage, Team, Transition
 from leads.rescoring import rescore_leads
 from leads.scoring import (
     SCORABLE_STAGES,
@@ -33,6 +36,9 @@ from leads.scoring import (
 )
 
 NOW = dt.datetime(2026, 3, 11, 10, 30, 15, 123456, tzinfo=dt.UTC)
+# Every lead starts with an old SLA pass: kept unless the lead moves (into MQL: a new pass).
+MQL_AT = NOW - dt.timedelta(days=5)
+DUE_AT = NOW - dt.timedelta(days=4)
 KINDS = ("demo_request", "web_visit", "pricing_page_visit", "unsubscribe")
 WORDS = ("Software", "software", "RETAIL", "Retail", "ops_lead", "100%", "Marketing", "vp", "", "gmail.com", "a")
 TEXT = st.sampled_from(WORDS)
@@ -152,6 +158,7 @@ def leads_for(spec: dict, *, stages=STAGES, recycled=st.one_of(st.none(), RECYCL
                 "email_domain": st.sampled_from(["gmail.com", "GMAIL.COM", "acme.io", ""]),
                 "stage": stages,
                 "worked": st.booleans(),
+                "owned": st.booleans(),
                 "recycled": recycled,
                 # the version that scored it last: none, an older one, or the one being applied
                 "scored_by": st.sampled_from([None, "older", "current"]),
@@ -163,7 +170,7 @@ def leads_for(spec: dict, *, stages=STAGES, recycled=st.one_of(st.none(), RECYCL
     )
 
 
-def _create(leads_data, versions: dict) -> list[Lead]:
+def _create(leads_data, versions: dict, owner: User) -> list[Lead]:
     leads = []
     for i, data in enumerate(leads_data):
         account = None
@@ -182,6 +189,9 @@ def _create(leads_data, versions: dict) -> list[Lead]:
                 source=data["source"],
                 email_domain=data["email_domain"],
                 stage=Stage.NURTURE if in_nurture else data["stage"],
+                owner=owner if data["owned"] else None,
+                mql_at=MQL_AT,
+                sla_due_at=DUE_AT,
                 first_action_at=NOW - dt.timedelta(days=1) if data["worked"] else None,
                 recycled_at=NOW - dt.timedelta(days=recycled_days) if recycled_days is not None else None,
                 revisit_on=NOW.date() + dt.timedelta(days=revisit_days) if revisit_days is not None else None,
@@ -207,10 +217,11 @@ def _assert_executions_agree(data, *, thresholds=st.integers(-20, 80), **lead_st
         spec = data.draw(specs(persona_ids, thresholds))
         older = AgreementVersion.objects.create(number=1, status="retired", spec=spec)
         version = AgreementVersion.objects.create(number=2, status="active", spec=spec)
-        Team.objects.create(name="Inside Sales")
-        leads = _create(data.draw(leads_for(spec, **lead_strategies)), {"older": older, "current": version})
+        Team.objects.create(name="Inside Sales")  # no SDRs: routing leaves new MQLs unassigned
+        owner = User.objects.create(username="owner")
+        leads = _create(data.draw(leads_for(spec, **lead_strategies)), {"older": older, "current": version}, owner)
 
-        expected = {}
+        expected, lifecycle, released = {}, {}, {}
         for lead in Lead.objects.select_related("account").filter(id__in=[x.id for x in leads]):
             lead.persona_id = persona_for(lead.job_title, lead.seniority, lead.department, personas)
             result = score_lead(facts_for_lead(lead), activity_weights(lead, spec, NOW), spec)
@@ -225,6 +236,14 @@ def _assert_executions_agree(data, *, thresholds=st.integers(-20, 80), **lead_st
                 result.completeness,
                 stage,
             )
+            # Entering MQL starts a new SLA pass without an owner; leaving it stops the clock.
+            if stage == Stage.MQL and lead.stage != Stage.MQL:
+                lifecycle[lead.id] = (NOW, sla_due_at(spec, NOW, result.grade), None, None, None)
+                if lead.owner_id is not None:
+                    released[lead.id] = lead.owner_id
+            else:
+                due = DUE_AT if stage == lead.stage else None
+                lifecycle[lead.id] = (MQL_AT, due, lead.first_action_at, lead.revisit_on, lead.owner_id)
         before = dict(Lead.objects.values_list("id", "stage"))
 
         rescore_leads(lead_ids=list(expected), version=version, now=NOW)
@@ -244,10 +263,17 @@ def _assert_executions_agree(data, *, thresholds=st.integers(-20, 80), **lead_st
             )
         }
         assert actual == expected
+        fields = ("id", "mql_at", "sla_due_at", "first_action_at", "revisit_on", "owner_id")
+        assert {row[0]: row[1:] for row in Lead.objects.values_list(*fields)} == lifecycle
         moves = {
-            lead_id: (f, t) for lead_id, f, t in Transition.objects.values_list("lead_id", "from_stage", "to_stage")
+            lead_id: (f, t, owner_id)
+            for lead_id, f, t, owner_id in Transition.objects.values_list("lead_id", "from_stage", "to_stage", "owner")
         }
-        assert moves == {i: (before[i], row[-1]) for i, row in expected.items() if before[i] != row[-1]}
+        assert moves == {
+            i: (before[i], row[-1], lifecycle[i][-1]) for i, row in expected.items() if before[i] != row[-1]
+        }
+        assignments = Assignment.objects.values_list("lead_id", "from_owner_id", "to_owner_id", "reason", "actor")
+        assert {a[0]: a[1:] for a in assignments} == {i: (o, None, "released", None) for i, o in released.items()}
         # The read path (stored persona) agrees as well.
         read = annotate_scores(Lead.objects.all(), spec, now=NOW).values_list(
             "id", "sc_fit", "sc_engagement", "sc_total", "sc_grade", "sc_knocked_out", "sc_completeness"
