@@ -522,7 +522,11 @@ def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
 
 
 def rescore_job_finish(*, job_id: int) -> bool:
-    """Close a job whose chunks are all done: refresh open MQLs' due times, mark it done."""
+    """Close a job whose chunks are all done: refresh open MQLs' due times, mark it done.
+
+    The one place that re-times open MQLs after a publish (``sla`` does not listen to it): only
+    here, after the last chunk, are every lead's grade and the new SLA terms both final.
+    """
     with transaction.atomic():
         job = RescoreJob.objects.select_for_update().select_related("version").filter(pk=job_id).first()
         if job is None or job.status != RescoreJob.Status.RUNNING or job.done_chunks < job.total_chunks:

@@ -42,11 +42,6 @@ def send_breach_email(alert_id: int) -> bool:
     return services.breach_email_send(alert_id=alert_id)
 
 
-@shared_task(name="sla.tasks.recompute_due_times", acks_late=True, soft_time_limit=600, time_limit=660)
-def recompute_due_times(version_id: int) -> int:
-    return services.due_times_recompute(version_id=version_id)
-
-
 @shared_task(name="sla.tasks.refresh_sla", acks_late=True, soft_time_limit=1800, time_limit=1860)
 def refresh_sla() -> int:
     """Catch the pass table and the daily roll-up up with the log (queued by requests that stopped short)."""

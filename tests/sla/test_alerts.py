@@ -154,20 +154,24 @@ def test_missing_due_times_of_open_mqls_are_filled_in(agreement, sdr, manager, m
     assert lead.mql_at == MQL_AT
 
 
-def test_publishing_an_agreement_re_times_open_mqls(agreement, sdr, manager, make_mql, on_commit):
-    lead = make_mql(sdr, MQL_AT)
+def test_publishing_an_agreement_re_times_open_mqls_once_the_rescore_has_finished(
+    agreement, sdr, manager, make_mql, on_commit
+):
+    lead = make_mql(sdr, MQL_AT, budget="confirmed")  # fit 60: still an A-grade MQL under the new version
     check("2026-03-02 09:30")
+    assert Lead.objects.get(pk=lead.pk).sla_due_at == at("2026-03-02 13:00")
     agreement.status = "retired"
     agreement.save()
     newer = AgreementVersionFactory()
     newer.spec["sla"]["response_hours"]["A"] = 2
     newer.save()
-    with on_commit(execute=False) as callbacks:
-        agreement_published.send(sender=None, version_id=newer.pk)
-    assert any(key[0] == "sla-recompute-due-times" for key, *_ in agreement_published.receivers)
-    assert callbacks, "publishing queues the re-timing on commit"
-    services.due_times_recompute(version_id=newer.pk)  # what the queued task runs
+    with on_commit(execute=True):
+        agreement_published.send(sender=None, version_id=newer.pk)  # the leads rescore runs (eager)
+    # One place re-times open MQLs: the leads rescore after its last chunk, with final grades.
+    assert not any(key[0] == "sla-recompute-due-times" for key, *_ in agreement_published.receivers)
+    assert "sla.tasks.recompute_due_times" not in celery_app.tasks
     lead.refresh_from_db()
+    assert (lead.stage, lead.grade, lead.scored_version) == (Stage.MQL, "A", newer)
     assert lead.sla_due_at == at("2026-03-02 11:00")
 
 
