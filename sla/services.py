@@ -556,14 +556,3 @@ def figures_refresh(*, rebuild: bool = False, now: dt.datetime | None = None) ->
     if leads < 0:
         passes.vacuum()
     return leads
-
-
-def due_times_recompute(*, version_id: int) -> int:
-    """A newly published agreement: every open MQL's due time follows the new terms.
-
-    Also re-measures the stored passes when the calendar changed, so the next dashboard is fast.
-    """
-    terms = current_terms()
-    if passes.refresh(terms=terms) < 0:
-        passes.vacuum()
-    return due_times_fill(terms=terms, now=timezone.now(), only_missing=False)
