@@ -40,6 +40,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.scratch import recreate_database as recreate  # noqa: E402 - after the path insert
+from bench.scratch import sql  # noqa: E402
 
 SDRS = 20
 OWNED_PER_SDR = 50
@@ -69,26 +71,6 @@ def database_exists(admin_url: str, name: str) -> bool:
         found = cur.fetchone() is not None
     conn.close()
     return found
-
-
-def recreate(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-
-def sql(statement: str, params=None) -> list[tuple]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 def generate(n: int) -> list[int]:

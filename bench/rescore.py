@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.scratch import recreate_database, sql  # noqa: E402 - after the path insert
 
 NAIVE_SAMPLE = 20_000
 BATCH = 1_000
@@ -47,26 +48,6 @@ def scratch_url(url: str) -> tuple[str, str, str]:
         sys.exit("bench/rescore.py needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/name")
     name = f"{parts.path.lstrip('/')}_bench_rescore"
     return parts._replace(path="/postgres").geturl(), parts._replace(path=f"/{name}").geturl(), name
-
-
-def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-
-def sql(statement: str, params=None) -> list[tuple]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 # Activity kinds weighted like real traffic: opens and visits are common, demo requests rare.

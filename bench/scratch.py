@@ -1,0 +1,25 @@
+"""Helpers the benchmarks share: a scratch PostgreSQL database and raw SQL on Django's connection."""
+
+from __future__ import annotations
+
+
+def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
+    """Drop ``name`` (disconnecting its sessions) and, unless ``drop_only``, create it empty."""
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def sql(statement: str, params=None) -> list[tuple]:
+    """Run one statement on Django's default connection; rows when it returns any."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
