@@ -240,15 +240,22 @@ class SimLead:
 
 def _weights_at(sim: SimLead, spec: dict, now: dt.datetime) -> dict[str, float]:
     """Activity weights per behaviour rule at ``now`` — the same rules as ``activity_weights``."""
+    by_kind: dict[str, list[dt.datetime]] = {}
+    for kind, at in sim.activities:  # sorted oldest first, the order the scorer sums in
+        if at <= now:
+            by_kind.setdefault(kind, []).append(at)
     weights: dict[str, float] = {}
     for rule in spec["behaviour_rules"]:
+        times = by_kind.get(rule["kind"])
+        if not times:
+            continue
         start = now - dt.timedelta(days=rule["window_days"])
         if sim.recycled_at and sim.recycled_at > start:
             start = sim.recycled_at
         half_life = rule.get("half_life_days")
         total = 0.0
-        for kind, at in sim.activities:
-            if kind == rule["kind"] and start < at <= now:
+        for at in times:
+            if at > start:
                 total += 0.5 ** ((now - at).total_seconds() / 86400 / half_life) if half_life else 1
         if total:
             weights[rule["id"]] = total
@@ -530,20 +537,33 @@ class DemoBuilder:
         can raise the score are checked (windows and decay only ever lower it).
         """
         base: dict = {}
+        counts: dict[str, int] = {}
+        for kind, _ in sim.activities:
+            counts[kind] = counts.get(kind, 0) + 1
         for kind, at in sim.activities:
             version = self.version_at(at)
             if kind not in self.positive_kinds[version.id]:
                 continue
             if version.id not in base:
-                base[version.id] = score_lead(facts, {}, version.spec)
-            if base[version.id].knocked_out:
+                fit = score_lead(facts, {}, version.spec)
+                # Upper bound: every activity the lead ever has, inside every window, undecayed.
+                # A lead that cannot reach the threshold even then never qualifies under this version.
+                best = sum(
+                    min(r["points"] * counts.get(r["kind"], 0), r["cap"] if r.get("cap") is not None else 10**9)
+                    for r in version.spec["behaviour_rules"]
+                    if r["points"] > 0
+                )
+                hopeless = fit.knocked_out or fit.fit + best < version.spec["mql_threshold"]
+                base[version.id] = (fit, hopeless)
+            fit, hopeless = base[version.id]
+            if hopeless:
                 continue
             spec = version.spec
             weights = _weights_at(sim, spec, at)
             engagement = sum(
                 behaviour_points(r, weights[r["id"]]) for r in spec["behaviour_rules"] if r["id"] in weights
             )
-            if base[version.id].fit + engagement >= spec["mql_threshold"]:
+            if fit.fit + engagement >= spec["mql_threshold"]:
                 result = score_lead(facts, weights, spec)
                 return at + dt.timedelta(minutes=self.rng.randint(1, 20)), version, result
         return None, None, None
