@@ -26,7 +26,7 @@ from alignment import spec as vocab
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona, SignOff
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, TeamMember, Transition
-from leads.scoring import behaviour_points, persona_for, score_lead
+from leads.scoring import behaviour_points, persona_for, score_lead, weights_from_times
 from portal.access import Role
 
 DEMO_PASSWORD = "accord-demo"  # noqa: S105 - demo accounts only, printed by seed_demo
@@ -239,27 +239,11 @@ class SimLead:
 
 
 def _weights_at(sim: SimLead, spec: dict, now: dt.datetime) -> dict[str, float]:
-    """Activity weights per behaviour rule at ``now`` — the same rules as ``activity_weights``."""
+    """Activity weights per behaviour rule at ``now``, by the scorer's own rule (activities are oldest first)."""
     by_kind: dict[str, list[dt.datetime]] = {}
-    for kind, at in sim.activities:  # sorted oldest first, the order the scorer sums in
-        if at <= now:
-            by_kind.setdefault(kind, []).append(at)
-    weights: dict[str, float] = {}
-    for rule in spec["behaviour_rules"]:
-        times = by_kind.get(rule["kind"])
-        if not times:
-            continue
-        start = now - dt.timedelta(days=rule["window_days"])
-        if sim.recycled_at and sim.recycled_at > start:
-            start = sim.recycled_at
-        half_life = rule.get("half_life_days")
-        total = 0.0
-        for at in times:
-            if at > start:
-                total += 0.5 ** ((now - at).total_seconds() / 86400 / half_life) if half_life else 1
-        if total:
-            weights[rule["id"]] = total
-    return weights
+    for kind, at in sim.activities:
+        by_kind.setdefault(kind, []).append(at)
+    return weights_from_times(by_kind, spec["behaviour_rules"], now, sim.recycled_at)
 
 
 class DemoBuilder:

@@ -205,40 +205,47 @@ def score_lead(facts: dict, weights: dict[str, float], spec: dict, persona_names
     )
 
 
-def activity_weights(lead, spec: dict, now: dt.datetime) -> dict[str, float]:
+def weights_from_times(
+    times_by_kind: dict[str, list[dt.datetime]], rules: list[dict], now: dt.datetime, recycled_at=None
+) -> dict[str, float]:
     """Occurrences per behaviour rule inside its window (after ``recycled_at``), decayed when asked.
 
-    One query: the lead's activities of the kinds the spec scores, within the widest window.
+    ``times_by_kind`` holds each kind's ``occurred_at`` values oldest first: decayed weights are
+    summed in the order PostgreSQL's index scan adds them, so both executions agree to the bit.
     """
+    weights: dict[str, float] = {}
+    for rule in rules:
+        times = times_by_kind.get(rule["kind"])
+        if not times:
+            continue
+        start = now - dt.timedelta(days=rule["window_days"])
+        if recycled_at and recycled_at > start:
+            start = recycled_at
+        half_life = rule.get("half_life_days")
+        total = 0.0
+        for occurred_at in times:
+            if start < occurred_at <= now:
+                total += 0.5 ** ((now - occurred_at).total_seconds() / 86400 / half_life) if half_life else 1
+        if total:
+            weights[rule["id"]] = total
+    return weights
+
+
+def activity_weights(lead, spec: dict, now: dt.datetime) -> dict[str, float]:
+    """Behaviour-rule weights of one lead. One query: the scored kinds within the widest window."""
     rules = spec.get("behaviour_rules", [])
     if not rules:
         return {}
-    widest = max(r["window_days"] for r in rules)
-    since = now - dt.timedelta(days=widest)
-    # Oldest first: decayed weights are summed in the order PostgreSQL's index scan adds them.
-    rows = list(
+    since = now - dt.timedelta(days=max(r["window_days"] for r in rules))
+    by_kind: dict[str, list[dt.datetime]] = {}
+    rows = (
         lead.activities.filter(kind__in={r["kind"] for r in rules}, occurred_at__gt=since)
         .order_by("occurred_at", "id")
         .values_list("kind", "occurred_at")
     )
-    weights: dict[str, float] = {}
-    for rule in rules:
-        start = now - dt.timedelta(days=rule["window_days"])
-        if lead.recycled_at and lead.recycled_at > start:
-            start = lead.recycled_at
-        half_life = rule.get("half_life_days")
-        total = 0.0
-        for kind, occurred_at in rows:
-            if kind != rule["kind"] or occurred_at <= start or occurred_at > now:
-                continue
-            if half_life:
-                age_days = (now - occurred_at).total_seconds() / 86400
-                total += 0.5 ** (age_days / half_life)
-            else:
-                total += 1
-        if total:
-            weights[rule["id"]] = total
-    return weights
+    for kind, occurred_at in rows:
+        by_kind.setdefault(kind, []).append(occurred_at)
+    return weights_from_times(by_kind, rules, now, lead.recycled_at)
 
 
 def explain(lead, spec: dict, now: dt.datetime, persona_names: dict | None = None) -> ScoreResult:

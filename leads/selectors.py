@@ -15,7 +15,7 @@ from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
 from leads.models import Activity, Lead, Stage, Team, TeamMember, Transition
-from leads.scoring import _known, _norm, behaviour_points, condition_matches, facts_for_lead
+from leads.scoring import _known, _norm, behaviour_points, condition_matches, facts_for_lead, weights_from_times
 
 
 def stage_counts() -> list[dict]:
@@ -261,43 +261,25 @@ def calendar_for(version) -> BusinessCalendar:
 
 
 def page_weights(leads: list[Lead], spec: dict, now: dt.datetime) -> dict[int, dict[str, float]]:
-    """Behaviour-rule weights for many leads from ONE query (the semantics of scoring.activity_weights)."""
+    """Behaviour-rule weights for many leads from ONE query (``scoring.weights_from_times`` per lead)."""
     rules = spec.get("behaviour_rules", [])
     if not rules or not leads:
         return {lead.id: {} for lead in leads}
     since = now - dt.timedelta(days=max(r["window_days"] for r in rules))
     by_lead: dict[int, dict[str, list[dt.datetime]]] = defaultdict(lambda: defaultdict(list))
-    rows = Activity.objects.filter(
-        lead_id__in=[lead.id for lead in leads],
-        kind__in={r["kind"] for r in rules},
-        occurred_at__gt=since,
-        occurred_at__lte=now,
-    ).values_list("lead_id", "kind", "occurred_at")
+    rows = (
+        Activity.objects.filter(
+            lead_id__in=[lead.id for lead in leads],
+            kind__in={r["kind"] for r in rules},
+            occurred_at__gt=since,
+            occurred_at__lte=now,
+        )
+        .order_by("occurred_at", "id")
+        .values_list("lead_id", "kind", "occurred_at")
+    )
     for lead_id, kind, occurred_at in rows:
         by_lead[lead_id][kind].append(occurred_at)
-    starts = {rule["id"]: now - dt.timedelta(days=rule["window_days"]) for rule in rules}
-    weights: dict[int, dict[str, float]] = {}
-    for lead in leads:
-        mine: dict[str, float] = {}
-        kinds = by_lead.get(lead.id)
-        for rule in rules if kinds else ():
-            occurred = kinds.get(rule["kind"])
-            if not occurred:
-                continue
-            start = starts[rule["id"]]
-            if lead.recycled_at and lead.recycled_at > start:
-                start = lead.recycled_at
-            half_life = rule.get("half_life_days")
-            stamps = [at for at in occurred if at > start]
-            total = (
-                sum(0.5 ** ((now - at).total_seconds() / 86400 / half_life) for at in stamps)
-                if half_life
-                else len(stamps)
-            )
-            if total:
-                mine[rule["id"]] = total
-        weights[lead.id] = mine
-    return weights
+    return {lead.id: weights_from_times(by_lead.get(lead.id, {}), rules, now, lead.recycled_at) for lead in leads}
 
 
 def persona_names() -> dict[int, str]:
