@@ -184,9 +184,6 @@ class GradeBandForm(forms.Form):
     min = forms.IntegerField(required=False, label="From fit score", help_text="Empty = no lower limit.")
     max = forms.IntegerField(required=False, label="To fit score", help_text="Empty = no upper limit.")
 
-    def __init__(self, *args, personas=None, **kwargs):
-        super().__init__(*args, **kwargs)
-
     def to_spec(self) -> dict:
         data = self.cleaned_data
         return {"grade": data["grade"], "min": data.get("min"), "max": data.get("max")}
@@ -343,7 +340,6 @@ class SpecEditor:
 
     def __init__(self, *, spec: dict, personas: list[Persona], data=None, revision: int = 1):
         self.personas = personas
-        self.bound = data is not None
         kwargs = {"form_kwargs": {"personas": personas}}
         self.formsets = {}
         for prefix, (section, formset_class) in RULE_SECTIONS.items():

@@ -140,10 +140,6 @@ class Comment(models.Model):
             models.Index(fields=["version", "rule_id", "created_at"], name="comment_version_rule_idx"),
         ]
 
-    @property
-    def is_resolved(self) -> bool:
-        return self.resolved_at is not None
-
 
 class AgreementRevision(models.Model):
     """The spec as it stood after each save of a version: the base of every three-way merge."""

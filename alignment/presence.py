@@ -13,6 +13,8 @@ import datetime as dt
 from django.core.cache import cache
 from django.utils import timezone
 
+from portal.access import display_name
+
 POLL_SECONDS = 10
 TTL_SECONDS = 35
 ROSTER_TTL_SECONDS = 6 * 3600
@@ -29,7 +31,7 @@ def _user_key(version_id: int, user_id: int) -> str:
 def touch(version_id: int, user, *, editing: bool = False) -> None:
     """Record that ``user`` has the draft open (``editing``: on the edit form)."""
     now = timezone.now()
-    name = user.get_full_name() or user.get_username()
+    name = display_name(user)
     cache.set(
         _user_key(version_id, user.pk),
         {"id": user.pk, "name": name, "seen": now.isoformat(), "editing": editing},

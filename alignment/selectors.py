@@ -6,7 +6,7 @@ from django.db.models import Count, Max, Prefetch, Q
 
 from alignment import diff as spec_diff
 from alignment import spec as vocab
-from alignment.models import AgreementEvent, AgreementRevision, AgreementVersion, Comment, SignOff
+from alignment.models import AgreementEvent, AgreementRevision, AgreementVersion, Comment, Persona, SignOff
 from alignment.services import OPEN_STATUSES, SIDE_ROLES, active_persona_ids, persona_names
 from alignment.validation import validate_spec
 
@@ -104,10 +104,13 @@ def open_draft_summary() -> dict | None:
     }
 
 
-def version_pair(a: AgreementVersion | None, b: AgreementVersion | None) -> list[spec_diff.Change]:
+def version_pair(
+    a: AgreementVersion | None, b: AgreementVersion | None, names: dict | None = None
+) -> list[spec_diff.Change]:
+    """What changed from ``a`` to ``b``; ``names``: persona names the page has already read."""
     if a is None or b is None:
         return []
-    return spec_diff.spec_changes(a.spec, b.spec, persona_names())
+    return spec_diff.spec_changes(a.spec, b.spec, persona_names() if names is None else names)
 
 
 def _band_range(band: dict) -> str:
@@ -173,3 +176,22 @@ def with_comment_counts(doc: dict, counts: dict) -> dict:
         for rule in doc[section]:
             rule["comments"] = counts["per_rule"].get(rule["id"], {"open": 0, "total": 0})
     return doc
+
+
+def persona_changes(persona: Persona, *, limit: int = 50) -> list[dict]:
+    """The persona's last ``limit`` history records, newest first, each with its changed fields.
+
+    One query: each record is compared with the next older one in the same list (``limit + 1``
+    are read), not through ``prev_record``, which costs a query per record.
+    """
+    records = list(persona.history.select_related("history_user").order_by("-history_date", "-history_id")[: limit + 1])
+    changes = []
+    for record, previous in zip(records[:limit], [*records[1:], None], strict=False):
+        diffs = record.diff_against(previous).changes if previous else []
+        fields = [
+            {"field": Persona._meta.get_field(d.field).verbose_name, "old": d.old, "new": d.new}
+            for d in diffs
+            if d.field != "updated_at"
+        ]
+        changes.append({"record": record, "fields": fields})
+    return changes

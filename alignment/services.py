@@ -31,8 +31,8 @@ from alignment.models import (
 )
 from alignment.signals import agreement_published
 from alignment.spec import default_spec
-from alignment.validation import SpecInvalid, validate_spec
-from portal.access import Role, user_roles
+from alignment.validation import ensure_valid
+from portal.access import Role, display_name, user_roles
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +76,6 @@ def persona_names() -> dict[int, str]:
 
 def active_persona_ids() -> list[int]:
     return list(Persona.objects.active().values_list("id", flat=True))
-
-
-def display_name(user) -> str:
-    if user is None:
-        return "System"
-    return user.get_full_name() or user.get_username()
 
 
 def _log(version: AgreementVersion, action: str, user, summary: str = "", **details) -> AgreementEvent:
@@ -202,9 +196,7 @@ def draft_save(
             if merge.conflicts:
                 raise MergeConflict(conflicts=merge.conflicts, current_revision=version.revision, others=merged_with)
             result_spec = merge.spec
-        errors = validate_spec(result_spec, persona_ids=active_persona_ids())
-        if errors:
-            raise SpecInvalid(errors)
+        ensure_valid(result_spec, persona_ids=active_persona_ids())
         if result_spec == version.spec:
             return SaveResult(version=version, saved=False, merged=bool(merged_with), merged_with=merged_with)
         names = persona_names()
@@ -260,9 +252,7 @@ def draft_propose(*, version: AgreementVersion, user) -> AgreementVersion:
             raise AgreementError("This draft is already proposed for sign-off.")
         if version.status != Status.DRAFT:
             raise AgreementError(f"Only a draft can be proposed; version {version.number} is {version.status}.")
-        errors = validate_spec(version.spec, persona_ids=active_persona_ids())
-        if errors:
-            raise SpecInvalid(errors)
+        ensure_valid(version.spec, persona_ids=active_persona_ids())
         version.status = Status.PROPOSED
         version.proposed_at = timezone.now()
         version.save(update_fields=["status", "proposed_at", "updated_at"])
@@ -442,7 +432,7 @@ def comment_add(
 
 def comment_resolve(*, comment: Comment, user) -> Comment:
     with transaction.atomic():
-        comment = Comment.objects.select_for_update().select_related("version").get(pk=comment.pk)
+        comment = Comment.objects.select_for_update(of=("self",)).select_related("version").get(pk=comment.pk)
         if comment.parent_id is not None:
             raise AgreementError("Resolve the thread, not a reply.")
         if comment.resolved_at is not None:
@@ -456,7 +446,7 @@ def comment_resolve(*, comment: Comment, user) -> Comment:
 
 def comment_reopen(*, comment: Comment, user) -> Comment:
     with transaction.atomic():
-        comment = Comment.objects.select_for_update().select_related("version").get(pk=comment.pk)
+        comment = Comment.objects.select_for_update(of=("self",)).select_related("version").get(pk=comment.pk)
         if comment.resolved_at is None:
             raise AgreementError("This thread is already open.")
         comment.resolved_at = None

@@ -170,12 +170,6 @@ TIMELINE = (
     ("this_year", "This year"),
     ("none", "No timeline"),
 )
-BUYING_ROLES = (
-    ("decision_maker", "Decision maker"),
-    ("influencer", "Influencer"),
-    ("champion", "Champion"),
-    ("user", "User"),
-)
 
 ACTIVITY_KINDS = (
     ("form_fill", "Form fill"),

@@ -32,6 +32,7 @@ from alignment.selectors import (
     last_saves,
     latest_revision,
     open_draft_summary,
+    persona_changes,
     recent_events,
     signature_slots,
     version_pair,
@@ -61,6 +62,7 @@ from alignment.services import (
     persona_save,
     sides_for,
 )
+from alignment.services import open_draft as current_open_draft
 from alignment.validation import SpecInvalid, error_messages, validate_spec
 from portal.access import EVERYONE, LEADERS, has_role, role_required
 
@@ -93,7 +95,7 @@ def _back_to(version: AgreementVersion) -> HttpResponse:
 @role_required(*EVERYONE)
 def agreement(request: HttpRequest) -> HttpResponse:
     """Leaders' landing page: the active agreement, the open draft and what it needs next."""
-    active = versions_with_signatures().filter(status=Status.ACTIVE).first()
+    active = versions_with_signatures().active()
     return render(
         request,
         "alignment/agreement.html",
@@ -110,19 +112,21 @@ def agreement(request: HttpRequest) -> HttpResponse:
 @role_required(*EVERYONE)
 def our_agreement(request: HttpRequest) -> HttpResponse:
     """The active agreement as a printable document every role can read."""
-    version = versions_with_signatures().filter(status=Status.ACTIVE).first()
+    version = versions_with_signatures().active()
     if version is None:
         return render(request, "alignment/our_agreement.html", {"version": None})
     return _document_page(request, version, template="alignment/our_agreement.html")
 
 
-def _document_page(request, version: AgreementVersion, *, template: str, extra: dict | None = None) -> HttpResponse:
+def _document_page(
+    request, version: AgreementVersion, *, template: str, extra: dict | None = None, names: dict | None = None
+) -> HttpResponse:
     return render(
         request,
         template,
         {
             "version": version,
-            "doc": document(version.spec),
+            "doc": document(version.spec, names),
             "signatures": signature_slots(version),
             "can_edit": _can_edit(request.user),
             **(extra or {}),
@@ -134,19 +138,21 @@ def _document_page(request, version: AgreementVersion, *, template: str, extra: 
 def version_detail(request: HttpRequest, number: int) -> HttpResponse:
     """An open draft's workspace, or any other version as a read-only document."""
     version = _version(number)
+    names = persona_names()
     if version.status not in OPEN_STATUSES:
         previous = version.based_on
+        changes = grouped(version_pair(previous, version, names)) if previous else []
         return _document_page(
             request,
             version,
             template="alignment/version.html",
-            extra={"previous": previous, "changes": grouped(version_pair(previous, version)) if previous else []},
+            extra={"previous": previous, "changes": changes},
+            names=names,
         )
     presence.touch(version.pk, request.user)
-    names = persona_names()
     problems = validate_spec(version.spec, persona_ids=active_persona_ids())
     base = version.based_on
-    changes = version_pair(base, version) if base else []
+    changes = version_pair(base, version, names) if base else []
     slots = signature_slots(version)
     counts = comment_counts(version)
     return render(
@@ -173,7 +179,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
 
 @role_required(*EVERYONE)
 def open_draft(request: HttpRequest) -> HttpResponse:
-    draft = AgreementVersion.objects.filter(status__in=OPEN_STATUSES).first()
+    draft = current_open_draft()
     if draft is None:
         messages.info(request, "There is no open draft. Leaders can start one from the active agreement.")
         return redirect("alignment:agreement")
@@ -499,8 +505,12 @@ def presence_view(request: HttpRequest, number: int) -> HttpResponse:
 # --- Comments ---------------------------------------------------------------------------------
 
 
-def _comments_partial(request, version: AgreementVersion, rule_id: str | None, *, form=None, status=200):
+def _comments_partial(
+    request, version: AgreementVersion, rule_id: str | None, *, form=None, status=200, notify: bool = True
+):
+    """The threads of one scope; ``notify``: tell the page that comments changed (after a write)."""
     counts = comment_counts(version)
+    scope = "all" if rule_id is None else rule_id
     doc = document(version.spec)
     titles = {r["id"]: r["text"] for r in doc["fit_rules"]}
     titles.update({r["id"]: r["label"] for r in doc["knockouts"]})
@@ -514,16 +524,16 @@ def _comments_partial(request, version: AgreementVersion, rule_id: str | None, *
         {
             "version": version,
             "threads": threads,
-            "scope": "all" if rule_id is None else rule_id,
+            "scope": scope,
             "counts": counts,
             "can_comment": _can_edit(request.user) and version.status not in (Status.ABANDONED, Status.RETIRED),
             "form": form or CommentForm(initial={"rule_id": rule_id or ""}),
         },
         status=status,
     )
-    # The sidebar refreshes on changes made in a rule's thread, not on its own (it has just been swapped).
-    scope = "all" if rule_id is None else rule_id
-    response["HX-Trigger"] = json.dumps({"comments-changed": {"unresolved": counts["unresolved"], "scope": scope}})
+    if notify:
+        # The sidebar refreshes on changes made in a rule's thread, not on its own (it has just been swapped).
+        response["HX-Trigger"] = json.dumps({"comments-changed": {"unresolved": counts["unresolved"], "scope": scope}})
     return response
 
 
@@ -537,9 +547,7 @@ def _scope(request) -> str | None:
 def comments(request: HttpRequest, number: int) -> HttpResponse:
     """Threads of a version: ?scope=all (every thread), ?scope= (the version itself), ?scope=<rule id>."""
     version = _version(number)
-    response = _comments_partial(request, version, _scope(request))
-    del response["HX-Trigger"]
-    return response
+    return _comments_partial(request, version, _scope(request), notify=False)
 
 
 @require_POST
@@ -610,21 +618,7 @@ def persona_list(request: HttpRequest) -> HttpResponse:
 @role_required(*EVERYONE)
 def persona_detail(request: HttpRequest, pk: int) -> HttpResponse:
     persona = get_object_or_404(Persona, pk=pk)
-    records = list(persona.history.select_related("history_user").order_by("-history_date", "-history_id")[:50])
-    changes = []
-    for record in records:
-        previous = record.prev_record
-        diffs = record.diff_against(previous).changes if previous else []
-        changes.append(
-            {
-                "record": record,
-                "fields": [
-                    {"field": Persona._meta.get_field(d.field).verbose_name, "old": d.old, "new": d.new}
-                    for d in diffs
-                    if d.field not in ("updated_at",)
-                ],
-            }
-        )
+    changes = persona_changes(persona)
     return render(
         request,
         "alignment/persona_detail.html",

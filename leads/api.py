@@ -159,8 +159,10 @@ class LeadIn(StrictIn):
         None, max_length=253, description="Company web domain; defaults to the e-mail's unless it is a free mailbox."
     )
     industry: _choice("industry") | None = None
-    employees: int | None = Field(None, ge=0, le=2_000_000_000, strict=True)
-    annual_revenue: int | None = Field(None, ge=0, le=9_000_000_000_000_000, strict=True, description="USD per year")
+    employees: int | None = Field(None, ge=0, le=intake.WHOLE_NUMBER_MAX["employees"], strict=True)
+    annual_revenue: int | None = Field(
+        None, ge=0, le=intake.WHOLE_NUMBER_MAX["annual_revenue"], strict=True, description="USD per year"
+    )
     country: _choice("country") | None = Field(None, description="ISO 3166-1 alpha-2 code")
     source: _choice("source") | None = None
     campaign: str | None = Field(None, max_length=120)
@@ -334,7 +336,14 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
 
 class LeadQuery(Schema):
     stage: Literal[tuple(Stage.values)] | None = None  # type: ignore[valid-type]
-    updated_since: dt.datetime | None = Field(None, description="Only leads changed at or after this moment.")
+    updated_since: dt.datetime | None = Field(
+        None,
+        description=(
+            "Only leads whose record, stage or owner changed, or that received activities, at or after this "
+            "moment. Scores that move only because a new agreement version was published, or because "
+            "activities aged out of a window, do not count (see scored_at): re-read all leads after a publish."
+        ),
+    )
     cursor: str | None = Field(None, max_length=200)
     limit: int = Field(100, ge=1, le=MAX_PAGE)
 
@@ -345,7 +354,7 @@ class LeadQuery(Schema):
             return None
         try:
             return intake.parse_moment(value)
-        except (intake.FieldError, ValueError) as exc:
+        except ValueError as exc:  # intake.FieldError included
             raise PydanticCustomError("datetime_parsing", str(exc)) from None
 
     @field_validator("cursor")
@@ -403,7 +412,6 @@ def lead_upsert(request: HttpRequest, payload: LeadIn):
     found or created by web domain. Returns the lead's id, stage and score after rescoring."""
     data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
     lead, created = intake.lead_upsert(data=data)
-    lead.refresh_from_db(fields=["stage", "fit_score", "engagement_score", "score"])
     return Status(
         201 if created else 200, {"id": lead.id, "stage": lead.stage, "score": lead.score, "created": created}
     )
@@ -508,13 +516,15 @@ def lead_get(request: HttpRequest, lead_id: int):
 @router.get("/leads", response={200: LeadPageOut, 401: Error, 422: InvalidFields}, summary="Leads changed since")
 def lead_list(request: HttpRequest, filters: Query[LeadQuery]):
     """Leads in order of last change (oldest first), ``limit`` per page; follow ``next_cursor`` to the end.
-    Syncing clients keep the last ``updated_at`` they saw and pass it as ``updated_since`` next time."""
+    Syncing clients keep the last ``updated_at`` they saw and pass it as ``updated_since`` next time.
+    ``updated_at`` moves when the lead's data, stage or owner changes or activities arrive; a publish
+    rescores every lead without moving it (a lead that crosses the threshold changes stage, which
+    counts), so a client that mirrors scores re-reads everything after a publish."""
     queryset = _leads().order_by("updated_at", "id")
     if filters.stage:
         queryset = queryset.filter(stage=filters.stage)
     if filters.updated_since:
-        since = filters.updated_since
-        queryset = queryset.filter(updated_at__gte=since if timezone.is_aware(since) else since.replace(tzinfo=dt.UTC))
+        queryset = queryset.filter(updated_at__gte=filters.updated_since)  # aware: parse_moment
     if filters.cursor:
         at, last_id = _decode_cursor(filters.cursor)
         queryset = queryset.filter(Q(updated_at__gt=at) | Q(updated_at=at, id__gt=last_id))

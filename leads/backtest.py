@@ -30,6 +30,7 @@ from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, V
 from django.db.models.functions import Least
 from django.utils import timezone
 
+from alignment.spec import reason_choices
 from leads.models import Activity, Lead, Stage, Transition
 from leads.scoring import annotate_scores, condition_matches
 
@@ -499,7 +500,7 @@ def rejection_reasons(*, spec: dict, days: int = DEFAULT_DAYS, now: dt.datetime 
     )
     with _analytics():
         rows = list(rows)
-    labels = {r["code"]: r["label"] for r in spec.get("reject_reasons", [])}
+    labels = dict(reason_choices(spec, "reject"))
     total = sum(r["n"] for r in rows)
     return [
         {

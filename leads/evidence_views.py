@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from alignment.models import AgreementVersion
+from alignment.spec import reason_choices
 from leads.backtest import (
     AS_OF_DAYS,
     DAY_CHOICES,
@@ -56,9 +57,7 @@ def evidence(request: HttpRequest) -> HttpResponse:
         "draftLabel": f"Draft v{version.number}",
         "activeLabel": f"Active v{active.number}",
     }
-    labels = {
-        r["code"]: r["label"] for r in version.spec.get("reject_reasons", []) + active.spec.get("reject_reasons", [])
-    }
+    labels = {**dict(reason_choices(version.spec, "reject")), **dict(reason_choices(active.spec, "reject"))}
     outcome_rows = [
         {
             "label": label,

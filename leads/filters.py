@@ -1,5 +1,4 @@
 import django_filters
-from django.db.models import Q
 
 from alignment import spec as vocab
 from leads.models import Lead, Stage
@@ -19,13 +18,7 @@ class LeadFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(email__icontains=value)
-            | Q(first_name__icontains=value)
-            | Q(last_name__icontains=value)
-            | Q(account__name__icontains=value)
-            | Q(job_title__icontains=value)
-        )
+        return queryset.search(value)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

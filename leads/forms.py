@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from alignment import spec as vocab
 from alignment.spec import reason_choices
 from leads.selectors import InboxFilters
+from portal.access import display_name
 
 
 class ErrorClassMixin:
@@ -142,7 +143,7 @@ class ReassignForm(ErrorClassMixin, forms.Form):
     def __init__(self, *args, candidates, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["to_user"].queryset = candidates
-        self.fields["to_user"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["to_user"].label_from_instance = display_name
 
 
 class NoteForm(ErrorClassMixin, forms.Form):

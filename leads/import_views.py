@@ -137,8 +137,10 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         return _detail_redirect(job)
     header, columns = importing.job_header(job), importing.job_columns(job)
     mapped = [(i, importing.TARGET_BY_KEY[key]) for i, key in enumerate(columns) if key]
+    # A full check is quick for ordinary files; very large ones are checked as they import.
+    first, invalid = importing.preview(job, count_invalid=job.total_rows <= 20_000)
     rows = []
-    for values, result in importing.preview(job):
+    for values, result in first:
         bad = dict(result.errors)
         rows.append(
             {
@@ -154,8 +156,6 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
                 ],
             }
         )
-    # A full check is quick for ordinary files; very large ones are checked as they import.
-    invalid = importing.count_invalid(job) if job.total_rows <= 20_000 else None
     return render(
         request,
         "leads/import_preview.html",
@@ -165,7 +165,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows,
             "invalid": invalid,
             "valid": None if invalid is None else job.total_rows - invalid,
-            "background": job.total_rows > importing.sync_row_limit(),
+            "background": importing.runs_in_background(job),
             **_file_facts(job),
         },
     )

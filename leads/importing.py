@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from django.utils import timezone
 from leads import intake
 from leads.models import ImportJob
 from leads.rescoring import enqueue, rescore_leads_later
+
+logger = logging.getLogger(__name__)
 
 
 class ImportProblem(Exception):
@@ -270,7 +273,6 @@ class RowResult:
     lead: dict | None = None
     activity: dict | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)  # (column name, message)
-    cleaned: dict = field(default_factory=dict)  # target → cleaned value, for the preview
 
     @property
     def ok(self) -> bool:
@@ -308,9 +310,9 @@ def validate_row(
         try:
             if key in ACTIVITY_TARGETS:
                 name = key.removeprefix("activity_")
-                activity[name] = result.cleaned[key] = intake.clean_activity_field(name, raw, now)
+                activity[name] = intake.clean_activity_field(name, raw, now)
             else:
-                lead[key] = result.cleaned[key] = intake.clean_lead_field(key, raw)
+                lead[key] = intake.clean_lead_field(key, raw)
         except intake.FieldError as exc:
             result.errors.append((where[key], str(exc)))
     if "email" not in present:
@@ -333,28 +335,37 @@ def validate_row(
     return result
 
 
-def preview(job: ImportJob, limit: int = PREVIEW_ROWS) -> list[tuple[list[str], RowResult]]:
-    """The first rows with their validation, for the preview page."""
+def _validated(job: ImportJob) -> Iterator[tuple[int, list[str], RowResult]]:
+    """Every row of the file with its validation under the job's mapping (one clock for all)."""
     header, columns, now = job_header(job), job_columns(job), timezone.now()
-    out = []
     for line, values in iter_rows(job):
-        out.append((values, validate_row(line, values, header, columns, now)))
-        if len(out) >= limit:
+        yield line, values, validate_row(line, values, header, columns, now)
+
+
+def preview(
+    job: ImportJob, limit: int = PREVIEW_ROWS, *, count_invalid: bool = False
+) -> tuple[list[tuple[list[str], RowResult]], int | None]:
+    """The first ``limit`` rows with their validation, for the preview page, and — with
+    ``count_invalid`` — how many rows of the whole file cannot be imported (one pass over it)."""
+    first, invalid = [], 0
+    for _line, values, result in _validated(job):
+        if len(first) < limit:
+            first.append((values, result))
+        elif not count_invalid:
             break
-    return out
+        invalid += not result.ok
+    return first, (invalid if count_invalid else None)
 
 
-def count_invalid(job: ImportJob) -> int:
-    header, columns, now = job_header(job), job_columns(job), timezone.now()
-    return sum(1 for line, values in iter_rows(job) if not validate_row(line, values, header, columns, now).ok)
+def runs_in_background(job: ImportJob) -> bool:
+    """Large files import as a Celery task with a progress bar; small ones within the request."""
+    return job.total_rows > sync_row_limit()
 
 
 def invalid_rows_csv(job: ImportJob) -> Iterator[list[str]]:
     """The rows that cannot be imported, as the file had them, with their line and what to fix."""
-    header, columns, now = job_header(job), job_columns(job), timezone.now()
-    yield ["line", "errors", *header]
-    for line, values in iter_rows(job):
-        result = validate_row(line, values, header, columns, now)
+    yield ["line", "errors", *job_header(job)]
+    for line, values, result in _validated(job):
         if not result.ok:
             problems = "; ".join(f"{column}: {message}" if column else message for column, message in result.errors)
             yield [str(line), problems, *values]
@@ -475,7 +486,7 @@ def import_job_start(*, job: ImportJob) -> bool:
             )
         job.status = ImportJob.Status.RUNNING
         job.save(update_fields=["status"])
-        in_background = job.total_rows > sync_row_limit()
+        in_background = runs_in_background(job)
         if in_background:
             from leads import tasks
 
@@ -488,14 +499,14 @@ def import_job_start(*, job: ImportJob) -> bool:
 def _import_chunk(job_id: int, results: list[RowResult], now: dt.datetime) -> tuple[int, int, int]:
     """One chunk in one transaction: leads, then their activities; (created, updated, activities stored)."""
     with transaction.atomic():
-        upserted = intake.leads_upsert(rows=[r.lead for r in results], defaults={"source": "import"}, now=now)
+        upserted = intake.leads_write([r.lead for r in results], now, defaults={"source": "import"})
         activities = [
             {"lead_id": upserted.ids[r.lead["email"].lower()], "details": {"import_job": job_id}, **r.activity}
             for r in results
             if r.activity
         ]
         stored, _, touched = intake.store_activities(rows=activities, now=now, stamped=upserted.touched)
-        rescore_leads_later(touched - upserted.touched)
+        rescore_leads_later(touched | upserted.touched)  # one rescore, once the chunk commits
     return len(upserted.created), len(upserted.updated), stored
 
 
@@ -527,6 +538,18 @@ def import_job_run(*, job_id: int) -> ImportJob:
     except (csv.Error, UnicodeDecodeError, OSError) as exc:
         errors.insert(
             0, {"line": None, "column": "", "message": f"The import stopped: the file could not be read ({exc})."}
+        )
+        status = ImportJob.Status.FAILED
+    except Exception:  # noqa: BLE001 - a bug must fail the job visibly, not leave it "running" for ever
+        logger.exception("Import job %s stopped after %s rows", job.pk, counts["processed_rows"])
+        errors.insert(
+            0,
+            {
+                "line": None,
+                "column": "",
+                "message": "The import stopped because of an error on our side; the rows counted as created "
+                "or updated are imported. Please tell your administrator.",
+            },
         )
         status = ImportJob.Status.FAILED
     else:

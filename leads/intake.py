@@ -42,7 +42,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from alignment import spec as vocab
 from alignment.models import AgreementVersion
 from leads.models import Account, Activity, ApiToken, Lead, Stage, Team, Transition, hash_token
-from leads.rescoring import rescore_leads_later
+from leads.rescoring import batches, rescore_leads_later
 
 # --- What a field may hold ---------------------------------------------------------------------
 
@@ -53,16 +53,15 @@ LEAD_FIELDS = LEAD_TEXT_FIELDS + LEAD_CHOICE_FIELDS
 # Facts about the company, kept on the account found (or created) by web domain.
 ACCOUNT_FIELDS = ("company", "domain", "industry", "employees", "annual_revenue", "country")
 ACCOUNT_FACTS = ("industry", "employees", "annual_revenue", "country")
+# Longest text each field takes: the columns' own limits, so the two cannot drift apart.
 MAX_LENGTHS = {
-    "email": 254,
-    "first_name": 100,
-    "last_name": 100,
-    "job_title": 200,
-    "phone": 40,
-    "campaign": 120,
-    "company": 200,
-    "domain": 253,
-    "external_id": 200,
+    **{
+        name: Lead._meta.get_field(name).max_length
+        for name in ("email", "first_name", "last_name", "job_title", "phone", "campaign")
+    },
+    "company": Account._meta.get_field("name").max_length,
+    "domain": Account._meta.get_field("domain").max_length,
+    "external_id": Activity._meta.get_field("external_id").max_length,
 }
 LABELS = {
     "email": "E-mail",
@@ -196,6 +195,10 @@ def clean_domain(value: str) -> str:
     return host
 
 
+# What the columns hold (employees: a PostgreSQL integer; revenue: a bigint), for every intake path.
+WHOLE_NUMBER_MAX = {"employees": 2_000_000_000, "annual_revenue": 9_000_000_000_000_000}
+
+
 def clean_whole_number(name: str, value: Any) -> int:
     """Whole numbers as people write them: 1200, "1,200", "1 200", "$1.2M", "15k"."""
     if isinstance(value, bool):
@@ -216,7 +219,7 @@ def clean_whole_number(name: str, value: Any) -> int:
         number = int(number)
     if number < 0:
         raise FieldError(f"{LABELS[name]} cannot be negative.")
-    if number > 9_000_000_000_000_000:
+    if number > WHOLE_NUMBER_MAX[name]:
         raise FieldError(f"{LABELS[name]} is too large.")
     return number
 
@@ -302,11 +305,6 @@ def domain_of(row: Mapping[str, Any]) -> str | None:
 SQL_CHUNK = 1000
 
 
-def _chunks(items: Sequence, size: int = SQL_CHUNK) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _insert_plan(model: type[Model], now: dt.datetime) -> tuple[list, list, dict]:
     """Columns of ``model`` to insert, a cheap adapter per column, and per-column defaults."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key and not getattr(f, "generated", False)]
@@ -347,7 +345,7 @@ def _insert_rows(
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     plan = list(zip(names, adapters, strict=True))
     inserted: list[tuple] = []
-    for chunk in _chunks(rows, max(1, min(SQL_CHUNK, 30_000 // len(fields)))):
+    for chunk in batches(rows, max(1, min(SQL_CHUNK, 30_000 // len(fields)))):
         params = []
         for row in chunk:
             for name, adapt in plan:
@@ -473,7 +471,7 @@ def _update_from_values(model: type[Model], rows: Sequence[tuple], columns: Sequ
         f = meta.get_field(name)
         assignments.append(f"{qn(f.column)} = %s")
         fixed_params.append(f.get_db_prep_save(value, connection))
-    for chunk in _chunks(rows, max(1, min(SQL_CHUNK, 30_000 // (len(columns) + 1)))):
+    for chunk in batches(rows, max(1, min(SQL_CHUNK, 30_000 // (len(columns) + 1)))):
         sql = (
             f"UPDATE {table} SET {', '.join(assignments)} "
             f"FROM (VALUES {', '.join([one] * len(chunk))}) AS v WHERE {table}.{qn(meta.pk.column)} = v.column1"
@@ -582,7 +580,7 @@ def _leads_by_email(keys: Sequence[str], names: Sequence[str]) -> list[tuple]:
         return []
     if connection.vendor != "postgresql":
         found: list[tuple] = []
-        for chunk in _chunks(keys):
+        for chunk in batches(keys, SQL_CHUNK):
             found.extend(
                 Lead.objects.annotate(email_ci=Lower("email"))
                 .filter(email_ci__in=chunk)
@@ -599,9 +597,11 @@ def _leads_by_email(keys: Sequence[str], names: Sequence[str]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _leads_upsert(
+def leads_write(
     rows: Iterable[Mapping[str, Any]], now: dt.datetime, defaults: Mapping[str, Any] | None = None
 ) -> UpsertResult:
+    """``leads_upsert`` without queuing the rescore, inside the caller's transaction: for callers
+    that write more (activities) and queue one rescore for everything they touched."""
     merged = _merge_by_email(rows)
     result = UpsertResult()
     if not merged:
@@ -672,11 +672,6 @@ def _leads_upsert(
     return result
 
 
-def _rescore_after_commit(lead_ids: Iterable[int]) -> None:
-    """Touched leads are rescored once this transaction commits (``rescore_leads_later`` waits for it)."""
-    rescore_leads_later(lead_ids)
-
-
 def leads_upsert(
     *, rows: Sequence[Mapping[str, Any]], defaults: Mapping[str, Any] | None = None, now: dt.datetime | None = None
 ) -> UpsertResult:
@@ -688,8 +683,8 @@ def leads_upsert(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        result = _leads_upsert(rows, now, defaults)
-        _rescore_after_commit(result.touched)
+        result = leads_write(rows, now, defaults)
+        rescore_leads_later(result.touched)  # once this transaction commits
     return result
 
 
@@ -697,7 +692,7 @@ def lead_upsert(*, data: Mapping[str, Any], now: dt.datetime | None = None) -> t
     """Create or update one lead by e-mail; returns the lead and whether it was created."""
     result = leads_upsert(rows=[data], now=now)
     lead_id = result.ids[data["email"].lower()]
-    lead = Lead.objects.select_related("account").get(pk=lead_id)
+    lead = Lead.objects.get(pk=lead_id)  # after the commit: with eager Celery, already rescored
     return lead, lead_id in result.created
 
 
@@ -726,7 +721,7 @@ def store_activities(
         unique.append(row)
     inserted = _insert_rows(Activity, unique, now=now, returning=("lead",))
     touched = {lead_id for (lead_id,) in inserted}
-    for chunk in _chunks(sorted(touched.difference(stamped))):
+    for chunk in batches(sorted(touched.difference(stamped)), SQL_CHUNK):
         Lead.objects.filter(pk__in=chunk).update(updated_at=now)
     return len(inserted), len(rows) - len(inserted), touched
 
@@ -749,8 +744,6 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict] = field(default_factory=list)
-    lead_ids: set[int] = field(default_factory=set)
-    leads_created: int = 0
 
 
 def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None = None) -> IngestResult:
@@ -763,8 +756,7 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
     result = IngestResult()
     with transaction.atomic():
         emails = {item.email.lower(): item.email for item in items if item.email and item.lead_id is None}
-        upserted = _leads_upsert([{"email": email} for email in emails.values()], now)
-        result.leads_created = len(upserted.created)
+        upserted = leads_write([{"email": email} for email in emails.values()], now)
         wanted_ids = {item.lead_id for item in items if item.lead_id is not None}
         lead_emails = dict(Lead.objects.filter(pk__in=wanted_ids).values_list("id", "email")) if wanted_ids else {}
         rows: list[dict] = []
@@ -794,8 +786,7 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
                 }
             )
         result.accepted, result.duplicates, touched = store_activities(rows=rows, now=now, stamped=upserted.created)
-        result.lead_ids = touched | upserted.created
-        _rescore_after_commit(result.lead_ids)
+        rescore_leads_later(touched | upserted.created)  # once this transaction commits
     return result
 
 

@@ -91,6 +91,16 @@ class LeadQuerySet(models.QuerySet):
     def open_mqls(self) -> LeadQuerySet:
         return self.filter(stage=Stage.MQL)
 
+    def search(self, text: str) -> LeadQuerySet:
+        """Leads whose e-mail, name, company or job title contains ``text`` (any case)."""
+        return self.filter(
+            Q(email__icontains=text)
+            | Q(first_name__icontains=text)
+            | Q(last_name__icontains=text)
+            | Q(account__name__icontains=text)
+            | Q(job_title__icontains=text)
+        )
+
     def for_owner(self, user) -> LeadQuerySet:
         return self.filter(owner=user)
 
@@ -137,8 +147,17 @@ class Lead(models.Model):
     grade = models.CharField(max_length=1, blank=True)
     knocked_out = models.BooleanField(default=False)
     completeness = models.PositiveSmallIntegerField(default=0, help_text="% of the definition's fields known")
+    # Neither indexed nor checked by the database: a full rescore stamps every row, and an index on
+    # the stamp (or a foreign-key check per row at commit) would turn each cheap in-page (HOT) update
+    # into a write through every index of the table. The version is locked while it is stamped.
     scored_version = models.ForeignKey(
-        "alignment.AgreementVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "alignment.AgreementVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     scored_at = models.DateTimeField(null=True, blank=True)
 
@@ -160,31 +179,20 @@ class Lead(models.Model):
             models.UniqueConstraint(models.functions.Lower("email"), name="lead_email_ci_unique"),
         ]
         indexes = [
-            # Inbox queue: open MQLs by SLA urgency then score (partial: only MQLs are indexed).
-            models.Index(
-                F("sla_due_at").asc(),
-                F("score").desc(),
-                "id",
-                name="lead_mql_queue_idx",
-                condition=Q(stage="mql"),
-            ),
+            # Inbox queue: open MQLs by SLA urgency (partial: only MQLs are indexed). The queue sorts
+            # by (sla_due_at, score DESC, id); PostgreSQL sorts each run of equal due times by score
+            # (incremental sort). No index holds a score column: then a rescore that changes scores
+            # but no indexed column updates rows in place (HOT), without touching any index.
+            models.Index(F("sla_due_at").asc(), "id", name="lead_mql_queue_idx", condition=Q(stage="mql")),
             # "Mine" tab and per-SDR figures.
             models.Index(fields=["owner", "stage"], name="lead_owner_stage_idx"),
             # Inbox "Mine" tab: an SDR's MQLs in queue order. Without it PostgreSQL may walk the whole
             # lead_mql_queue_idx looking for the SDR's 50 leads (190-200 ms on 1M leads, measured).
-            models.Index(
-                "owner",
-                F("sla_due_at").asc(),
-                F("score").desc(),
-                "id",
-                name="lead_mine_queue_idx",
-                condition=Q(stage="mql"),
-            ),
+            models.Index("owner", F("sla_due_at").asc(), "id", name="lead_mine_queue_idx", condition=Q(stage="mql")),
             # Inbox "Accepted" tab: an SDR's SAL/SQL leads in queue order (partial: only those stages).
             models.Index(
                 "owner",
                 F("sla_due_at").asc(),
-                F("score").desc(),
                 "id",
                 name="lead_accepted_queue_idx",
                 condition=Q(stage__in=["sal", "sql"]),

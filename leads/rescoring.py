@@ -15,7 +15,8 @@ activities) runs in one transaction:
 3. One narrow statement for the rows that change stage (few, and found through the stored score):
    it moves them and writes their ``Transition`` rows (actor NULL = the system) at once.
 4. ``leads.routing.route_mqls`` gives the new MQLs owners in the same transaction (a lead entering
-   MQL, again or for the first time, starts a new SLA pass without an owner).
+   MQL, again or for the first time, starts a new SLA pass without an owner; statement 3 already
+   gave a lead without a team the organisation's only team, routing's rule).
 
 Every pass recomputes from scratch (idempotent), so a redelivered chunk changes nothing twice.
 """
@@ -53,7 +54,8 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
-from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Team, Transition
+from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Transition
+from leads.routing import route_mqls, single_team_id
 from leads.scoring import NEVER, annotate_scores, compile_condition
 
 logger = logging.getLogger(__name__)
@@ -141,12 +143,22 @@ def _grade_sql(fit_column: str, spec: dict) -> tuple[str, list]:
     return f"CASE {' '.join(parts)} ELSE %s END", [*params, default]
 
 
-def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) -> tuple[int, list[int]]:
+def _score_rows(
+    target: _Target, spec: dict, version_id: int, now: dt.datetime
+) -> tuple[int, list[int], list[int] | None]:
     """Statement 2: write persona, fit, engagement, grade, knock-out, completeness; stamp the version.
 
-    Returns the number of leads scored and the ids of the unworked MQLs this pass scores under
+    Only columns no index holds change (``score`` is generated, ``updated_at`` is left alone:
+    it records changes to the lead's record, stage and owner), so PostgreSQL rewrites each row in
+    its own page (a HOT update) without touching any of the table's indexes. That is what keeps a
+    full rescore near the cost of computing the scores.
+
+    Returns the number of leads scored, the ids of the unworked MQLs this pass scores under
     ``version_id`` for the first time (their ``scored_version`` was another one or none) that no
-    longer qualify: the only MQLs a pass may send back to nurture (``next_stage``'s ``new_version``).
+    longer qualify: the only MQLs a pass may send back to nurture (``next_stage``'s ``new_version``),
+    and on PostgreSQL the ids whose stage the new scores may change (a superset of ``_move_condition``
+    read off the rows just written, which this transaction now holds locked), so that statement 3
+    looks at those few rows instead of the whole range; None on SQLite (statement 3 scans the range).
     """
     personas = list(Persona.objects.active())
     inner = (
@@ -156,9 +168,9 @@ def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) 
     )
     inner_sql, inner_params = inner.query.sql_with_params()
     pg = connection.vendor == "postgresql"
+    threshold = spec.get("mql_threshold", 0)
     grade_sql, grade_params = _grade_sql("s.sc_fit", spec)
     target_sql, target_params = target.sql("l.id")
-    distinct = "IS DISTINCT FROM" if pg else "IS NOT"
     # OFFSET 0 is an optimisation fence: without it PostgreSQL pulls the subselect up and
     # evaluates the engagement subquery once per reference instead of once per lead.
     fence = " OFFSET 0" if pg else ""
@@ -171,33 +183,35 @@ def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) 
             knocked_out = s.sc_knocked_out,
             completeness = s.sc_completeness,
             scored_version_id = %s,
-            scored_at = %s,
-            updated_at = CASE
-                WHEN l.fit_score <> s.sc_fit OR l.engagement_score <> s.sc_engagement
-                  OR l.knocked_out <> s.sc_knocked_out OR l.persona_id {distinct} s.sc_persona
-                THEN %s ELSE l.updated_at END
+            scored_at = %s
         FROM ({inner_sql}{fence}) AS s
         WHERE l.id = s.id AND {target_sql}
     """  # noqa: S608 - table names and compiled SQL only; every value is a parameter
-    params = [*grade_params, version_id, _dt_param(now), _dt_param(now), *inner_params, *target_params]
+    params = [*grade_params, version_id, _dt_param(now), *inner_params, *target_params]
     with connection.cursor() as cursor:
         if pg:
             # s.scored_version_id is the version the row had before this statement (the subselect
             # reads the snapshot); RETURNING sees the new scores (``score`` is generated).
+            demotable = (
+                "stage = 'mql' AND first_action_at IS NULL AND NOT knocked_out AND score < %s"
+                " AND previous_version_id IS DISTINCT FROM %s"
+            )
             cursor.execute(
                 f"""
                 WITH scored AS ({update}
                     RETURNING l.id, l.stage, l.first_action_at, l.knocked_out, l.score,
                               s.scored_version_id AS previous_version_id)
-                SELECT count(*), COALESCE(array_agg(id ORDER BY id) FILTER (
-                    WHERE stage = 'mql' AND first_action_at IS NULL AND NOT knocked_out AND score < %s
-                      AND previous_version_id IS DISTINCT FROM %s), '{{}}')
+                SELECT count(*),
+                    COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}), '{{}}'),
+                    COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}
+                        OR (stage IN ('new', 'nurture') AND NOT knocked_out AND score >= %s)
+                        OR (knocked_out AND stage IN ('new', 'nurture', 'mql'))), '{{}}')
                 FROM scored
                 """,  # noqa: S608
-                [*params, spec.get("mql_threshold", 0), version_id],
+                [*params, threshold, version_id, threshold, version_id, threshold],
             )
-            scored, newly_versioned = cursor.fetchone()
-            return scored, list(newly_versioned)
+            scored, newly_versioned, candidates = cursor.fetchone()
+            return scored, list(newly_versioned), list(candidates)
         # SQLite (RETURNING cannot see the FROM table): the candidates first, in the same transaction.
         cursor.execute(
             f"SELECT l.id FROM {Lead._meta.db_table} AS l WHERE {target_sql} AND l.stage = 'mql'"  # noqa: S608
@@ -206,7 +220,7 @@ def _score_rows(target: _Target, spec: dict, version_id: int, now: dt.datetime) 
         )
         newly_versioned = sorted(row[0] for row in cursor.fetchall())
         cursor.execute(update, params)
-        return cursor.rowcount, newly_versioned
+        return cursor.rowcount, newly_versioned, None
 
 
 def _move_condition(threshold: int, *, newly_versioned: Iterable[int], now: dt.datetime) -> Q:
@@ -216,12 +230,12 @@ def _move_condition(threshold: int, *, newly_versioned: Iterable[int], now: dt.d
     """
     newly_versioned = list(newly_versioned)
     # ``recycle_hold`` negated, spelled out so that NULLs cannot flip it: a recycled lead waits in
-    # nurture until its revisit date (UTC) unless it engaged again after the recycle.
+    # nurture until its revisit date (portal time zone) unless it engaged again after the recycle.
     not_held = (
         ~Q(stage=Stage.NURTURE)
         | Q(recycled_at__isnull=True)
         | Q(revisit_on__isnull=True)
-        | Q(revisit_on__lte=now.astimezone(dt.UTC).date())
+        | Q(revisit_on__lte=timezone.localdate(now))
         | Q(engagement_score__gt=0)
     )
     to_mql = Q(stage__in=[Stage.NEW, Stage.NURTURE], knocked_out=False, score__gte=threshold) & not_held
@@ -257,7 +271,9 @@ def _move_stages(
 
     A lead entering MQL (first time or again) starts a new SLA pass: new ``mql_at`` and
     ``sla_due_at``, ``first_action_at`` and ``revisit_on`` cleared, and no owner (one it still had
-    is released with an ``Assignment`` row), so that routing assigns it afresh.
+    is released with an ``Assignment`` row), so that routing assigns it afresh. An unworked MQL
+    that a new version sends back to nurture is released the same way: it leaves its SDR's queue
+    and their open-lead count, and comes back through routing if it qualifies again.
     """
     result = RescoreResult()
     lead_table, transition_table = Lead._meta.db_table, Transition._meta.db_table
@@ -268,20 +284,25 @@ def _move_stages(
     due_sql = "CASE l.grade " + " ".join("WHEN %s THEN %s" for _ in grades) + " ELSE %s END"
     due_params = [p for g in grades for p in (g, _dt_param(sla_due_at(spec, now, g)))]
     due_params.append(_dt_param(sla_due_at(spec, now, "")))
-    first_team = Team.objects.order_by("id").values_list("id", flat=True).first()
     new_stage = "CASE WHEN l.knocked_out THEN 'disqualified' WHEN l.stage = 'mql' THEN 'nurture' ELSE 'mql' END"
     becomes_mql = "(NOT l.knocked_out AND l.stage <> 'mql')"
+    # Entering MQL and going back to nurture both leave the lead without an owner (one it had is
+    # released with an Assignment row); a knocked-out lead keeps its owner in its closed record.
+    releases_owner = "(NOT l.knocked_out)"
     set_sql = f"""
         stage = {new_stage},
         mql_at = CASE WHEN {becomes_mql} THEN %s ELSE l.mql_at END,
         sla_due_at = CASE WHEN {becomes_mql} THEN {due_sql} ELSE NULL END,
         first_action_at = CASE WHEN {becomes_mql} THEN NULL ELSE l.first_action_at END,
         revisit_on = CASE WHEN {becomes_mql} THEN NULL ELSE l.revisit_on END,
-        owner_id = CASE WHEN {becomes_mql} THEN NULL ELSE l.owner_id END,
+        owner_id = CASE WHEN {releases_owner} THEN NULL ELSE l.owner_id END,
         team_id = CASE WHEN {becomes_mql} THEN COALESCE(l.team_id, %s) ELSE l.team_id END,
         updated_at = %s
     """
-    set_params = [_dt_param(now), *due_params, first_team, _dt_param(now)]
+    # Routing's rule for a lead without a team (it joins the only team), applied here in the same
+    # row write: route_mqls applies it too, for its other callers, and then finds nothing to do.
+    # Leaving it to route_mqls alone would rewrite every team-less new MQL a second time.
+    set_params = [_dt_param(now), *due_params, single_team_id(), _dt_param(now)]
     number = version.number
     notes = {
         "mql": f"Meets version {number}: score at least {threshold}.",
@@ -315,7 +336,7 @@ def _move_stages(
                 released AS (
                     INSERT INTO {assignment_table} ({released_columns})
                     SELECT m.id, m.previous_owner_id, NULL, %s, NULL, %s FROM moved AS m
-                    WHERE m.to_stage = 'mql' AND m.previous_owner_id IS NOT NULL
+                    WHERE m.to_stage IN ('mql', 'nurture') AND m.previous_owner_id IS NOT NULL
                 )
                 INSERT INTO {transition_table} ({columns})
                 SELECT m.id, m.from_stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s,
@@ -347,7 +368,7 @@ def _move_stages(
                 INSERT INTO {assignment_table} ({released_columns})
                 SELECT l.id, l.owner_id, NULL, %s, NULL, %s
                 FROM ({moving_sql}) AS mv JOIN {lead_table} AS l ON l.id = mv.id
-                WHERE {becomes_mql} AND l.owner_id IS NOT NULL
+                WHERE {releases_owner} AND l.owner_id IS NOT NULL
                 """,  # noqa: S608
                 [released, _dt_param(now), *moving_params],
             )
@@ -356,7 +377,7 @@ def _move_stages(
                 INSERT INTO {transition_table} ({columns})
                 SELECT m.id, m.stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s, m.score, m.grade
                 FROM (SELECT mv.id, mv.stage, mv.ko_label, l.score, l.grade, {new_stage} AS to_stage,
-                             CASE WHEN {becomes_mql} THEN NULL ELSE l.owner_id END AS owner_id
+                             CASE WHEN {releases_owner} THEN NULL ELSE l.owner_id END AS owner_id
                       FROM ({moving_sql}) AS mv JOIN {lead_table} AS l ON l.id = mv.id) AS m
                 """,  # noqa: S608
                 [_dt_param(now), *reason_params, *note_params, version.id, *moving_params],
@@ -386,13 +407,13 @@ def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) ->
         spec = _hold_active(version.id)
         if spec is None:
             return None
-        scored, newly_versioned = _score_rows(target, spec, version.id, now)
+        scored, newly_versioned, candidates = _score_rows(target, spec, version.id, now)
         result = RescoreResult(scored=scored)
-        if scored:
+        if candidates is not None:
+            target = _Target(ids=tuple(candidates))
+        if scored and target.ids != ():
             result.add(_move_stages(target, spec, version, now, newly_versioned=newly_versioned))
         if result.new_mqls:
-            from leads.routing import route_mqls
-
             route_mqls(lead_ids=result.new_mqls, now=now)
         return result
 
@@ -498,8 +519,10 @@ def rescore_job_start(
 def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
     """Score one id range of a job; a no-op when already done or when the job was superseded."""
     with transaction.atomic():
-        # Locking the chunk row makes a redelivered copy wait, then see ``done_at`` and stop.
-        chunk = RescoreChunk.objects.select_for_update().filter(pk=chunk_id).first()
+        # Locking the chunk row makes a redelivered copy wait, then see ``done_at`` and stop. Only
+        # that row (``of``): the model's ordering joins the job, and locking the job row too made
+        # every chunk of a job wait for the one before it — no two chunks ever ran side by side.
+        chunk = RescoreChunk.objects.select_for_update(of=("self",)).filter(pk=chunk_id).order_by("pk").first()
         if chunk is None or chunk.done_at is not None:
             return None
         job = RescoreJob.objects.select_related("version").get(pk=chunk.job_id)
@@ -528,7 +551,13 @@ def rescore_job_finish(*, job_id: int) -> bool:
     here, after the last chunk, are every lead's grade and the new SLA terms both final.
     """
     with transaction.atomic():
-        job = RescoreJob.objects.select_for_update().select_related("version").filter(pk=job_id).first()
+        job = (
+            RescoreJob.objects.select_for_update(of=("self",))
+            .select_related("version")
+            .filter(pk=job_id)
+            .order_by("pk")
+            .first()
+        )
         if job is None or job.status != RescoreJob.Status.RUNNING or job.done_chunks < job.total_chunks:
             return False
         now = timezone.now()
@@ -622,18 +651,16 @@ def aged_lead_ids(*, version: AgreementVersion, now: dt.datetime | None = None) 
 
 
 def revisit_due_lead_ids(*, now: dt.datetime | None = None) -> list[int]:
-    """Recycled leads whose revisit date (UTC) has come since they were last scored.
+    """Recycled leads whose revisit date (portal time zone) has come since they were last scored.
 
     Until that date a recycled lead re-enters the MQL queue only if it engages again
     (``leads.scoring.recycle_hold``); the nightly job rescores it once on the date, so one that
     still qualifies comes back then without waiting for a new activity.
     """
     now = now or timezone.now()
-    last_scored_on = TruncDate("scored_at", tzinfo=dt.UTC)
+    last_scored_on = TruncDate("scored_at", tzinfo=timezone.get_current_timezone())
     return list(
-        Lead.objects.filter(
-            stage=Stage.NURTURE, recycled_at__isnull=False, revisit_on__lte=now.astimezone(dt.UTC).date()
-        )
+        Lead.objects.filter(stage=Stage.NURTURE, recycled_at__isnull=False, revisit_on__lte=timezone.localdate(now))
         .filter(Q(scored_at__isnull=True) | Q(LessThan(last_scored_on, F("revisit_on"))))
         .order_by("id")
         .values_list("id", flat=True)

@@ -57,7 +57,8 @@ def open_loads(user_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def _single_team_id() -> int | None:
+def single_team_id() -> int | None:
+    """The organisation's team when it has exactly one (a lead without a team joins it), else None."""
     ids = list(Team.objects.values_list("id", flat=True)[:2])
     return ids[0] if len(ids) == 1 else None
 
@@ -75,20 +76,26 @@ def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
         return 0
     now = now or timezone.now()
     with transaction.atomic():
-        single_team = _single_team_id()
+        single_team = single_team_id()
         if single_team is not None:
             Lead.objects.filter(id__in=lead_ids, team__isnull=True).update(team_id=single_team)
-        team_ids = list(
-            Team.objects.filter(
-                routing=Team.Routing.ROUND_ROBIN,
-                leads__id__in=lead_ids,
-                leads__stage=Stage.MQL,
-                leads__owner__isnull=True,
+            # One team holds every lead: no need to look for the teams of thousands of new MQLs
+            # (``_route_team`` skips a team with nothing to route).
+            team_ids = list(
+                Team.objects.filter(id=single_team, routing=Team.Routing.ROUND_ROBIN).values_list("id", flat=True)
             )
-            .values_list("id", flat=True)
-            .distinct()
-            .order_by("id")
-        )
+        else:
+            team_ids = list(
+                Team.objects.filter(
+                    routing=Team.Routing.ROUND_ROBIN,
+                    leads__id__in=lead_ids,
+                    leads__stage=Stage.MQL,
+                    leads__owner__isnull=True,
+                )
+                .values_list("id", flat=True)
+                .distinct()
+                .order_by("id")
+            )
         assigned = 0
         for team in Team.objects.filter(id__in=team_ids).order_by("id"):
             assigned += _route_team(team=team, lead_ids=lead_ids, now=now)
@@ -102,6 +109,12 @@ def _route_team(*, team: Team, lead_ids: list[int], now: dt.datetime) -> int:
     members = list(routable_members(team, now).select_for_update(of=("self",)))
     if not members:
         return 0
+    loads = open_loads([m.user_id for m in members])
+    seats = [_Seat(member=m, load=loads.get(m.user_id, 0)) for m in members]
+    if not any(seat.free for seat in seats):
+        # Everyone is at capacity (common while a publish turns thousands of leads into MQLs at
+        # once): the leads wait in the pull queue, and there is no need to lock them.
+        return 0
     leads = list(
         Lead.objects.filter(id__in=lead_ids, team=team, stage=Stage.MQL, owner__isnull=True)
         .select_for_update(of=("self",))
@@ -110,8 +123,6 @@ def _route_team(*, team: Team, lead_ids: list[int], now: dt.datetime) -> int:
     )
     if not leads:
         return 0
-    loads = open_loads([m.user_id for m in members])
-    seats = [_Seat(member=m, load=loads.get(m.user_id, 0)) for m in members]
 
     picks: dict[int, list[int]] = defaultdict(list)  # user id → lead ids
     assignments: list[Assignment] = []

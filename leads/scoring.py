@@ -28,6 +28,7 @@ from django.db.models.lookups import (
     IsNull,
     LessThanOrEqual,
 )
+from django.utils import timezone
 
 from alignment import spec as vocab
 
@@ -231,21 +232,34 @@ def weights_from_times(
     return weights
 
 
-def activity_weights(lead, spec: dict, now: dt.datetime) -> dict[str, float]:
-    """Behaviour-rule weights of one lead. One query: the scored kinds within the widest window."""
+def weights_for_leads(leads, spec: dict, now: dt.datetime) -> dict[int, dict[str, float]]:
+    """Behaviour-rule weights of many leads from ONE query: their activities of the scored kinds
+    within the widest window, oldest first, through ``weights_from_times`` per lead."""
+    from leads.models import Activity  # the models import this module
+
     rules = spec.get("behaviour_rules", [])
-    if not rules:
-        return {}
+    if not rules or not leads:
+        return {lead.id: {} for lead in leads}
     since = now - dt.timedelta(days=max(r["window_days"] for r in rules))
-    by_kind: dict[str, list[dt.datetime]] = {}
+    by_lead: dict[int, dict[str, list[dt.datetime]]] = {}
     rows = (
-        lead.activities.filter(kind__in={r["kind"] for r in rules}, occurred_at__gt=since)
+        Activity.objects.filter(
+            lead_id__in=[lead.id for lead in leads],
+            kind__in={r["kind"] for r in rules},
+            occurred_at__gt=since,
+            occurred_at__lte=now,
+        )
         .order_by("occurred_at", "id")
-        .values_list("kind", "occurred_at")
+        .values_list("lead_id", "kind", "occurred_at")
     )
-    for kind, occurred_at in rows:
-        by_kind.setdefault(kind, []).append(occurred_at)
-    return weights_from_times(by_kind, rules, now, lead.recycled_at)
+    for lead_id, kind, occurred_at in rows:
+        by_lead.setdefault(lead_id, {}).setdefault(kind, []).append(occurred_at)
+    return {lead.id: weights_from_times(by_lead.get(lead.id, {}), rules, now, lead.recycled_at) for lead in leads}
+
+
+def activity_weights(lead, spec: dict, now: dt.datetime) -> dict[str, float]:
+    """Behaviour-rule weights of one lead (one query)."""
+    return weights_for_leads([lead], spec, now)[lead.id]
 
 
 def explain(lead, spec: dict, now: dt.datetime, persona_names: dict | None = None) -> ScoreResult:
@@ -314,15 +328,16 @@ def recycle_hold(
 
     A lead an SDR recycled (nurture, ``recycled_at`` set) re-enters the MQL queue before its
     ``revisit_on`` date only if it engaged again (engagement counts only activities after the
-    recycle, so ``engagement > 0`` means new positive engagement). From the revisit date on (the
-    date in UTC) it follows the normal rule: the nightly rescore brings it back that night if it
+    recycle, so ``engagement > 0`` means new positive engagement). From the revisit date on (a
+    date in the portal's time zone, ``TIME_ZONE``: the zone the SDR picked it in and the nightly
+    job runs in) it follows the normal rule: the nightly rescore brings it back that night if it
     still qualifies.
     """
     return (
         stage == "nurture"
         and recycled_at is not None
         and revisit_on is not None
-        and revisit_on > now.astimezone(dt.UTC).date()
+        and revisit_on > timezone.localdate(now)
         and engagement <= 0
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_right
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -14,8 +13,8 @@ from django.utils import timezone
 from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
-from leads.models import Activity, Lead, Stage, Team, TeamMember, Transition
-from leads.scoring import _known, _norm, behaviour_points, condition_matches, facts_for_lead, weights_from_times
+from leads.models import Lead, Stage, Team, TeamMember, Transition
+from leads.scoring import _known, _norm, behaviour_points, condition_matches, facts_for_lead, weights_for_leads
 
 
 def stage_counts() -> list[dict]:
@@ -128,14 +127,7 @@ def inbox_queryset(viewer: Viewer, tab: str, filters: InboxFilters | None = None
     if filters.country:
         qs = qs.filter(account__country=filters.country)
     if filters.q:
-        text = filters.q.strip()
-        qs = qs.filter(
-            Q(email__icontains=text)
-            | Q(first_name__icontains=text)
-            | Q(last_name__icontains=text)
-            | Q(account__name__icontains=text)
-            | Q(job_title__icontains=text)
-        )
+        qs = qs.search(filters.q.strip())
     return qs.order_by(F("sla_due_at").asc(nulls_last=True), F("score").desc(), "id")
 
 
@@ -258,28 +250,6 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 
 def calendar_for(version) -> BusinessCalendar:
     return BusinessCalendar.from_spec(((version.spec if version else {}).get("sla") or {}).get("calendar") or {})
-
-
-def page_weights(leads: list[Lead], spec: dict, now: dt.datetime) -> dict[int, dict[str, float]]:
-    """Behaviour-rule weights for many leads from ONE query (``scoring.weights_from_times`` per lead)."""
-    rules = spec.get("behaviour_rules", [])
-    if not rules or not leads:
-        return {lead.id: {} for lead in leads}
-    since = now - dt.timedelta(days=max(r["window_days"] for r in rules))
-    by_lead: dict[int, dict[str, list[dt.datetime]]] = defaultdict(lambda: defaultdict(list))
-    rows = (
-        Activity.objects.filter(
-            lead_id__in=[lead.id for lead in leads],
-            kind__in={r["kind"] for r in rules},
-            occurred_at__gt=since,
-            occurred_at__lte=now,
-        )
-        .order_by("occurred_at", "id")
-        .values_list("lead_id", "kind", "occurred_at")
-    )
-    for lead_id, kind, occurred_at in rows:
-        by_lead[lead_id][kind].append(occurred_at)
-    return {lead.id: weights_from_times(by_lead.get(lead.id, {}), rules, now, lead.recycled_at) for lead in leads}
 
 
 def persona_names() -> dict[int, str]:
@@ -456,6 +426,9 @@ def _count_parts(viewer: Viewer) -> tuple[tuple[str, ...], list[str], list]:
 
     The statement is a pure function of the viewer's user, teams and admin flag, so a process keeps
     it instead of building and compiling three querysets on every page (~2 ms of CPU per request).
+    The MQL tabs keep their queue order so that PostgreSQL walks lead_mql_queue_idx and stops after
+    100 rows (0.5 ms on 1M leads); unordered, it chose a sequential scan that reads until it has
+    found 100 unassigned MQLs, wherever they lie in the table (6-27 ms for a 1,000 cap, measured).
     """
     key = (viewer.user.pk, viewer.is_admin, viewer.managed_team_ids, viewer.team_id)
     compiled = _COUNT_SQL.get(key)
@@ -476,20 +449,6 @@ def _count_parts(viewer: Viewer) -> tuple[tuple[str, ...], list[str], list]:
 
 
 _COUNT_SQL: dict[tuple, tuple[tuple[str, ...], list[str], list]] = {}
-
-
-def tab_counts(viewer: Viewer) -> dict[str, str]:
-    """Every tab's badge from one round trip: ``SELECT (SELECT count(*) FROM (<tab> LIMIT 100)), …``.
-
-    The MQL tabs keep their queue order so that PostgreSQL walks lead_mql_queue_idx and stops after
-    100 rows (0.5 ms on 1M leads); unordered, it chose a sequential scan that reads until it has
-    found 100 unassigned MQLs, wherever they lie in the table (6-27 ms for a 1,000 cap, measured).
-    """
-    tabs, parts, params = _count_parts(viewer)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(parts)}", params)
-        counts = cursor.fetchone()
-    return {tab: _capped(n) for tab, n in zip(tabs, counts, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -542,6 +501,16 @@ def inbox_header(viewer: Viewer) -> InboxHeader:
     return InboxHeader(counts=counts, names=names, version=_active_version(stamp))
 
 
+def inbox_row(lead: Lead, now: dt.datetime | None = None) -> InboxRow:
+    """One inbox row (after an action that keeps the lead in its tab), as ``inbox_page`` writes it."""
+    now = now or timezone.now()
+    version = AgreementVersion.objects.active()
+    spec = version.spec if version else {}
+    rules = ReasonRules(spec, persona_names())
+    weights = weights_for_leads([lead], spec, now)[lead.id]
+    return row_for(lead, rules=rules, weights=weights, calendar=calendar_for(version), now=now)
+
+
 def inbox_page(
     *,
     viewer: Viewer,
@@ -550,10 +519,12 @@ def inbox_page(
     cursor: str = "",
     now: dt.datetime | None = None,
     size: int = INBOX_PAGE_SIZE,
-    names: dict[int, str] | None = None,
-    header: InboxHeader | None = None,
+    header: InboxHeader,
 ) -> InboxPage:
-    """One page of a tab: rows with their top three reasons and SLA clock, a cursor to the next page."""
+    """One page of a tab: rows with their top three reasons and SLA clock, a cursor to the next page.
+
+    ``header`` (``inbox_header``) brings the tab badges, persona names and active version.
+    """
     now = now or timezone.now()
     qs = inbox_queryset(viewer, tab, filters).select_related("account", "owner").only(*ROW_FIELDS)
     position = decode_cursor(cursor) if cursor else None
@@ -562,22 +533,18 @@ def inbox_page(
     leads = list(qs[: size + 1])
     more = len(leads) > size
     leads = leads[:size]
-    version = header.version if header else AgreementVersion.objects.active()
+    version = header.version
     spec = version.spec if version else {}
     calendar = BusinessClock.for_leads(calendar_for(version), leads, now)
-    if header is not None:
-        names = header.names
-    elif names is None:
-        names = persona_names() if leads else {}
-    weights = page_weights(leads, spec, now)
+    weights = weights_for_leads(leads, spec, now)
     urls = row_url_templates()
-    rules = ReasonRules(spec, names)
+    rules = ReasonRules(spec, header.names)
     rows = [
         row_for(lead, rules=rules, weights=weights[lead.id], calendar=calendar, now=now, urls=urls) for lead in leads
     ]
     return InboxPage(
         rows=rows,
         next_cursor=encode_cursor(leads[-1]) if more else None,
-        counts=header.counts if header else tab_counts(viewer),
+        counts=header.counts,
         version=version,
     )

@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from alignment.models import AgreementVersion
 from alignment.spec import reason_choices
-from leads.models import Assignment, Lead, Note, Stage, Team, TeamMember, Transition
-from leads.routing import OPEN_STAGES, open_loads
-from portal.access import Role, has_role, is_admin
+from leads.models import Assignment, Lead, Note, Stage, TeamMember, Transition
+from leads.routing import open_loads
+from portal.access import Role, display_name, has_role, is_admin
 
 
 class LeadError(Exception):
@@ -46,17 +46,12 @@ DISQUALIFY = Action("disqualify", "disqualify", "disqualified", (Stage.MQL, Stag
 CONVERT = Action("convert", "convert", "converted", (Stage.SAL,), Stage.SQL)
 MARK_WON = Action("won", "mark as won", "marked as won", (Stage.SQL,), Stage.WON)
 MARK_LOST = Action("lost", "mark as lost", "marked as lost", (Stage.SQL,), Stage.LOST)
-ACTIONS = {a.name: a for a in (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)}
+# Leads a manager can hand to another SDR.
+REASSIGNABLE_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 
 
 def active_version() -> AgreementVersion | None:
     return AgreementVersion.objects.active()
-
-
-def _who(user) -> str:
-    if user is None:
-        return "the system"
-    return user.get_full_name() or user.username
 
 
 def _lock(lead_id: int) -> Lead:
@@ -72,11 +67,11 @@ def _conflict_message(lead: Lead, action: Action, user) -> str:
     if lead.stage == action.to_stage and last is not None and last.actor_id == user.id:
         return f"You already {action.done} {lead}."
     if lead.stage not in action.from_stages:
-        by = f" by {_who(last.actor)}" if last is not None and last.to_stage == lead.stage else ""
+        by = f" by {display_name(last.actor, 'the system')}" if last is not None and last.to_stage == lead.stage else ""
         when = f" at {timezone.localtime(last.at):%H:%M}" if by else ""
         return f"{lead} was already moved to {lead.get_stage_display()}{by}{when}; it can no longer be {action.done}."
-    owner = lead.owner
-    return f"{lead} belongs to {_who(owner)}. Only its owner can {action.verb} it; a manager can reassign it."
+    owner = display_name(lead.owner, "the system")
+    return f"{lead} belongs to {owner}. Only its owner can {action.verb} it; a manager can reassign it."
 
 
 def _act(
@@ -198,15 +193,9 @@ def lead_mark_lost(*, lead_id: int, user: User, note: str, now: dt.datetime | No
 # --- assignment -------------------------------------------------------------------------------
 
 
-def team_for(user: User) -> Team | None:
-    membership = TeamMember.objects.filter(user=user).select_related("team").first()
-    return membership.team if membership else None
-
-
-def managed_team_ids(user: User) -> list[int]:
-    if is_admin(user):
-        return list(Team.objects.values_list("id", flat=True))
-    return list(Team.objects.filter(manager=user).values_list("id", flat=True))
+def manages(user, lead: Lead) -> bool:
+    """May ``user`` manage ``lead`` (reassign it)? Admins, and the manager of the lead's team."""
+    return is_admin(user) or (lead.team_id is not None and lead.team.manager_id == user.id)
 
 
 def _check_capacity(*, user: User, now) -> TeamMember:
@@ -241,12 +230,8 @@ def lead_claim_next(*, user: User, now: dt.datetime | None = None) -> Lead:
         )
         if lead is None:
             raise LeadError("The unassigned queue is empty: every MQL has an owner. Well done!")
-        Lead.objects.filter(pk=lead.pk, owner__isnull=True).update(owner=user, team=member.team, updated_at=now)
-        Assignment.objects.create(
-            lead=lead, from_owner=None, to_owner=user, reason=Assignment.Reason.CLAIMED, actor=user, at=now
-        )
+        _take(lead, user=user, member=member, now=now)
         TeamMember.objects.filter(pk=member.pk).update(last_assigned_at=now)
-        lead.owner, lead.team = user, member.team
     return lead
 
 
@@ -261,16 +246,21 @@ def lead_claim(*, lead_id: int, user: User, now: dt.datetime | None = None) -> L
         if lead.owner_id == user.id:
             raise LeadError(f"You already own {lead}.")
         if lead.stage != Stage.MQL or lead.owner_id is not None:
-            owner = f" by {_who(lead.owner)}" if lead.owner_id else ""
+            owner = f" by {display_name(lead.owner)}" if lead.owner_id else ""
             raise LeadError(f"{lead} was already taken{owner}; pick another lead.")
-        Lead.objects.filter(pk=lead.pk, stage=Stage.MQL, owner__isnull=True).update(
-            owner=user, team=member.team, updated_at=now
-        )
-        Assignment.objects.create(
-            lead=lead, from_owner=None, to_owner=user, reason=Assignment.Reason.CLAIMED, actor=user, at=now
-        )
-        lead.owner, lead.team = user, member.team
+        _take(lead, user=user, member=member, now=now)
     return lead
+
+
+def _take(lead: Lead, *, user: User, member: TeamMember, now: dt.datetime) -> None:
+    """``user`` claims the unassigned MQL ``lead`` (locked by the caller), with its Assignment row."""
+    Lead.objects.filter(pk=lead.pk, stage=Stage.MQL, owner__isnull=True).update(
+        owner=user, team=member.team, updated_at=now
+    )
+    Assignment.objects.create(
+        lead=lead, from_owner=None, to_owner=user, reason=Assignment.Reason.CLAIMED, actor=user, at=now
+    )
+    lead.owner, lead.team = user, member.team
 
 
 def reassign_candidates(lead: Lead):
@@ -285,15 +275,15 @@ def lead_reassign(*, lead_id: int, user: User, to_user_id: int, now: dt.datetime
     now = now or timezone.now()
     with transaction.atomic():
         lead = _lock(lead_id)
-        if not (is_admin(user) or (lead.team_id and lead.team_id in managed_team_ids(user))):
+        if not manages(user, lead):
             raise LeadError("Only the manager of the lead's team can reassign it.")
-        if lead.stage not in (Stage.MQL, Stage.SAL, Stage.SQL):
+        if lead.stage not in REASSIGNABLE_STAGES:
             raise LeadError(f"{lead} is {lead.get_stage_display()}; only open leads can be reassigned.")
         target = reassign_candidates(lead).filter(pk=to_user_id).first()
         if target is None:
             raise LeadError("Choose an active SDR of the lead's team.")
         if lead.owner_id == target.id:
-            raise LeadError(f"{lead} already belongs to {_who(target)}.")
+            raise LeadError(f"{lead} already belongs to {display_name(target)}.")
         Lead.objects.filter(pk=lead.pk, owner_id=lead.owner_id).update(owner=target, updated_at=now)
         Assignment.objects.create(
             lead=lead,
@@ -363,7 +353,7 @@ def member_set_away(*, user: User, until: dt.datetime | None, now: dt.datetime |
     if until is not None and until <= now:
         raise LeadError("'Away until' must be in the future.")
     with transaction.atomic():
-        member = TeamMember.objects.select_for_update().filter(user=user).first()
+        member = TeamMember.objects.select_for_update(of=("self",)).filter(user=user).order_by("pk").first()
         if member is None:
             raise LeadError("You are not on a team, so no leads are routed to you anyway.")
         member.away_until = until
@@ -372,8 +362,6 @@ def member_set_away(*, user: User, until: dt.datetime | None, now: dt.datetime |
 
 
 __all__ = [
-    "ACTIONS",
-    "OPEN_STAGES",
     "BulkResult",
     "LeadError",
     "lead_accept",

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from alignment.spec import ACTIVITY_KINDS
+from alignment.spec import ACTIVITY_KINDS, reason_choices
 from leads import services
 from leads.filters import LeadFilter
 from leads.forms import (
@@ -41,22 +41,19 @@ from leads.models import Lead, Stage
 from leads.scoring import explain
 from leads.selectors import (
     InboxFilters,
-    InboxRow,
     InboxTab,
-    ReasonRules,
     calendar_for,
     inbox_header,
     inbox_page,
+    inbox_row,
     latest_transitions,
-    page_weights,
     persona_names,
-    row_for,
     sla_clock,
     stage_counts,
     viewer_for,
 )
 from leads.services import LeadError
-from portal.access import EVERYONE, Role, has_role, is_admin, role_required
+from portal.access import EVERYONE, Role, display_name, has_role, role_required
 
 INBOX_ROLES = (Role.SDR, Role.MANAGER)
 
@@ -140,15 +137,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "leads/inbox.html", context)
 
 
-def _inbox_row(request: HttpRequest, lead: Lead) -> InboxRow:
-    version = services.active_version()
-    spec = version.spec if version else {}
-    now = timezone.now()
-    weights = page_weights([lead], spec, now)[lead.id]
-    rules = ReasonRules(spec, persona_names())
-    return row_for(lead, rules=rules, weights=weights, calendar=calendar_for(version), now=now)
-
-
 def _toast(text: str, level: str = "success") -> str:
     return render_to_string("leads/_toast.html", {"text": text, "level": level})
 
@@ -215,11 +203,10 @@ def _get_lead(pk: int) -> Lead:
 def _permissions(user, lead: Lead) -> dict:
     owner = lead.owner_id == user.id
     claimable = lead.stage == Stage.MQL and lead.owner_id is None and has_role(user, Role.SDR)
-    manages = is_admin(user) or (lead.team is not None and lead.team.manager_id == user.id)
     return {
         "can_act": owner or claimable,
         "can_claim": claimable,
-        "can_reassign": manages and lead.stage in (Stage.MQL, Stage.SAL, Stage.SQL),
+        "can_reassign": lead.stage in services.REASSIGNABLE_STAGES and services.manages(user, lead),
     }
 
 
@@ -253,7 +240,7 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
 
 def _reason_labels(version) -> dict[str, str]:
     spec = version.spec if version else {}
-    return {r["code"]: r["label"] for kind in ("reject", "recycle") for r in spec.get(f"{kind}_reasons", [])}
+    return {**dict(reason_choices(spec, "reject")), **dict(reason_choices(spec, "recycle"))}
 
 
 @role_required(*EVERYONE)
@@ -290,8 +277,8 @@ def _done(request: HttpRequest, lead: Lead, text: str, *, keep_row: bool = False
         keep_row = keep_row or (tab == InboxTab.ACCEPTED and lead.stage in InboxTab.ACCEPTED_STAGES)
         body = ""
         if keep_row:
-            row = _inbox_row(request, _get_lead(lead.pk))
-            can_reassign = is_admin(request.user) or has_role(request.user, Role.MANAGER)
+            row = inbox_row(_get_lead(lead.pk))
+            can_reassign = has_role(request.user, Role.MANAGER)  # admins hold every role
             body = render_rows([row], tab=tab, can_claim=False, user_id=request.user.id, can_reassign=can_reassign)
         headers = {"HX-Retarget": f"#lead-row-{lead.pk}", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
         return HttpResponse(body + _toast(text), headers=headers)
@@ -381,7 +368,7 @@ def _success_text(name: str, lead: Lead) -> str:
         "convert": f"Converted {lead} to SQL.",
         "won": f"{lead} is won. Congratulations!",
         "lost": f"{lead} is marked as lost.",
-        "reassign": f"{lead} now belongs to {lead.owner.get_full_name() or lead.owner.username}." if lead.owner else "",
+        "reassign": f"{lead} now belongs to {display_name(lead.owner)}." if lead.owner else "",
     }[name]
 
 

@@ -66,3 +66,10 @@ def role_required(*roles: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def display_name(user, fallback: str = "System") -> str:
+    """How the portal names a person: full name, else username; ``fallback`` when there is none."""
+    if user is None:
+        return fallback
+    return user.get_full_name() or user.get_username()

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion
-from alignment.spec import GRADES, default_spec
+from alignment.spec import GRADES, default_spec, reason_choices
 from sla.models import BusinessHour
 
 HOUR = dt.timedelta(hours=1)
@@ -56,10 +56,6 @@ class SlaTerms:
     # Response targets of every published version, so a pass is held to the terms in force.
     targets_by_version: dict[int, dict[str, float]]
 
-    def target_hours(self, grade: str) -> float | None:
-        value = self.response_hours.get(grade or "D")
-        return float(value) if value is not None else None
-
 
 def _sla_section(spec: dict) -> dict:
     return (spec or {}).get("sla") or {}
@@ -89,8 +85,8 @@ def current_terms() -> SlaTerms:
         followup_days=int(followup.get("days") or 5),
         followup_attempts=int(followup.get("attempts") or 3),
         monthly_quota=int(sla.get("monthly_mql_quota") or 0),
-        reject_reasons={r["code"]: r["label"] for r in spec.get("reject_reasons", [])},
-        recycle_reasons={r["code"]: r["label"] for r in spec.get("recycle_reasons", [])},
+        reject_reasons=dict(reason_choices(spec, "reject")),
+        recycle_reasons=dict(reason_choices(spec, "recycle")),
         targets_by_version=targets_by_version,
     )
 

@@ -38,7 +38,7 @@ import calendar as pycalendar
 import datetime as dt
 import hashlib
 import zoneinfo
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from django.core.cache import cache
 from django.db import transaction
@@ -82,12 +82,14 @@ class Scope:
         days = [monday - dt.timedelta(weeks=TREND_WEEKS - 1 - i) for i in range(TREND_WEEKS + 1)]
         return [local_midnight(d, self.tz) for d in days]
 
-    def without_range(self, start: dt.datetime, end: dt.datetime) -> Scope:
-        return replace(self, start=start, end=end)
-
 
 def local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+
+
+def iso_week_label(iso_year: int, iso_week: int) -> str:
+    """The ISO 8601 name of a week, as the portal writes and reads it: ``2026-W09``."""
+    return f"{iso_year}-W{iso_week:02d}"
 
 
 def iso_week_bounds(iso_year: int, iso_week: int, tz: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
@@ -118,16 +120,17 @@ def prorated_quota(monthly: int, start: dt.datetime, end: dt.datetime, tz: zonei
 _pg, _hour, _cum, _greatest, _dt = S.pg, S.hour, S.cum, S.greatest, S.param_dt
 
 
-def _lead_filters(scope: Scope, params: dict) -> str:
+def _lead_filters(scope: Scope, params: dict, alias: str = "p") -> str:
+    """`` AND …`` conditions of the scope's team, source and persona on the pass table aliased ``alias``."""
     sql = []
     if scope.team_id:
-        sql.append("p.team_id = %(team_id)s")
+        sql.append(f"{alias}.team_id = %(team_id)s")
         params["team_id"] = scope.team_id
     if scope.source:
-        sql.append("p.source = %(source)s")
+        sql.append(f"{alias}.source = %(source)s")
         params["source"] = scope.source
     if scope.persona_id:
-        sql.append("p.persona_id = %(persona_id)s")
+        sql.append(f"{alias}.persona_id = %(persona_id)s")
         params["persona_id"] = scope.persona_id
     return "".join(f" AND {s}" for s in sql)
 
@@ -171,15 +174,15 @@ def _passes_ctes(
     ``sla.passes.refresh`` brings up to date with the log before any figure is read.
     """
     p, q = f"{prefix}p", f"{prefix}q"
-    filters = _lead_filters(scope, params)
+    filters = _lead_filters(scope, params, "m")
     params["stage_" + prefix] = stage
     if source == "window":
         weeks = scope.week_starts
         params["ws"] = _dt(min(scope.start, weeks[0]))
         params["we"] = _dt(max(scope.end, weeks[-1]))
-        where = f"p.stage = %(stage_{prefix})s AND p.start_at >= %(ws)s AND p.start_at < %(we)s"
+        where = f"m.stage = %(stage_{prefix})s AND m.start_at >= %(ws)s AND m.start_at < %(we)s"
     else:
-        where = f"p.stage = %(stage_{prefix})s AND p.end_id IS NULL"
+        where = f"m.stage = %(stage_{prefix})s AND m.end_id IS NULL"
     if stage == Stage.MQL:
         target = _target_case(terms, params)
     else:
@@ -227,7 +230,7 @@ def _passes_ctes(
                  {target} AS target_seconds,
                  {_greatest("0", elapsed)} AS elapsed_seconds
           FROM sla_pass m
-          WHERE m.calendar_key = %(calendar_key)s AND {where.replace("p.", "m.")}{filters.replace("p.", "m.")}
+          WHERE m.calendar_key = %(calendar_key)s AND {where}{filters}
         ),
         {q} AS (
           SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,
@@ -533,8 +536,8 @@ def rollup_figures_sql(
     Percentiles are computed only for the trend weeks in ``pct_weeks`` (default: all).
     """
     params: dict = {"pct_weeks": list(range(TREND_WEEKS)) if pct_weeks is None else list(pct_weeks)}
-    filters = _lead_filters(scope, params).replace("p.", "m.")
-    rfilters = filters.replace("m.", "r.")
+    filters = _lead_filters(scope, params, "m")
+    rfilters = _lead_filters(scope, params, "r")
     raw = _raw_predicate(plan, params)
     now = scope.now
     weeks = scope.week_starts
@@ -697,7 +700,7 @@ def _hours(seconds) -> float | None:
 
 def _week_label(start: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
     year, week, _ = start.astimezone(tz).date().isocalendar()
-    return f"{year}-W{week:02d}"
+    return iso_week_label(year, week)
 
 
 # --- Cached percentiles of trend weeks ---------------------------------------------------------------

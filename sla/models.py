@@ -149,7 +149,9 @@ class WeeklyReport(models.Model):
 
     @property
     def week_label(self) -> str:
-        return f"{self.iso_year}-W{self.iso_week:02d}"
+        from sla.figures import iso_week_label  # figures imports models
+
+        return iso_week_label(self.iso_year, self.iso_week)
 
     @property
     def week_days(self) -> tuple:

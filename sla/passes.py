@@ -154,63 +154,73 @@ def sync(*, terms: SlaTerms, now: dt.datetime | None = None, bounded: bool = Fal
         state = PassState.objects.first()
         if state is None or state.calendar_key != terms.key or state.hours_origin != origin:
             if bounded and _large_log():
+                # Queued on this block's commit; raising inside the block would discard it.
                 _queue_task()
-                raise FiguresPreparing("The SLA figures are being prepared; this takes a few minutes.")
-            _rebuild(terms, origin, now)
-            return _fresh(terms, span, leads=-1)
-        limit = f" WHERE id IN (SELECT id FROM sla_dirtylead ORDER BY id LIMIT {REQUEST_LEADS})" if bounded else ""
-        claim = f"DELETE FROM sla_dirtylead{limit} RETURNING lead_id"
-        use_rollup = rollup.usable(state, terms, origin)
-        if use_rollup:
-            # One round trip: the claimed leads, the days left stale by earlier bounded refreshes and
-            # the generations of the span's days (cache keys of finished weeks).
-            in_span = " OR day BETWEEN %(a)s AND %(b)s" if span else ""
-            rows = S.run(
-                f"WITH d AS ({claim}) SELECT lead_id, NULL::date, NULL::boolean, NULL::integer FROM d UNION ALL"
-                f" SELECT NULL, day, stale, generation FROM sla_rollupday WHERE stale{in_span}",
-                {"a": span[0], "b": span[1]} if span else {},
-            )
-            stale = {row[1] for row in rows if row[1] is not None and row[2]}
-            generations = {row[1]: row[3] for row in rows if row[1] is not None}
-            rows = [row for row in rows if row[0] is not None]
+            else:
+                _rebuild(terms, origin, now)
+                return _fresh(terms, span, leads=-1)
         else:
-            rows, stale, generations = S.run(claim, {}), set(), {}
-        claimed = sorted({row[0] for row in rows})
-        pending = bounded and len(rows) >= REQUEST_LEADS  # more may wait: the task takes them
-        if len(claimed) > FULL_REBUILD_AT:
-            _rebuild(terms, origin, now)
-            return _fresh(terms, span, leads=-1)
-        if claimed:
-            ids = claimed if S.pg() else json.dumps(claimed)
-            before = rollup.days_of_leads(terms, claimed) if use_rollup else set()
-            S.run(_upsert_sql(by_ids=True), {"key": terms.key, "ids": ids})
-            if use_rollup:
-                changed = before | rollup.days_of_leads(terms, claimed)
-                rollup.mark_stale(changed)
-                stale |= changed
-        if not S.pg():
-            return Sync(leads=len(claimed), rollup=False, pending=False)
-        if not use_rollup:
-            if bounded and _large_log():
-                _queue_task()  # figures read the passes until the roll-up is rebuilt
-                return Sync(leads=len(claimed), rollup=False, pending=pending)
-            rollup.rebuild_all(terms, origin=origin, now=now)
-            return _fresh(terms, span, leads=len(claimed), pending=pending)
-        ordered = sorted(stale, reverse=True)  # recent days first: they are the ones people look at
-        todo = ordered[: rollup.REQUEST_DAYS] if bounded else ordered
-        rollup.rebuild_days(terms, todo, now=now)
-        for day in todo:
-            generations[day] = generations.get(day, 0) + 1
-        if len(ordered) > len(todo) or pending:
-            _queue_task()
-        return Sync(
-            leads=len(claimed),
-            rollup=True,
-            pending=pending,
-            stale=frozenset(ordered[len(todo) :]),
-            generations=generations,
-            build=state.rollup_build,
+            return _sync_dirty(state, terms=terms, origin=origin, now=now, bounded=bounded, span=span)
+    raise FiguresPreparing("The SLA figures are being prepared; this takes a few minutes.")
+
+
+def _sync_dirty(
+    state: PassState, *, terms: SlaTerms, origin, now: dt.datetime, bounded: bool, span: tuple | None
+) -> Sync:
+    """The passes of the leads marked dirty (a request's bounded share, or all), inside ``sync``'s lock."""
+    limit = f" WHERE id IN (SELECT id FROM sla_dirtylead ORDER BY id LIMIT {REQUEST_LEADS})" if bounded else ""
+    claim = f"DELETE FROM sla_dirtylead{limit} RETURNING lead_id"
+    use_rollup = rollup.usable(state, terms, origin)
+    if use_rollup:
+        # One round trip: the claimed leads, the days left stale by earlier bounded refreshes and
+        # the generations of the span's days (cache keys of finished weeks).
+        in_span = " OR day BETWEEN %(a)s AND %(b)s" if span else ""
+        rows = S.run(
+            f"WITH d AS ({claim}) SELECT lead_id, NULL::date, NULL::boolean, NULL::integer FROM d UNION ALL"
+            f" SELECT NULL, day, stale, generation FROM sla_rollupday WHERE stale{in_span}",
+            {"a": span[0], "b": span[1]} if span else {},
         )
+        stale = {row[1] for row in rows if row[1] is not None and row[2]}
+        generations = {row[1]: row[3] for row in rows if row[1] is not None}
+        rows = [row for row in rows if row[0] is not None]
+    else:
+        rows, stale, generations = S.run(claim, {}), set(), {}
+    claimed = sorted({row[0] for row in rows})
+    pending = bounded and len(rows) >= REQUEST_LEADS  # more may wait: the task takes them
+    if len(claimed) > FULL_REBUILD_AT:
+        _rebuild(terms, origin, now)
+        return _fresh(terms, span, leads=-1)
+    if claimed:
+        ids = claimed if S.pg() else json.dumps(claimed)
+        before = rollup.days_of_leads(terms, claimed) if use_rollup else set()
+        S.run(_upsert_sql(by_ids=True), {"key": terms.key, "ids": ids})
+        if use_rollup:
+            changed = before | rollup.days_of_leads(terms, claimed)
+            rollup.mark_stale(changed)
+            stale |= changed
+    if not S.pg():
+        return Sync(leads=len(claimed), rollup=False, pending=False)
+    if not use_rollup:
+        if bounded and _large_log():
+            _queue_task()  # figures read the passes until the roll-up is rebuilt
+            return Sync(leads=len(claimed), rollup=False, pending=pending)
+        rollup.rebuild_all(terms, origin=origin, now=now)
+        return _fresh(terms, span, leads=len(claimed), pending=pending)
+    ordered = sorted(stale, reverse=True)  # recent days first: they are the ones people look at
+    todo = ordered[: rollup.REQUEST_DAYS] if bounded else ordered
+    rollup.rebuild_days(terms, todo, now=now)
+    for day in todo:
+        generations[day] = generations.get(day, 0) + 1
+    if len(ordered) > len(todo) or pending:
+        _queue_task()
+    return Sync(
+        leads=len(claimed),
+        rollup=True,
+        pending=pending,
+        stale=frozenset(ordered[len(todo) :]),
+        generations=generations,
+        build=state.rollup_build,
+    )
 
 
 def _fresh(terms: SlaTerms, span: tuple | None, *, leads: int, pending: bool = False) -> Sync:

@@ -21,7 +21,8 @@ from django.utils import timezone
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
 from leads.models import Assignment, Lead, Stage, Team, Transition
-from portal.access import Role
+from leads.rescoring import batches
+from portal.access import Role, display_name
 from sla import figures as F
 from sla import passes
 from sla.clock import SlaTerms, current_terms
@@ -30,18 +31,16 @@ from sla.models import Alert, Notification, WeeklyReport
 log = logging.getLogger(__name__)
 
 
+def _name(user) -> str:
+    return display_name(user, "Unassigned")
+
+
 class SlaError(Exception):
     """A request the SLA services refuse, with a message a person can read."""
 
 
 def _site(path: str) -> str:
     return settings.ACCORD_SITE_URL.rstrip("/") + path
-
-
-def _name(user) -> str:
-    if user is None:
-        return "Unassigned"
-    return user.get_full_name() or user.username
 
 
 # --- Alerts ------------------------------------------------------------------------------------------
@@ -186,12 +185,10 @@ def _escalate(*, lead: Lead, alert: Alert, owner: User, now: dt.datetime) -> Non
     )
 
 
-def due_times_fill(*, terms: SlaTerms, now: dt.datetime, only_missing: bool = True) -> int:
-    """Stamp ``Lead.sla_due_at`` on open MQLs from their MQL transition and the agreement's terms.
-
-    ``only_missing`` keeps existing stamps (the breach job's safety net); a newly published
-    agreement recomputes all of them.
-    """
+def due_times_fill(*, terms: SlaTerms) -> int:
+    """The breach job's safety net: stamp ``Lead.sla_due_at`` on open MQLs that have none, from
+    their MQL transition under the terms recorded on it (re-timing after a publish is the
+    rescore's job: ``leads.rescoring.refresh_mql_due_times``)."""
     spec_by_version = dict(
         AgreementVersion.objects.filter(
             status__in=[AgreementVersion.Status.ACTIVE, AgreementVersion.Status.RETIRED]
@@ -199,13 +196,10 @@ def due_times_fill(*, terms: SlaTerms, now: dt.datetime, only_missing: bool = Tr
     )
     active = AgreementVersion.objects.active()
     default = active.spec if active else {"sla": {"response_hours": terms.response_hours}}
-    leads = Lead.objects.filter(stage=Stage.MQL)
-    if only_missing:
-        leads = leads.filter(sla_due_at__isnull=True)
+    leads = Lead.objects.filter(stage=Stage.MQL, sla_due_at__isnull=True)
     changed = 0
     lead_ids = list(leads.values_list("id", flat=True)[:50_000])
-    for chunk_start in range(0, len(lead_ids), 1000):
-        chunk = lead_ids[chunk_start : chunk_start + 1000]
+    for chunk in batches(lead_ids, 1000):
         latest = (
             Transition.objects.filter(lead_id__in=chunk, to_stage=Stage.MQL)
             .order_by("lead_id", "-at", "-id")
@@ -216,8 +210,7 @@ def due_times_fill(*, terms: SlaTerms, now: dt.datetime, only_missing: bool = Tr
         )
         updates = []
         for lead_id, at, grade, version_id in latest:
-            # The safety net honours the terms recorded on the MQL; a new agreement re-times every open MQL.
-            spec = spec_by_version.get(version_id, default) if only_missing else default
+            spec = spec_by_version.get(version_id, default)  # the terms recorded on the MQL
             due = sla_due_at(spec, at, grade or "D")
             updates.append(Lead(pk=lead_id, sla_due_at=due, mql_at=at))
         with transaction.atomic():
@@ -250,7 +243,7 @@ def breaches_check(*, now: dt.datetime | None = None) -> BreachCheckResult:
     now = now or timezone.now()
     terms = current_terms()
     passes.refresh(terms=terms, now=now)
-    result = BreachCheckResult(due_times_filled=due_times_fill(terms=terms, now=now, only_missing=True))
+    result = BreachCheckResult(due_times_filled=due_times_fill(terms=terms))
     for pass_id, lead_id, start_at, target_seconds, breached in _alert_candidates(terms, now):
         start_at = F._parse_dt(start_at)
         due = terms.calendar.add_hours(start_at, float(target_seconds) / 3600) if target_seconds else None
@@ -337,7 +330,7 @@ def report_figures(*, team: Team, iso_year: int, iso_week: int, now: dt.datetime
     tz = zoneinfo.ZoneInfo(team.time_zone)
     start, end = F.iso_week_bounds(iso_year, iso_week, tz)
     scope = F.Scope(start=start, end=end, tz=tz, now=now, team_id=team.pk)
-    names = _sdr_names(team)
+    names = _sdr_names()
     data = F.compute(scope, terms=terms, user_names=names, bounded=False).as_dict()
     trends = data["trends"]
     previous = trends[-2]
@@ -358,12 +351,12 @@ def report_figures(*, team: Team, iso_year: int, iso_week: int, now: dt.datetime
             "breaches": _average([w["breaches"] for w in before]),
         },
     }
-    data["week"] = {"iso_year": iso_year, "iso_week": iso_week, "label": f"{iso_year}-W{iso_week:02d}"}
+    data["week"] = {"iso_year": iso_year, "iso_week": iso_week, "label": F.iso_week_label(iso_year, iso_week)}
     data["team"] = {"id": team.pk, "name": team.name, "time_zone": team.time_zone}
     return data
 
 
-def _sdr_names(team: Team | None) -> dict:
+def _sdr_names() -> dict:
     users = User.objects.filter(Q(groups__name=Role.SDR.value) | Q(team_membership__isnull=False))
     return {u.pk: _name(u) for u in users.distinct().only("id", "username", "first_name", "last_name")}
 
@@ -387,7 +380,7 @@ def report_generate(
     try:
         dt.date.fromisocalendar(iso_year, iso_week, 1)
     except ValueError:
-        raise SlaError(f"{iso_year}-W{iso_week:02d} is not an ISO week.") from None
+        raise SlaError(f"{F.iso_week_label(iso_year, iso_week)} is not an ISO week.") from None
     with transaction.atomic():
         team = Team.objects.select_for_update(of=("self",)).select_related("manager").filter(pk=team_id).first()
         if team is None:
@@ -397,7 +390,7 @@ def report_generate(
         tz = zoneinfo.ZoneInfo(team.time_zone)
         start, end = F.iso_week_bounds(iso_year, iso_week, tz)
         if start > now:
-            raise SlaError(f"{iso_year}-W{iso_week:02d} has not started yet in {team.time_zone}.")
+            raise SlaError(f"{F.iso_week_label(iso_year, iso_week)} has not started yet in {team.time_zone}.")
         terms = current_terms()
         version = version_in_force(end)
         report = WeeklyReport.objects.create(

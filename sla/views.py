@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.models import Lead, Team
-from portal.access import LEADERS, Role, has_role, role_required
+from portal.access import LEADERS, Role, display_name, has_role, role_required
 from sla import figures as F
 from sla import services
 from sla.clock import current_terms
@@ -40,12 +40,12 @@ def _names(ids) -> dict:
     if not ids:
         return {}
     users = User.objects.filter(pk__in=ids).only("id", "username", "first_name", "last_name")
-    return {u.pk: u.get_full_name() or u.username for u in users}
+    return {u.pk: display_name(u) for u in users}
 
 
 def _name_sdrs(figures: dict, user, own_only: bool) -> None:
     """Put display names on the per-SDR rows (one query) and keep the worst offenders first."""
-    names = {user.pk: user.get_full_name() or user.username} if own_only else _names([s["id"] for s in figures["sdrs"]])
+    names = {user.pk: display_name(user)} if own_only else _names([s["id"] for s in figures["sdrs"]])
     for sdr in figures["sdrs"]:
         sdr["name"] = names.get(sdr["id"], "Unassigned" if sdr["id"] is None else f"User #{sdr['id']}")
     figures["sdrs"].sort(key=lambda r: (-r["breaches"], r["name"].lower()))
@@ -131,7 +131,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "form": filters.form,
             "terms": filters.terms,
             "tables": tables,
-            "charts": chart_data(tables, figures),
+            "charts": chart_data(tables),
             "drill": _DrillLinks(filters),
             "own_only": filters.own_only,
             "latest_report": None if filters.own_only else _latest_report(filters.team),
@@ -274,7 +274,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
     default_week = ""
     if team is not None:
         year, week = services.previous_iso_week(now=now, tz=zoneinfo.ZoneInfo(team.time_zone))
-        default_week = f"{year}-W{week:02d}"
+        default_week = F.iso_week_label(year, week)
     return render(
         request,
         "sla/report_list.html",

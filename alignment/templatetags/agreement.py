@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django import template
 
+from portal.access import display_name
+
 register = template.Library()
 
 
 @register.filter
 def person(user, fallback: str = "System") -> str:
     """A user's full name, else username; ``fallback`` when there is no user (system actions)."""
-    if user is None:
-        return fallback
-    return user.get_full_name() or user.get_username()
+    return display_name(user, fallback)

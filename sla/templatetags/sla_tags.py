@@ -39,27 +39,12 @@ def cell(value, kind: str) -> str:
 
 
 @register.filter
-def get(mapping, key):
-    return mapping.get(key) if hasattr(mapping, "get") else None
-
-
-@register.filter
 def ratio_width(value, total) -> int:
     """Width (0–100) of a progress bar showing ``value`` out of ``total``."""
     try:
         return max(0, min(100, round(float(value) / float(total) * 100)))
     except (TypeError, ValueError, ZeroDivisionError):
         return 0
-
-
-@register.filter
-def signed_delta(value, other) -> str:
-    """The change from ``other`` to ``value`` with its sign ("+3", "−1.5"); "—" when either is missing."""
-    if value is None or other is None or other == "":
-        return "—"
-    delta = float(value) - float(other)
-    text = f"{abs(delta):.1f}".rstrip("0").rstrip(".") if delta % 1 else f"{abs(delta):.0f}"
-    return ("+" if delta > 0 else "−" if delta < 0 else "±") + text
 
 
 @register.filter
@@ -76,9 +61,3 @@ def column_kind(columns, index) -> str:
         return columns[index][1]
     except (IndexError, TypeError):
         return "text"
-
-
-@register.filter
-def drill_link(filters, metric: str) -> str:
-    """The drill-down URL of ``metric`` under the dashboard's current filters."""
-    return filters.drill_url(metric)

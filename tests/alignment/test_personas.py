@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from alignment.models import Persona
@@ -38,6 +40,24 @@ def test_leader_creates_and_edits_a_persona_and_the_history_says_who_changed_wha
     assert [(r.history_user, r.history_change_reason) for r in records] == [(marketing, "Created"), (sales, "Edited")]
     page = login(marketing).get(reverse("alignment:persona_detail", args=[persona.pk])).content.decode()
     assert "decision_maker → influencer" in page
+
+
+def test_the_history_costs_the_same_queries_for_two_edits_or_twenty(login, marketing):
+    client = login(marketing)
+    client.post(reverse("alignment:persona_create"), persona_post())
+    persona = Persona.objects.get(name="Demand Gen Director")
+    url = reverse("alignment:persona_detail", args=[persona.pk])
+    client.post(reverse("alignment:persona_edit", args=[persona.pk]), persona_post(challenges="Edit 1"))
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for n in range(2, 21):
+        client.post(reverse("alignment:persona_edit", args=[persona.pk]), persona_post(challenges=f"Edit {n}"))
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(url).content.decode()
+    assert len(few.captured_queries) > 0
+    assert len(many.captured_queries) == len(few.captured_queries)
+    assert "Edit 19 → Edit 20" in page and "Proving ROI → Edit 1" in page
 
 
 def test_a_persona_needs_a_matching_criterion(login, marketing):

@@ -144,6 +144,27 @@ def test_row_validation_names_the_column_of_each_problem():
     assert problems["When"] == "Give the date of this activity."
 
 
+def test_numbers_larger_than_their_column_are_row_errors_not_a_failed_import(leader):
+    """3 billion employees used to pass the cleaner and break the whole import at the INSERT."""
+    header = ["email", "employees", "annual_revenue"]
+    too_many = importing.validate_row(2, ["a@b.example", "3,000,000,000", "3,000,000,000"], header, header)
+    assert dict(too_many.errors) == {"employees": "Employee count is too large."}
+    job = _import(leader, "email,employees\nbig@acme.example,3000000000\nok@acme.example,2000000000\n")
+    assert job.status == ImportJob.Status.DONE
+    assert (job.created_count, job.error_count) == (1, 1)
+    assert Lead.objects.get(email="ok@acme.example").account.employees == 2_000_000_000
+
+
+def test_an_unexpected_error_fails_the_job_with_a_message_instead_of_leaving_it_running(leader, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(importing, "_flush", broken)
+    job = _import(leader, "email\nada@acme.example\n")
+    assert job.status == ImportJob.Status.FAILED
+    assert "error on our side" in job.errors[0]["message"]
+
+
 def test_a_valid_row_is_cleaned_like_the_api_does():
     header = ["email", "seniority", "country", "employees", "annual_revenue", "domain"]
     columns = header

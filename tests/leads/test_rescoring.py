@@ -68,6 +68,18 @@ def test_a_lead_that_qualifies_becomes_an_mql_with_one_system_transition(version
     assert transition.note == "Meets version 3: score at least 60."
 
 
+@pytest.mark.parametrize("teams", [1, 2])
+def test_a_new_mql_without_a_team_joins_the_only_team_and_no_other(version, teams):
+    """The routing rule: with one team a team-less lead joins it; with several it stays in every team's pool."""
+    from tests.factories import TeamFactory
+
+    only = [TeamFactory(name=f"Team {n}") for n in range(teams)][0]
+    lead = hot_lead(team=None)
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.stage, lead.team) == (Stage.MQL, only if teams == 1 else None)
+
+
 def test_new_mqls_are_routed_to_an_sdr_in_the_same_pass(version, sdr):
     lead = hot_lead()
     rescore_leads(lead_ids=[lead.id], now=NOW)
@@ -88,6 +100,18 @@ def test_unworked_mql_that_a_new_version_no_longer_qualifies_goes_back_to_nurtur
     assert (transition.from_stage, transition.to_stage) == (Stage.MQL, Stage.NURTURE)
     assert transition.reason_code == "no_longer_qualifies"
     assert transition.note == "No longer meets version 3."
+
+
+def test_a_demoted_mql_leaves_its_sdrs_queue_without_an_owner(version, sdr):
+    older = AgreementVersionFactory(number=2, status=AgreementVersion.Status.RETIRED)
+    lead = cold_lead(stage=Stage.MQL, owner=sdr, mql_at=NOW - dt.timedelta(days=1), scored_version=older)
+    rescore_leads(lead_ids=[lead.id], now=NOW)
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner) == (Stage.NURTURE, None)
+    released = Assignment.objects.get(lead=lead)
+    assert (released.from_owner, released.to_owner, released.reason, released.actor) == (sdr, None, "released", None)
+    transition = Transition.objects.get(lead=lead)
+    assert transition.owner is None
 
 
 def test_a_never_scored_mql_that_does_not_qualify_goes_back_to_nurture(version):
@@ -243,6 +267,16 @@ def test_a_recycled_lead_follows_the_normal_rule_from_its_revisit_date(version, 
     assert rescore_leads(lead_ids=[lead.id], now=NOW).moved == {"mql": 1}
 
 
+@pytest.mark.parametrize(("zone", "held"), [("Asia/Tokyo", False), ("UTC", True), ("America/New_York", True)])
+def test_the_revisit_date_is_a_date_in_the_portals_time_zone(version, settings, zone, held):
+    """At 20:00 UTC on the 10th it is already the 11th in Tokyo: a lead to revisit on the 11th is due there."""
+    settings.TIME_ZONE = zone
+    evening = NOW.replace(hour=20)
+    lead = hot_lead(stage=Stage.NURTURE, recycled_at=evening - dt.timedelta(hours=1), revisit_on=dt.date(2026, 3, 11))
+    assert (lead.id in revisit_due_lead_ids(now=evening)) is not held  # the nightly job's pick
+    assert rescore_leads(lead_ids=[lead.id], now=evening).moved == ({} if held else {"mql": 1})
+
+
 def test_a_recycled_lead_is_not_requalified_minutes_after_the_sdr_recycled_it(version, sdr):
     lead = hot_lead()
     rescore_leads(lead_ids=[lead.id], now=NOW)
@@ -291,9 +325,10 @@ def test_a_lead_re_entering_mql_starts_a_new_sla_pass_and_is_routed_again(versio
 
 
 def test_an_owner_a_lead_still_had_is_released_when_it_re_enters_mql(version, sdr):
-    older = AgreementVersionFactory(number=2, status=AgreementVersion.Status.RETIRED)
-    lead = cold_lead(stage=Stage.MQL, owner=sdr, mql_at=NOW - dt.timedelta(days=3), scored_version=older)
-    rescore_leads(lead_ids=[lead.id], now=NOW)  # the new version no longer qualifies it
+    # A nurture lead that still has an owner (imported that way, or from before owners were
+    # released on demotion): re-entering MQL releases that owner before routing runs.
+    lead = cold_lead(stage=Stage.NURTURE, owner=sdr, mql_at=NOW - dt.timedelta(days=3))
+    rescore_leads(lead_ids=[lead.id], now=NOW)  # does not qualify yet: nothing moves
     lead.refresh_from_db()
     assert (lead.stage, lead.owner) == (Stage.NURTURE, sdr)
 
@@ -389,3 +424,55 @@ def test_large_id_lists_are_scored_in_batches(version, monkeypatch):
     result = rescore_leads(lead_ids=[lead.id for lead in leads], now=NOW)
     assert result.scored == 5
     assert Lead.objects.filter(scored_version=version).count() == 5
+
+
+def test_a_rescore_leaves_updated_at_alone_unless_the_stage_moves(version):
+    before = NOW - dt.timedelta(days=3)
+    sal = hot_lead(stage=Stage.SAL, updated_at=before)  # sales owns it: new score, same stage
+    new = hot_lead(email="n@x.example", updated_at=before)  # crosses the threshold: new stage
+    rescore_leads(lead_ids=[sal.id, new.id], now=NOW)
+    sal.refresh_from_db()
+    new.refresh_from_db()
+    assert (sal.score, sal.scored_at, sal.updated_at) == (90, NOW, before)
+    assert (new.stage, new.updated_at) == (Stage.MQL, NOW)
+
+
+# What the scoring statement writes. If an index held any of them, PostgreSQL could no longer
+# update a lead row in place (HOT) during a rescore, and every row would be written through every
+# index of the table again (a 1M-lead rescore measured ~4x slower; docs/scoring.md).
+SCORING_COLUMNS = {
+    "fit_score",
+    "engagement_score",
+    "score",
+    "grade",
+    "knocked_out",
+    "completeness",
+    "scored_version_id",
+    "scored_at",
+}
+
+
+def test_no_index_of_the_lead_table_holds_a_column_the_rescore_writes():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("HOT updates are PostgreSQL's")
+    with connection.cursor() as cursor:
+        # Key columns, expression columns and predicate columns alike: any of them blocks HOT.
+        cursor.execute(
+            """
+            SELECT i.indexrelid::regclass::text, a.attname
+            FROM pg_index i
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE i.indrelid = 'leads_lead'::regclass
+              AND (a.attnum = ANY(i.indkey)
+                   OR pg_get_expr(i.indexprs, i.indrelid) ~ ('\\m' || a.attname || '\\M')
+                   OR pg_get_expr(i.indpred, i.indrelid) ~ ('\\m' || a.attname || '\\M'))
+            """
+        )
+        indexed = cursor.fetchall()
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = 'leads_lead'::regclass")
+        options = cursor.fetchone()[0]
+    assert indexed, "the query found no index at all"
+    assert [(index, column) for index, column in indexed if column in SCORING_COLUMNS] == []
+    assert "fillfactor=75" in (options or [])

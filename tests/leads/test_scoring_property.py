@@ -241,6 +241,11 @@ def _assert_executions_agree(data, *, thresholds=st.integers(-20, 80), **lead_st
                 lifecycle[lead.id] = (NOW, sla_due_at(spec, NOW, result.grade), None, None, None)
                 if lead.owner_id is not None:
                     released[lead.id] = lead.owner_id
+            elif stage == Stage.NURTURE and lead.stage == Stage.MQL:
+                # Sent back to nurture by a new version: out of the queue, its owner released.
+                lifecycle[lead.id] = (MQL_AT, None, lead.first_action_at, lead.revisit_on, None)
+                if lead.owner_id is not None:
+                    released[lead.id] = lead.owner_id
             else:
                 due = DUE_AT if stage == lead.stage else None
                 lifecycle[lead.id] = (MQL_AT, due, lead.first_action_at, lead.revisit_on, lead.owner_id)

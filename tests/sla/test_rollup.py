@@ -146,6 +146,23 @@ def test_a_large_unbuilt_log_is_never_built_inside_a_request(monkeypatch, login,
     assert login(manager).get(reverse("sla:dashboard")).status_code == 200
 
 
+def test_the_request_that_finds_the_log_unbuilt_queues_the_background_build(
+    monkeypatch, agreement, sdr, make_mql, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from sla import tasks
+
+    make_mql(sdr, at("2026-03-02 09:00"))
+    monkeypatch.setattr(passes, "_large_log", lambda: True)
+    queued = []
+    monkeypatch.setattr(tasks.refresh_sla, "delay", lambda: queued.append("refresh_sla"))
+    cache.delete("sla:refresh-queued")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(passes.FiguresPreparing):
+        passes.sync(terms=current_terms(), bounded=True)
+    assert queued == ["refresh_sla"]  # raising inside the transaction used to discard it
+
+
 def test_the_command_rebuilds_passes_and_roll_up_from_scratch(agreement, sdr, make_mql, capsys):
     lead = make_mql(sdr, at("2026-03-02 09:00"))
     history(lead, ("rejected", at("2026-03-02 11:00"), sdr, "bad_fit"))

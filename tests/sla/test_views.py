@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -158,7 +159,7 @@ def test_each_chart_table_downloads_as_csv(login, manager, figures_data):
 # --- drill-down ------------------------------------------------------------------------------------
 
 
-def test_every_number_drills_down_to_its_leads(login, manager, figures_data):
+def test_every_number_drills_down_to_its_leads(login, manager, sdr, figures_data):
     client = login(manager)
     url = reverse("sla:drill")
     rejected = client.get(url + "?metric=rejected&reason=bad_fit")
@@ -167,6 +168,11 @@ def test_every_number_drills_down_to_its_leads(login, manager, figures_data):
     assert client.get(url + "?metric=sal").context["page"].paginator.count == 5
     assert client.get(url + "?metric=unknown").status_code == 404
     assert client.get(url + "?metric=mqls&week=99").status_code == 404
+    # The per-SDR table links each figure to that SDR's leads.
+    page = client.get(reverse("sla:dashboard")).content.decode()
+    link = re.search(rf'href="([^"]*metric=breached[^"]*&amp;sdr={sdr.pk})"', page)
+    assert link, "no breaches link for the SDR"
+    assert client.get(link.group(1).replace("&amp;", "&")).status_code == 200
 
 
 def test_drill_down_lists_are_paginated_and_cheap(login, manager, agreement, sdr, team, django_assert_max_num_queries):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from leads.models import Team
+from sla.figures import iso_week_label
+from sla.forms import WEEK
 from sla.services import SlaError, previous_iso_week, report_generate
-
-WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
 class Command(BaseCommand):
@@ -49,7 +48,7 @@ class Command(BaseCommand):
                 )
             except SlaError as exc:
                 raise CommandError(str(exc)) from None
-            label = f"{year}-W{number:02d}"
+            label = iso_week_label(year, number)
             if report is None:
                 skipped += 1
                 self.stdout.write(f"{t.name} {label}: a report exists already, skipped.")
