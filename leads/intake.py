@@ -531,9 +531,11 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
             "country": values.get("country", ""),
             "region": vocab.region_for_country(values.get("country", "")),
         }
-        for domain, values in facts.items()
+        for domain, values in sorted(facts.items())
         if domain not in ids
     ]
+    # Rows go in key order (domain here, e-mail and id below): two imports that share keys then
+    # wait for each other on the first shared one instead of deadlocking on two.
     inserted = dict(_insert_rows(Account, new, now=now, returning=("domain", "id")))
     if len(inserted) < len(new):  # another request created some of them meanwhile
         missing = [a["domain"] for a in new if a["domain"] not in inserted]
@@ -550,7 +552,7 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
         changes.append((ids[domain], *given, region))
     _update_from_values(
         Account,
-        changes,
+        sorted(changes),
         [
             ("industry", None),
             ("employees", "integer"),
@@ -614,7 +616,7 @@ def leads_write(
     )
     team_id = Team.objects.order_by("id").values_list("id", flat=True).first()
     new_leads = []
-    for key, row in merged.items():
+    for key, row in sorted(merged.items()):
         if key in existing:
             continue
         domain = domain_of(row)
@@ -668,6 +670,7 @@ def leads_write(
             continue  # nothing new: no write, updated_at stays (re-importing a file changes nothing)
         changes.append((lead_id, *(row.get(name) for name in LEAD_FIELDS), account_id))
         result.updated.add(lead_id)
+    changes.sort()
     _update_from_values(Lead, changes, [*((name, None) for name in LEAD_FIELDS), ("account", "bigint")], updated_at=now)
     return result
 
@@ -719,6 +722,8 @@ def store_activities(
                 continue
             seen.add(external_id)
         unique.append(row)
+    # External ids in order, so two overlapping batches cannot deadlock on the unique index.
+    unique.sort(key=lambda row: row.get("external_id") or "")
     inserted = _insert_rows(Activity, unique, now=now, returning=("lead",))
     touched = {lead_id for (lead_id,) in inserted}
     for chunk in batches(sorted(touched.difference(stamped)), SQL_CHUNK):

@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leads import intake
@@ -105,3 +105,70 @@ def test_concurrent_bulk_upserts_of_overlapping_rows_create_each_lead_once():
     stored = {email.lower(): lead_id for email, lead_id in Lead.objects.values_list("email", "id")}
     for index, rows in enumerate(batches):
         assert results[index].ids == {row["email"].lower(): stored[row["email"].lower()] for row in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_imports_naming_the_same_companies_in_opposite_orders_do_not_deadlock():
+    # Rows reach the database in key order whatever order the files list them in; otherwise two
+    # transactions each hold a domain the other wants next and PostgreSQL aborts one of them.
+    domains = [f"co{i:03}.example" for i in range(300)]
+    batches = [
+        [{"email": f"a{i}@{domain}", "company": f"Co {i}"} for i, domain in enumerate(domains)],
+        [{"email": f"b{i}@{domain}", "company": f"Co {i}"} for i, domain in reversed(list(enumerate(domains)))],
+    ]
+    for _ in range(3):
+        barrier = threading.Barrier(2)
+        errors: list = []
+
+        def run(index: int, barrier: threading.Barrier = barrier, errors: list = errors) -> None:
+            try:
+                barrier.wait()
+                intake.leads_upsert(rows=batches[index])
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        assert Account.objects.count() == len(domains)
+        Lead.objects.all().delete()
+        Account.objects.all().delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_activity_batches_with_the_same_external_ids_in_opposite_orders_store_each_once():
+    intake.leads_upsert(rows=[{"email": f"act{i}@same.example"} for i in range(10)])
+    lead_ids = sorted(Lead.objects.values_list("id", flat=True))
+    now = timezone.now()
+    rows = [
+        {"lead_id": lead_ids[i % 10], "kind": "web_visit", "occurred_at": now, "external_id": f"ext-{i:04}"}
+        for i in range(400)
+    ]
+    batches = [rows, list(reversed(rows))]
+    barrier = threading.Barrier(2)
+    results: dict[int, tuple] = {}
+    errors: list = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                results[index] = intake.store_activities(rows=batches[index], now=now)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert Activity.objects.count() == 400
+    assert results[0][0] + results[1][0] == 400 and results[0][1] + results[1][1] == 400
