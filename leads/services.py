@@ -231,7 +231,6 @@ def lead_claim_next(*, user: User, now: dt.datetime | None = None) -> Lead:
         if lead is None:
             raise LeadError("The unassigned queue is empty: every MQL has an owner. Well done!")
         _take(lead, user=user, member=member, now=now)
-        TeamMember.objects.filter(pk=member.pk).update(last_assigned_at=now)
     return lead
 
 
@@ -253,10 +252,14 @@ def lead_claim(*, lead_id: int, user: User, now: dt.datetime | None = None) -> L
 
 
 def _take(lead: Lead, *, user: User, member: TeamMember, now: dt.datetime) -> None:
-    """``user`` claims the unassigned MQL ``lead`` (locked by the caller), with its Assignment row."""
+    """``user`` claims the unassigned MQL ``lead`` (locked by the caller), with its Assignment row.
+
+    The claim counts as the SDR's latest assignment: round robin serves the others first.
+    """
     Lead.objects.filter(pk=lead.pk, stage=Stage.MQL, owner__isnull=True).update(
         owner=user, team=member.team, updated_at=now
     )
+    TeamMember.objects.filter(pk=member.pk).update(last_assigned_at=now)
     Assignment.objects.create(
         lead=lead, from_owner=None, to_owner=user, reason=Assignment.Reason.CLAIMED, actor=user, at=now
     )

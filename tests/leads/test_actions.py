@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Assignment, Lead, Stage, Team, TeamMember, Transition
+from leads.routing import route_mqls
 from leads.services import (
     LeadError,
     lead_accept,
@@ -303,3 +304,18 @@ def test_pull_team_members_claim_within_their_team_only(version, team, sdr):
 
     with pytest.raises(LeadError, match="queue is empty"):
         lead_claim_next(user=sdr)
+
+
+def test_a_claim_counts_as_the_sdrs_latest_assignment_for_round_robin(version, team, sdr, sdr2):
+    # sdr2 was served longer ago than sdr, so round robin would pick sdr2 next, unless sdr2 just claimed.
+    now = timezone.now()
+    TeamMember.objects.filter(user=sdr).update(last_assigned_at=now - dt.timedelta(hours=1))
+    TeamMember.objects.filter(user=sdr2).update(last_assigned_at=now - dt.timedelta(hours=2))
+    picked = MqlFactory(team=team)
+    lead_claim(lead_id=picked.id, user=sdr2)
+    routed = MqlFactory(team=team)
+
+    route_mqls(lead_ids=[routed.id])
+
+    assert TeamMember.objects.get(user=sdr2).last_assigned_at >= now
+    assert Lead.objects.get(pk=routed.pk).owner == sdr
