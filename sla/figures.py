@@ -183,27 +183,12 @@ def _passes_ctes(
         where = f"m.stage = %(stage_{prefix})s AND m.start_at >= %(ws)s AND m.start_at < %(we)s"
     else:
         where = f"m.stage = %(stage_{prefix})s AND m.end_id IS NULL"
-    if stage == Stage.MQL:
-        target = _target_case(terms, params)
-    else:
-        params["followup_seconds"] = terms.followup_days * terms.calendar.hours_per_day * 3600
-        target = "%(followup_seconds)s"
     params["calendar_key"] = terms.key
-    params["now"] = _dt(scope.now)
-    # Business seconds from the origin to now: one lookup, shared by every open pass.
-    now_cum = (
-        f"(SELECT {_cum('hn', '%(now)s')} FROM sla_businesshour hn"
-        f" WHERE hn.calendar_key = %(calendar_key)s AND hn.hour_start = {_hour('%(now)s')})"
-    )
-    elapsed = f"(CASE WHEN m.end_id IS NULL THEN {now_cum} - m.start_cum ELSE m.end_cum - m.start_cum END)"
+    f = _pass_fragments(terms, params, stage=stage, now=scope.now)
     sdr_filter = ""
     if scope.sdr_id:
         params["sdr_id"] = scope.sdr_id
         sdr_filter = "WHERE sdr_id = %(sdr_id)s"
-    edges = []
-    for i, edge in enumerate(DISTRIBUTION_EDGES):
-        params[f"edge{i}"] = edge
-        edges.append(f"WHEN elapsed_seconds <= %(edge{i})s * target_seconds THEN {i}")
     if source == "window":
         params["rs"], params["re"] = _dt(scope.start), _dt(scope.end)
         weeks = scope.week_starts
@@ -219,29 +204,17 @@ def _passes_ctes(
     return f"""
         {p} AS (
           SELECT m.pass_id, m.lead_id, m.start_at, m.grade, m.end_at, m.end_reason_code AS reason_code,
-                 CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END
-                   AS sdr_id,
-                 CASE WHEN m.end_id IS NULL THEN 'open'
-                      WHEN m.end_actor_id IS NULL THEN 'withdrawn'
-                      WHEN m.end_to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
-                      WHEN m.end_to_stage = 'rejected' THEN 'rejected'
-                      WHEN m.end_to_stage = 'nurture' THEN 'recycled'
-                      ELSE 'disqualified' END AS end_kind,
-                 {target} AS target_seconds,
-                 {_greatest("0", elapsed)} AS elapsed_seconds
+                 {f["sdr"]} AS sdr_id,
+                 {f["kind"]} AS end_kind,
+                 {f["target"]} AS target_seconds,
+                 {f["elapsed"]} AS elapsed_seconds
           FROM sla_pass m
           WHERE m.calendar_key = %(calendar_key)s AND {where}{filters}
         ),
         {q} AS (
           SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,
                  target_seconds, elapsed_seconds,
-                 CASE WHEN end_kind IN ('open', 'withdrawn') THEN 0 ELSE 1 END AS acted,
-                 CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds > target_seconds THEN 1 ELSE 0 END
-                   AS breached,
-                 CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds >= %(warn)s * target_seconds THEN 1 ELSE 0
-                   END AS warned,
-                 CASE WHEN target_seconds IS NULL THEN -1 {" ".join(edges)} ELSE {len(DISTRIBUTION_EDGES)} END
-                   AS bucket,
+                 {_flag_columns(params)},
                  {in_range} AS in_range,
                  {week_idx} AS week_idx
           FROM {p} {sdr_filter}
@@ -256,15 +229,13 @@ def pass_rows(
     stage: str,
     now: dt.datetime,
     timed: bool = True,
-    open_only: bool = False,
 ) -> str:
     """A ``SELECT`` of one row per stored pass matching ``where`` (alias ``m``), with every per-pass figure.
 
-    The same definitions as ``_passes_ctes`` (end kind, SDR, target, business time, flags), plus the
-    pass's local calendar ``day`` and ``is_open``; used to build the roll-up and to read what is not
-    rolled up. ``stage`` is ``mql`` or ``sal`` (which target applies); ``timed=False`` skips the clock.
-    ``open_only`` (``where`` must then say ``m.end_id IS NULL``) reads only the columns that
-    ``sla_pass_open_cover_idx`` carries, so PostgreSQL can answer from the index alone.
+    The same definitions as ``_passes_ctes`` (``_pass_fragments`` and ``_flag_columns``), plus the
+    pass's local calendar ``day``, ``is_open`` and the reason key of an SDR's reject or recycle;
+    used to build the roll-up and to read what is not rolled up. ``stage`` is ``mql`` or ``sal``
+    (which target applies); ``timed=False`` skips the clock.
     """
     from sla.rollup import day_expr
 
@@ -278,59 +249,71 @@ def pass_rows(
     )
     if not timed:
         return f"SELECT {base} FROM sla_pass m WHERE m.calendar_key = %(calendar_key)s AND {where}"
-    if open_only:
-        # Open passes never come from the roll-up, so their day is never needed (saves a time-zone
-        # conversion per row).
-        base = (
-            "NULL AS pass_id, m.lead_id, m.stage, m.start_at, CAST(NULL AS date) AS day, 1 AS is_open,"
-            " m.team_id, m.source, m.persona_id, NULL AS start_owner_id"
-        )
+    f = _pass_fragments(terms, params, stage=stage, now=now)
+    reason = """CASE WHEN m.end_id IS NOT NULL AND m.end_actor_id IS NOT NULL
+                           AND m.end_to_stage IN ('rejected', 'nurture')
+                      THEN COALESCE(m.end_reason_code, '') ELSE '' END"""
+    return f"""
+        SELECT r.*, {_flag_columns(params)}
+        FROM (
+          SELECT {base},
+                 {f["sdr"]} AS sdr_id,
+                 {f["kind"]} AS end_kind,
+                 {reason} AS reason_key,
+                 {f["target"]} AS target_seconds,
+                 {f["elapsed"]} AS elapsed_seconds
+          FROM sla_pass m
+          WHERE m.calendar_key = %(calendar_key)s AND {where}
+        ) r"""
+
+
+def _pass_fragments(terms: SlaTerms, params: dict, *, stage: str, now: dt.datetime) -> dict[str, str]:
+    """SQL for one stored pass (alias ``m``): its SDR, how it ended, its target and elapsed business seconds.
+
+    The one definition behind the dashboard's CTEs (``_passes_ctes``) and the roll-up's rows
+    (``pass_rows``). ``stage`` is ``mql`` or ``sal`` (which target applies); the caller has set
+    ``params["calendar_key"]``.
+    """
     if stage == Stage.MQL:
         target = _target_case(terms, params)
     else:
         params["followup_seconds"] = terms.followup_days * terms.calendar.hours_per_day * 3600
         target = "%(followup_seconds)s"
     params["now"] = _dt(now)
+    # Business seconds from the origin to now: one lookup, shared by every open pass.
     now_cum = (
         f"(SELECT {_cum('hn', '%(now)s')} FROM sla_businesshour hn"
         f" WHERE hn.calendar_key = %(calendar_key)s AND hn.hour_start = {_hour('%(now)s')})"
     )
     elapsed = f"(CASE WHEN m.end_id IS NULL THEN {now_cum} - m.start_cum ELSE m.end_cum - m.start_cum END)"
-    sdr = "CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END"
-    kind = """CASE WHEN m.end_id IS NULL THEN 'open'
+    return {
+        "sdr": "CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END",
+        "kind": """CASE WHEN m.end_id IS NULL THEN 'open'
                       WHEN m.end_actor_id IS NULL THEN 'withdrawn'
                       WHEN m.end_to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
                       WHEN m.end_to_stage = 'rejected' THEN 'rejected'
                       WHEN m.end_to_stage = 'nurture' THEN 'recycled'
-                      ELSE 'disqualified' END"""
-    reason = """CASE WHEN m.end_id IS NOT NULL AND m.end_actor_id IS NOT NULL
-                           AND m.end_to_stage IN ('rejected', 'nurture')
-                      THEN COALESCE(m.end_reason_code, '') ELSE '' END"""
-    if open_only:
-        elapsed, sdr, kind, reason = f"({now_cum} - m.start_cum)", "m.owner_id", "'open'", "''"
+                      ELSE 'disqualified' END""",
+        "target": target,
+        "elapsed": _greatest("0", elapsed),
+    }
+
+
+def _flag_columns(params: dict) -> str:
+    """``acted``, ``breached``, ``warned`` and the distribution ``bucket`` from a pass's
+    ``end_kind``, ``target_seconds`` and ``elapsed_seconds`` columns."""
+    params.setdefault("warn", WARNING_RATIO)
     edges = []
     for i, edge in enumerate(DISTRIBUTION_EDGES):
         params[f"edge{i}"] = edge
         edges.append(f"WHEN elapsed_seconds <= %(edge{i})s * target_seconds THEN {i}")
-    return f"""
-        SELECT r.*,
-               CASE WHEN end_kind IN ('open', 'withdrawn') THEN 0 ELSE 1 END AS acted,
+    return f"""CASE WHEN end_kind IN ('open', 'withdrawn') THEN 0 ELSE 1 END AS acted,
                CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds > target_seconds THEN 1 ELSE 0 END
                  AS breached,
                CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds >= %(warn)s * target_seconds THEN 1 ELSE 0
                  END AS warned,
                CASE WHEN target_seconds IS NULL THEN -1 {" ".join(edges)} ELSE {len(DISTRIBUTION_EDGES)} END
-                 AS bucket
-        FROM (
-          SELECT {base},
-                 {sdr} AS sdr_id,
-                 {kind} AS end_kind,
-                 {reason} AS reason_key,
-                 {target} AS target_seconds,
-                 {_greatest("0", elapsed)} AS elapsed_seconds
-          FROM sla_pass m
-          WHERE m.calendar_key = %(calendar_key)s AND {where}
-        ) r"""
+                 AS bucket"""
 
 
 def _run(sql: str, params: dict) -> list[tuple]:
