@@ -184,13 +184,21 @@ def sla_clock(lead: Lead, calendar: BusinessCalendar | BusinessClock, now: dt.da
     if due is None:
         return SlaClock("", "No SLA", None, 0)
 
+    def wall(a: dt.datetime, b: dt.datetime) -> float:
+        return max(0.0, (b - a).total_seconds() / 3600)
+
     def span(a: dt.datetime, b: dt.datetime) -> float:
-        return calendar.hours_between(a, b) or max(0.0, (b - a).total_seconds() / 3600)
+        return calendar.hours_between(a, b) or wall(a, b)
 
     if now >= due:
         return SlaClock("sla-breach", f"Overdue {_duration(span(due, now))}", due, 100)
     start = min(lead.mql_at or due, now)
-    budget, used = span(start, due), span(start, now)
+    # Used and budget on one scale: business hours (a weekend since the lead qualified uses none
+    # of it), or wall-clock hours for both when the due time has no business time before it.
+    budget = calendar.hours_between(start, due)
+    used = calendar.hours_between(start, now)
+    if not budget:
+        budget, used = wall(start, due), wall(start, now)
     pct = round(100 * used / budget) if budget else 100
     css = "sla-warn" if pct >= 75 else "sla-ok"
     return SlaClock(css, f"{_duration(span(now, due))} left", due, min(pct, 100))

@@ -419,6 +419,25 @@ def test_sla_clock_counts_business_time_over_the_night():
     assert (clock.css, clock.label) == ("sla-ok", "3h 00m left")
 
 
+def test_sla_clock_of_a_lead_that_qualified_at_the_weekend_stays_green_until_work_starts():
+    # MQL on Sunday morning, due Monday 13:00: at Sunday 23:00 none of the 4 business hours is used.
+    sunday = MONDAY_9 - dt.timedelta(hours=24)
+    lead = Lead(mql_at=sunday, sla_due_at=CAL.add_hours(sunday, 4))
+    clock = sla_clock(lead, CAL, sunday + dt.timedelta(hours=14))
+    assert (clock.css, clock.label, clock.used_pct) == ("sla-ok", "4h 00m left", 0)
+    # Monday 12:00: 3 of the 4 hours are used.
+    clock = sla_clock(lead, CAL, MONDAY_9 + dt.timedelta(hours=3))
+    assert (clock.css, clock.label, clock.used_pct) == ("sla-warn", "1h 00m left", 75)
+
+
+def test_sla_clock_of_a_due_time_without_business_time_before_it_runs_on_wall_clock():
+    # Due at a weekend instant right after qualifying on the same weekend: no business time at all.
+    saturday = MONDAY_9 - dt.timedelta(hours=48)
+    lead = Lead(mql_at=saturday, sla_due_at=saturday + dt.timedelta(hours=4))
+    clock = sla_clock(lead, CAL, saturday + dt.timedelta(hours=3))
+    assert (clock.css, clock.label, clock.used_pct) == ("sla-warn", "1h 00m left", 75)
+
+
 # --- actions through htmx -------------------------------------------------------------------------
 
 
