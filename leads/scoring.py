@@ -168,6 +168,12 @@ def qualification_fields(spec: dict) -> list[str]:
     return seen
 
 
+def occurrences_shown(rule: dict, weight: float) -> str:
+    """How often a behaviour rule counted, as people read it: decayed weights are fractions, two
+    decimals say enough ("2.99"); plain counts are whole ("3")."""
+    return f"{weight:.2f}" if rule.get("half_life_days") else f"{int(weight)}"
+
+
 def score_lead(facts: dict, weights: dict[str, float], spec: dict, persona_names: dict | None = None) -> ScoreResult:
     """Score one lead. ``weights`` maps behaviour rule id → occurrences (decayed) inside its window."""
     hits: list[RuleHit] = []
@@ -183,8 +189,9 @@ def score_lead(facts: dict, weights: dict[str, float], spec: dict, persona_names
             continue
         points = behaviour_points(rule, weight)
         engagement += points
-        shown = f"{weight:g}" if rule.get("half_life_days") else f"{int(weight)}"
-        hits.append(RuleHit(rule["id"], "behaviour", vocab.describe_behaviour(rule), points, f"{shown} × in window"))
+        shown = occurrences_shown(rule, weight)
+        detail = f"{shown} after decay" if rule.get("half_life_days") else f"{shown} × in window"
+        hits.append(RuleHit(rule["id"], "behaviour", vocab.describe_behaviour(rule), points, detail))
     knocked_out = False
     for rule in spec.get("knockouts", []):
         if condition_matches(rule, facts.get(rule["field"])):

@@ -14,7 +14,15 @@ from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
 from leads.models import Lead, Stage, Team, TeamMember, Transition
-from leads.scoring import _known, _norm, behaviour_points, condition_matches, facts_for_lead, weights_for_leads
+from leads.scoring import (
+    _known,
+    _norm,
+    behaviour_points,
+    condition_matches,
+    facts_for_lead,
+    occurrences_shown,
+    weights_for_leads,
+)
 
 
 def stage_counts() -> list[dict]:
@@ -321,8 +329,7 @@ class ReasonRules:
             if weight:
                 points = behaviour_points(rule, weight)
                 if points > 0:
-                    shown = f"{weight:g}" if rule.get("half_life_days") else f"{int(weight)}"
-                    hits.append((rule, "behaviour", points, shown))
+                    hits.append((rule, "behaviour", points, occurrences_shown(rule, weight)))
         hits.sort(key=lambda hit: -hit[2])  # stable: fit rules first on equal points, as in score_lead
         return hits[:n]
 

@@ -175,6 +175,17 @@ def test_top_reasons_are_the_biggest_positive_contributions():
     assert [h.rule_id for h in result.top_reasons()] == ["b1", "a"]
 
 
+def test_breakdown_says_how_often_each_behaviour_counted():
+    spec = spec_with(
+        behaviour=[
+            {"id": "b1", "kind": "demo_request", "points": 30, "cap": None, "window_days": 30},
+            {"id": "b2", "kind": "web_visit", "points": 1, "cap": 10, "window_days": 30, "half_life_days": 14},
+        ],
+    )
+    result = score_lead({}, {"b1": 2, "b2": 2.99381}, spec)
+    assert {h.rule_id: h.detail for h in result.breakdown} == {"b1": "2 × in window", "b2": "2.99 after decay"}
+
+
 def stage(current, *, qualifies=False, knocked_out=False, worked=False, new_version=True, held=False):
     return next_stage(
         current, qualifies=qualifies, knocked_out=knocked_out, worked=worked, new_version=new_version, held=held
