@@ -22,9 +22,10 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.utils import timezone
 
+from alignment import diff as spec_diff
 from alignment import spec as vocab
 from alignment.calendar import sla_due_at
-from alignment.models import AgreementVersion, Persona, SignOff
+from alignment.models import AgreementEvent, AgreementVersion, Persona, SignOff
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, TeamMember, Transition
 from leads.scoring import behaviour_points, persona_for, score_lead, weights_from_times
 from portal.access import Role
@@ -332,7 +333,65 @@ class DemoBuilder:
                 SignOff.objects.filter(pk=signoff.pk).update(signed_at=version.published_at - dt.timedelta(hours=3))
         AgreementVersion.objects.filter(pk=v1.pk).update(created_at=v1_published - dt.timedelta(days=5))
         AgreementVersion.objects.filter(pk=v2.pk).update(created_at=v2_published - dt.timedelta(days=4))
+        self.agreement_history(users, personas, v1, v2)
         return personas, v1, v2
+
+    def agreement_history(self, users: dict[str, User], personas: list[Persona], v1, v2) -> None:
+        """The audit trail of both versions, as the portal would have written it: who started,
+        edited, proposed, signed and published each one, and when."""
+        names = {persona.id: persona.name for persona in personas}
+        v2_changes = [c.text for c in spec_diff.spec_changes(v1.spec, v2.spec, names)]
+        half = max(1, len(v2_changes) // 2)
+        Action = AgreementEvent.Action
+        marketing, sales = users["marketing"], users["sales"]
+        rows = []
+        for version, author, other, started, edits in (
+            (
+                v1,
+                marketing,
+                sales,
+                "Started version 1",
+                [
+                    ["Wrote the fit and behaviour rules and the MQL threshold"],
+                    ["Set the SLA response times and the reject and recycle reasons"],
+                ],
+            ),
+            (v2, sales, marketing, "Started version 2 from version 1", [v2_changes[:half], v2_changes[half:]]),
+        ):
+            created = version.published_at - dt.timedelta(days=5 if version.number == 1 else 4)
+            proposed = version.proposed_at
+            signed = version.published_at - dt.timedelta(hours=3)
+            rows.append((version, Action.CREATED, author, created, 1, started, {}))
+            for i, (editor, changes) in enumerate(((author, edits[0]), (other, edits[1]))):
+                at = created + dt.timedelta(days=1 + i, hours=2)
+                summary = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
+                rows.append((version, Action.SAVED, editor, at, 2 + i, summary, {"changes": changes}))
+            rows.append(
+                (version, Action.PROPOSED, author, proposed, version.revision,
+                 f"Proposed revision {version.revision} for sign-off", {})
+            )  # fmt: skip
+            for side, user in (("marketing", marketing), ("sales", sales)):
+                rows.append(
+                    (version, Action.SIGNED, user, signed, version.revision,
+                     f"Signed for {side} (revision {version.revision})", {"side": side})
+                )  # fmt: skip
+            if version.number == 2:
+                rows.append((v1, Action.RETIRED, sales, version.published_at, v1.revision, "Replaced by version 2",
+                             {"replaced_by": 2}))  # fmt: skip
+            retiring = ", retiring version 1" if version.number == 2 else ""
+            rows.append(
+                (version, Action.PUBLISHED, version.published_by, version.published_at, version.revision,
+                 f"Published version {version.number}{retiring}", {})
+            )  # fmt: skip
+        events = AgreementEvent.objects.bulk_create(
+            AgreementEvent(version=version, action=action, actor=actor, revision=revision, summary=summary,
+                           details=details)
+            for version, action, actor, _, revision, summary, details in rows
+        )  # fmt: skip
+        # ``at`` is stamped on insert; the history happened weeks ago.
+        for event, row in zip(events, rows, strict=True):
+            event.at = row[3]
+        AgreementEvent.objects.bulk_update(events, ["at"])
 
     # --- accounts and leads ------------------------------------------------------------------
     def make_accounts(self) -> list[dict]:

@@ -126,3 +126,23 @@ def test_second_run_with_if_empty_adds_nothing(seeded):
 def test_second_run_without_a_flag_refuses_instead_of_duplicating(seeded):
     with pytest.raises(CommandError, match="Use --reset"):
         call_command("seed_demo", stdout=StringIO())
+
+
+def test_the_agreement_has_an_audit_trail_that_matches_its_versions(seeded):
+    v1, v2 = AgreementVersion.objects.order_by("number")
+    trail = {
+        version.number: list(version.events.order_by("at", "id").values_list("action", "actor__username", "at"))
+        for version in (v1, v2)
+    }
+    assert [action for action, *_ in trail[2]] == ["created", "saved", "saved", "proposed", "signed", "signed",
+                                                    "published"]  # fmt: skip
+    assert trail[2][0][1] == "sales" and trail[2][-1][1:] == ("sales", v2.published_at)
+    assert [action for action, *_ in trail[1]][-2:] == ["published", "retired"]
+    assert trail[1][-1][2] == v2.published_at
+    # Each signature in the trail is a real sign-off, at the time it was given.
+    for version in (v1, v2):
+        signed = {(s.user.username, s.signed_at) for s in version.signoffs.select_related("user")}
+        assert {(who, at) for action, who, at in trail[version.number] if action == "signed"} == signed
+    # The edits of version 2 name what changed between the two versions.
+    saved = v2.events.filter(action="saved").values_list("details", flat=True)
+    assert any("Persona" in text for details in saved for text in details["changes"])
