@@ -622,3 +622,12 @@ def test_viewer_of_an_sdr_without_team(db):
     user = UserFactory(username="loner", roles=[Role.SDR])
     viewer = viewer_for(user)
     assert viewer.team_id is None and not viewer.can_see_team
+
+
+def test_the_lead_list_names_owners_like_the_rest_of_the_portal(login, version, team, sdr, manager):
+    owned = MqlFactory(team=team, owner=sdr)
+    MqlFactory(team=team)
+    page = login(manager).get(reverse("leads:lead_list")).content.decode()
+    assert sdr.get_full_name() and sdr.get_full_name() in page
+    assert f">{sdr.username}<" not in page and owned.email in page
+    assert "Unassigned" in page
