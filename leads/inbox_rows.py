@@ -24,6 +24,7 @@ from django.utils.formats import get_format
 from django.utils.safestring import SafeString, mark_safe
 
 from alignment import spec as vocab
+from portal.access import display_name
 
 # The whitespace mirrors the former template, so the page's HTML did not change byte for byte.
 ROW = """
@@ -94,7 +95,7 @@ STAGE = '<div class="text-secondary"><span class="badge stage-badge stage-{stage
 def _accepted_line(lead, *, mine: bool) -> str:
     """Under the SLA clock of an Accepted row: the stage, the opportunity, whose lead it is."""
     amount = f" ${lead.opportunity_amount:,.0f}" if lead.stage == "sql" and lead.opportunity_amount else ""
-    owner = "" if mine or not lead.owner_id else f" · {escape(str(lead.owner))}"
+    owner = "" if mine or not lead.owner_id else f" · {escape(display_name(lead.owner))}"
     return STAGE.format(stage=lead.stage, label=lead.stage.upper(), amount=amount, owner=owner)
 
 
@@ -166,7 +167,7 @@ def render_rows(
                 sla_label=escape(sla.label),
                 owner=_accepted_line(lead, mine=mine)
                 if accepted
-                else OWNER.format(escape(str(lead.owner)) if lead.owner_id else "Unassigned")
+                else OWNER.format(escape(display_name(lead.owner)) if lead.owner_id else "Unassigned")
                 if show_owner
                 else "",
                 actions=actions,

@@ -427,7 +427,7 @@ ROW_FIELDS = (
     *("first_name", "last_name", "email", "job_title", "seniority", "department", "persona_id", "email_domain"),
     *("budget", "authority", "need", "timeline", "source", "grade", "score", "completeness", "recycled_at"),
     *("mql_at", "created_at", "sla_due_at", "first_action_at", "owner_id", "owner__username", "account_id"),
-    *("stage", "opportunity_amount"),
+    *("stage", "opportunity_amount", "owner__first_name", "owner__last_name"),
     *(f"account__{name}" for name in ("name", "country", "industry", "employees", "annual_revenue", "region")),
 )
 
