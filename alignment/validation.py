@@ -41,7 +41,8 @@ class SpecInvalid(Exception):
 
     def __init__(self, errors: Errors):
         self.errors = errors
-        super().__init__(f"The agreement has {sum(len(m) for m in errors.values())} problem(s).")
+        n = sum(len(m) for m in errors.values())
+        super().__init__(f"The agreement has {n} problem{'' if n == 1 else 's'}.")
 
 
 def _is_int(value) -> bool:

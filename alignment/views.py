@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
@@ -294,7 +295,8 @@ def _report_save(request: HttpRequest, result) -> None:
     if not result.saved:
         messages.info(request, "No changes to save: the draft already says exactly this.")
         return
-    text = f"Saved revision {version.revision} with {len(result.changes)} change(s)."
+    n = len(result.changes)
+    text = f"Saved revision {version.revision} with {n} change{pluralize(n)}."
     if result.merged:
         text += f" Merged with the changes {', '.join(result.merged_with)} saved meanwhile; nothing was lost."
     if result.voided:

@@ -49,9 +49,10 @@ def test_two_sessions_edit_different_rules_and_both_changes_are_kept(login, mark
     theirs[f"beh-{row_index(theirs, 'beh', 'id', 'b3')}-points"] = 15
     theirs["mql_threshold"] = 65
 
-    first = bob.post(edit_url(draft), theirs)
-    assert first.status_code == 302
+    first = bob.post(edit_url(draft), theirs, follow=True)
+    assert first.redirect_chain and b"Saved revision 2 with 2 changes." in first.content
     second = alice.post(edit_url(draft), mine, follow=True)
+    assert b"Saved revision 3 with 1 change." in second.content
     assert b"Merged with the changes" in second.content
     draft.refresh_from_db()
     assert draft.revision == 3
