@@ -561,7 +561,7 @@ class DemoBuilder:
             version = self.version_at(sim.created_at)
             at = sim.created_at + dt.timedelta(minutes=rng.randint(1, 30))
             hit = next(h for h in first.breakdown if h.section == "knockout")
-            self.move(sim, Stage.DISQUALIFIED, at, reason="knockout", note=hit.label, version=version, result=first)
+            self.move(sim, Stage.DISQUALIFIED, at, reason="knocked_out", note=hit.label, version=version, result=first)
             return
         mql_at, version, result = self.first_qualifying(sim, facts)
         nurture_at = sim.created_at + dt.timedelta(days=rng.randint(5, 14))

@@ -236,6 +236,16 @@ class Activity(models.Model):
         ]
 
 
+# Reason codes the system writes on a transition (scoring moves; the demo's nurture enrolment),
+# with what people read. SDRs' reject and recycle reasons come from the agreement instead.
+SYSTEM_REASONS = {
+    "qualified": "Qualified",
+    "no_longer_qualifies": "No longer qualifies",
+    "knocked_out": "Knocked out",
+    "nurture_program": "Nurture programme",
+}
+
+
 class Transition(models.Model):
     """Append-only lifecycle log: the single source of truth for SLA figures and reports."""
 

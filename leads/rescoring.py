@@ -63,6 +63,7 @@ logger = logging.getLogger(__name__)
 # Leads per statement when rescoring a list of ids (activity batches, the sweeper).
 ID_BATCH = 5000
 
+# Labelled in leads.models.SYSTEM_REASONS.
 REASON_QUALIFIED = "qualified"
 REASON_NO_LONGER_QUALIFIES = "no_longer_qualifies"
 REASON_KNOCKED_OUT = "knocked_out"

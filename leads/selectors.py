@@ -13,7 +13,7 @@ from django.utils import timezone
 from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
-from leads.models import Lead, Stage, Team, TeamMember, Transition
+from leads.models import SYSTEM_REASONS, Lead, Stage, Team, TeamMember, Transition
 from leads.scoring import (
     _known,
     _norm,
@@ -31,8 +31,27 @@ def stage_counts() -> list[dict]:
     return [{"stage": value, "label": label, "count": counts.get(value, 0)} for value, label in Stage.choices]
 
 
-def latest_transitions(limit: int = 15):
-    return Transition.objects.select_related("lead", "actor", "lead__account").order_by("-at", "-id")[:limit]
+def latest_transitions(limit: int = 15) -> list[Transition]:
+    """The latest moves of any lead, each with ``reason_label`` (see ``with_reason_labels``)."""
+    rows = Transition.objects.select_related("lead", "actor", "lead__account").order_by("-at", "-id")[:limit]
+    return with_reason_labels(list(rows))
+
+
+def with_reason_labels(transitions: list[Transition]) -> list[Transition]:
+    """Give each transition ``reason_label``: the words for its reason code — the system's own, or
+    the agreement's reject and recycle reasons (active version first, then older versions')."""
+    codes = {t.reason_code for t in transitions if t.reason_code}
+    labels = {code: SYSTEM_REASONS[code] for code in codes & SYSTEM_REASONS.keys()}
+    if codes - labels.keys():
+        for spec in AgreementVersion.objects.order_by("-published_at", "-id").values_list("spec", flat=True):
+            for kind in ("reject", "recycle"):
+                for code, label in vocab.reason_choices(spec, kind):
+                    labels.setdefault(code, label)
+            if codes <= labels.keys():
+                break
+    for t in transitions:
+        t.reason_label = labels.get(t.reason_code, t.reason_code.replace("_", " ").capitalize())
+    return transitions
 
 
 # --- the SDR inbox ------------------------------------------------------------------------------

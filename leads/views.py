@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from alignment.spec import ACTIVITY_KINDS, reason_choices
+from alignment.spec import ACTIVITY_KINDS
 from leads import services
 from leads.filters import LeadFilter
 from leads.forms import (
@@ -51,6 +51,7 @@ from leads.selectors import (
     sla_clock,
     stage_counts,
     viewer_for,
+    with_reason_labels,
 )
 from leads.services import LeadError
 from portal.access import EVERYONE, Role, display_name, has_role, role_required
@@ -217,10 +218,9 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
     now = timezone.now()
     names = persona_names()
     why = explain(lead, spec, now, names)
-    labels = _reason_labels(version)
-    transitions = list(lead.transitions.select_related("actor", "agreement_version").order_by("-at", "-id"))
-    for t in transitions:
-        t.reason_label = labels.get(t.reason_code, t.reason_code)
+    transitions = with_reason_labels(
+        list(lead.transitions.select_related("actor", "agreement_version").order_by("-at", "-id"))
+    )
     return {
         "lead": lead,
         "why": why,
@@ -236,11 +236,6 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
         "error": error,
         **_permissions(request.user, lead),
     }
-
-
-def _reason_labels(version) -> dict[str, str]:
-    spec = version.spec if version else {}
-    return {**dict(reason_choices(spec, "reject")), **dict(reason_choices(spec, "recycle"))}
 
 
 @role_required(*EVERYONE)

@@ -9,6 +9,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
 from alignment.calendar import BusinessCalendar
+from alignment.spec import reason_choices
 from leads.models import Lead, Note, Stage, TeamMember, Transition
 from leads.selectors import InboxTab, decode_cursor, sla_clock, viewer_for
 from leads.services import lead_accept
@@ -21,6 +22,7 @@ from tests.factories import (
     MqlFactory,
     PersonaFactory,
     TeamFactory,
+    TransitionFactory,
     UserFactory,
 )
 
@@ -632,3 +634,19 @@ def test_lists_name_owners_like_the_rest_of_the_portal(login, version, team, sdr
     assert sdr.get_full_name() and sdr.get_full_name() in page
     assert sdr.username not in page.replace(owned.email, "")
     assert "Unassigned" in page
+
+
+def test_transition_reasons_read_as_words_on_the_overview_and_the_lead(login, version, team, sdr, marketing):
+    code, label = reason_choices(version.spec, "reject")[0]
+    lead = MqlFactory(team=team, owner=sdr)
+    now = timezone.now()
+    TransitionFactory(lead=lead, from_stage="new", to_stage="mql", reason_code="qualified", at=now)
+    TransitionFactory(lead=lead, from_stage="mql", to_stage="rejected", actor=sdr, reason_code=code, at=now)
+    TransitionFactory(lead=lead, from_stage="rejected", to_stage="nurture", reason_code="retired_code", at=now)
+    client = login(marketing)
+    for url in (reverse("leads:overview"), reverse("leads:lead_detail", args=[lead.pk])):
+        page = client.get(url).content.decode()
+        assert "Qualified" in page and label in page and "Retired code" in page, url
+        assert ">qualified<" not in page and f">{code}<" not in page
+    overview = client.get(reverse("leads:overview")).content.decode()
+    assert sdr.get_full_name() in overview
