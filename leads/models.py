@@ -246,6 +246,14 @@ SYSTEM_REASONS = {
 }
 
 
+def reason_label(code: str, agreed: dict[str, str]) -> str:
+    """What people read for a transition's reason code: the agreement's words (``agreed``), the
+    system's, or the code itself made readable (a reason a later version dropped)."""
+    if not code:
+        return ""
+    return agreed.get(code) or SYSTEM_REASONS.get(code) or code.replace("_", " ").capitalize()
+
+
 class Transition(models.Model):
     """Append-only lifecycle log: the single source of truth for SLA figures and reports."""
 

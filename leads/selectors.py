@@ -13,7 +13,7 @@ from django.utils import timezone
 from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
-from leads.models import SYSTEM_REASONS, Lead, Stage, Team, TeamMember, Transition
+from leads.models import SYSTEM_REASONS, Lead, Stage, Team, TeamMember, Transition, reason_label
 from leads.scoring import (
     _known,
     _norm,
@@ -38,19 +38,19 @@ def latest_transitions(limit: int = 15) -> list[Transition]:
 
 
 def with_reason_labels(transitions: list[Transition]) -> list[Transition]:
-    """Give each transition ``reason_label``: the words for its reason code — the system's own, or
-    the agreement's reject and recycle reasons (active version first, then older versions')."""
-    codes = {t.reason_code for t in transitions if t.reason_code}
-    labels = {code: SYSTEM_REASONS[code] for code in codes & SYSTEM_REASONS.keys()}
-    if codes - labels.keys():
+    """Give each transition ``reason_label`` (``leads.models.reason_label``): agreement reasons come
+    from the newest version that has them, so codes a later version dropped still read as words."""
+    codes = {t.reason_code for t in transitions if t.reason_code} - SYSTEM_REASONS.keys()
+    agreed: dict[str, str] = {}
+    if codes:
         for spec in AgreementVersion.objects.order_by("-published_at", "-id").values_list("spec", flat=True):
             for kind in ("reject", "recycle"):
                 for code, label in vocab.reason_choices(spec, kind):
-                    labels.setdefault(code, label)
-            if codes <= labels.keys():
+                    agreed.setdefault(code, label)
+            if codes <= agreed.keys():
                 break
     for t in transitions:
-        t.reason_label = labels.get(t.reason_code, t.reason_code.replace("_", " ").capitalize())
+        t.reason_label = reason_label(t.reason_code, agreed)
     return transitions
 
 

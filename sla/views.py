@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from leads.models import Lead, Team
+from leads.models import Lead, Team, reason_label
 from portal.access import LEADERS, Role, display_name, has_role, role_required
 from sla import figures as F
 from sla import services
@@ -203,9 +203,11 @@ def drill(request: HttpRequest) -> HttpResponse:
     items = list(page.object_list)
     leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
     names = _names({r["sdr_id"] for r in items})
+    labels = {**filters.terms.reject_reasons, **filters.terms.recycle_reasons}
     for row in items:
         row["lead"] = leads.get(row["lead_id"])
         row["sdr_name"] = names.get(row["sdr_id"], "Unassigned" if row["sdr_id"] is None else "")
+        row["reason_label"] = reason_label(row["reason_code"], labels)
     query = request.GET.copy()
     query.pop("page", None)
     context_bits = []
@@ -217,7 +219,6 @@ def drill(request: HttpRequest) -> HttpResponse:
     if spec.sdr_unassigned:
         context_bits.append("unassigned")
     if spec.reason is not None:
-        labels = {**filters.terms.reject_reasons, **filters.terms.recycle_reasons}
         context_bits.append(f"reason “{labels.get(spec.reason, spec.reason or 'none given')}”")
     if spec.bucket is not None and 0 <= spec.bucket < len(F.DISTRIBUTION_LABELS):
         context_bits.append(f"{F.DISTRIBUTION_LABELS[spec.bucket]} of target used")

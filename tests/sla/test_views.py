@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from alignment.spec import default_spec, reason_choices
 from sla import services
 from sla.models import Notification, WeeklyReport
 from tests.factories import LeadFactory
@@ -164,6 +165,9 @@ def test_every_number_drills_down_to_its_leads(login, manager, sdr, figures_data
     url = reverse("sla:drill")
     rejected = client.get(url + "?metric=rejected&reason=bad_fit")
     assert [r["lead"] for r in rejected.context["rows"]] == [figures_data[3]]
+    label = dict(reason_choices(default_spec(), "reject"))["bad_fit"]
+    assert [r["reason_label"] for r in rejected.context["rows"]] == [label]
+    assert f'<span class="small text-secondary">{label}</span>' in rejected.content.decode()
     assert client.get(url + "?metric=accepted").context["page"].paginator.count == 5
     assert client.get(url + "?metric=sal").context["page"].paginator.count == 5
     assert client.get(url + "?metric=unknown").status_code == 404
