@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 
 import pytest
@@ -73,31 +74,40 @@ def test_bulk_activities_count_duplicates_and_keep_json_details_exactly():
     assert (stored, duplicates) == (0, len(rows))
 
 
+def _at_once(*calls):
+    """Run each call in its own thread and database connection, all released together; their
+    results in order. Any exception fails the test (a deadlock surfaces here)."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+    errors: list = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = calls[index]()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    return results
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_bulk_upserts_of_overlapping_rows_create_each_lead_once():
     # Two large imports sharing half their e-mail addresses, at the same time, on real connections.
     n = intake.COPY_MIN_ROWS + 100
     batches = [_rows(n, "race")[: n // 2 + n // 4], _rows(n, "race")[n // 4 :]]
     batches[1] = [{**row, "email": row["email"].upper()} for row in batches[1]]
-    barrier = threading.Barrier(2)
-    results: dict[int, intake.UpsertResult] = {}
-    errors: list = []
 
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = intake.leads_upsert(rows=batches[index])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    results = _at_once(*(functools.partial(intake.leads_upsert, rows=batch) for batch in batches))
 
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
     assert Lead.objects.count() == n
     assert len(results[0].created) + len(results[1].created) == n
     assert Transition.objects.count() == n
@@ -117,24 +127,7 @@ def test_concurrent_imports_naming_the_same_companies_in_opposite_orders_do_not_
         [{"email": f"b{i}@{domain}", "company": f"Co {i}"} for i, domain in reversed(list(enumerate(domains)))],
     ]
     for _ in range(3):
-        barrier = threading.Barrier(2)
-        errors: list = []
-
-        def run(index: int, barrier: threading.Barrier = barrier, errors: list = errors) -> None:
-            try:
-                barrier.wait()
-                intake.leads_upsert(rows=batches[index])
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors
+        _at_once(*(functools.partial(intake.leads_upsert, rows=batch) for batch in batches))
         assert Account.objects.count() == len(domains)
         Lead.objects.all().delete()
         Account.objects.all().delete()
@@ -149,26 +142,12 @@ def test_concurrent_activity_batches_with_the_same_external_ids_in_opposite_orde
         {"lead_id": lead_ids[i % 10], "kind": "web_visit", "occurred_at": now, "external_id": f"ext-{i:04}"}
         for i in range(400)
     ]
-    batches = [rows, list(reversed(rows))]
-    barrier = threading.Barrier(2)
-    results: dict[int, tuple] = {}
-    errors: list = []
 
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                results[index] = intake.store_activities(rows=batches[index], now=now)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def store(batch: list) -> tuple:
+        with transaction.atomic():
+            return intake.store_activities(rows=batch, now=now)
 
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results = _at_once(functools.partial(store, rows), functools.partial(store, list(reversed(rows))))
+
     assert Activity.objects.count() == 400
     assert results[0][0] + results[1][0] == 400 and results[0][1] + results[1][1] == 400
