@@ -325,55 +325,48 @@ class DemoBuilder:
             published_by=users["sales"],
             revision=5,
         )
-        for version in (v1, v2):
+        for version, drafted_days in ((v1, 5), (v2, 4)):
             for side, username in (("marketing", "marketing"), ("sales", "sales")):
                 signoff = SignOff.objects.create(
                     version=version, side=side, user=users[username], revision=version.revision
                 )
                 SignOff.objects.filter(pk=signoff.pk).update(signed_at=version.published_at - dt.timedelta(hours=3))
-        AgreementVersion.objects.filter(pk=v1.pk).update(created_at=v1_published - dt.timedelta(days=5))
-        AgreementVersion.objects.filter(pk=v2.pk).update(created_at=v2_published - dt.timedelta(days=4))
+            version.created_at = version.published_at - dt.timedelta(days=drafted_days)
+            AgreementVersion.objects.filter(pk=version.pk).update(created_at=version.created_at)
         self.agreement_history(users, personas, v1, v2)
         return personas, v1, v2
 
     def agreement_history(self, users: dict[str, User], personas: list[Persona], v1, v2) -> None:
         """The audit trail of both versions, as the portal would have written it: who started,
-        edited, proposed, signed and published each one, and when."""
+        edited, proposed, signed and published each one, and when (the versions' and sign-offs'
+        own times)."""
         names = {persona.id: persona.name for persona in personas}
-        v2_changes = [c.text for c in spec_diff.spec_changes(v1.spec, v2.spec, names)]
+        v2_changes = spec_diff.spec_changes(v1.spec, v2.spec, names)
         half = max(1, len(v2_changes) // 2)
+        v1_edits = [
+            [spec_diff.Change("fit_rules", "added", "Wrote the fit and behaviour rules and the MQL threshold")],
+            [spec_diff.Change("sla", "added", "Set the SLA response times and the reject and recycle reasons")],
+        ]
         Action = AgreementEvent.Action
         marketing, sales = users["marketing"], users["sales"]
         rows = []
         for version, author, other, started, edits in (
-            (
-                v1,
-                marketing,
-                sales,
-                "Started version 1",
-                [
-                    ["Wrote the fit and behaviour rules and the MQL threshold"],
-                    ["Set the SLA response times and the reject and recycle reasons"],
-                ],
-            ),
+            (v1, marketing, sales, "Started version 1", v1_edits),
             (v2, sales, marketing, "Started version 2 from version 1", [v2_changes[:half], v2_changes[half:]]),
         ):
-            created = version.published_at - dt.timedelta(days=5 if version.number == 1 else 4)
-            proposed = version.proposed_at
-            signed = version.published_at - dt.timedelta(hours=3)
-            rows.append((version, Action.CREATED, author, created, 1, started, {}))
+            rows.append((version, Action.CREATED, author, version.created_at, 1, started, {}))
             for i, (editor, changes) in enumerate(((author, edits[0]), (other, edits[1]))):
-                at = created + dt.timedelta(days=1 + i, hours=2)
-                summary = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
-                rows.append((version, Action.SAVED, editor, at, 2 + i, summary, {"changes": changes}))
+                at = version.created_at + dt.timedelta(days=1 + i, hours=2)
+                rows.append((version, Action.SAVED, editor, at, 2 + i, spec_diff.summary(changes),
+                             {"changes": [c.text for c in changes]}))  # fmt: skip
             rows.append(
-                (version, Action.PROPOSED, author, proposed, version.revision,
+                (version, Action.PROPOSED, author, version.proposed_at, version.revision,
                  f"Proposed revision {version.revision} for sign-off", {})
             )  # fmt: skip
-            for side, user in (("marketing", marketing), ("sales", sales)):
+            for signoff in version.signoffs.select_related("user").order_by("side"):
                 rows.append(
-                    (version, Action.SIGNED, user, signed, version.revision,
-                     f"Signed for {side} (revision {version.revision})", {"side": side})
+                    (version, Action.SIGNED, signoff.user, signoff.signed_at, version.revision,
+                     f"Signed for {signoff.side} (revision {version.revision})", {"side": signoff.side})
                 )  # fmt: skip
             if version.number == 2:
                 rows.append((v1, Action.RETIRED, sales, version.published_at, v1.revision, "Replaced by version 2",
