@@ -37,10 +37,10 @@ def latest_transitions(limit: int = 15) -> list[Transition]:
     return with_reason_labels(list(rows))
 
 
-def with_reason_labels(transitions: list[Transition]) -> list[Transition]:
-    """Give each transition ``reason_label`` (``leads.models.reason_label``): agreement reasons come
-    from the newest version that has them, so codes a later version dropped still read as words."""
-    codes = {t.reason_code for t in transitions if t.reason_code} - SYSTEM_REASONS.keys()
+def agreed_reason_labels(codes: set[str]) -> dict[str, str]:
+    """The agreement's words for these reject/recycle reason codes, from the newest version that
+    has each one, so a code a later version dropped still reads as it did. One query at most."""
+    codes = set(codes) - SYSTEM_REASONS.keys()
     agreed: dict[str, str] = {}
     if codes:
         for spec in AgreementVersion.objects.order_by("-published_at", "-id").values_list("spec", flat=True):
@@ -49,6 +49,12 @@ def with_reason_labels(transitions: list[Transition]) -> list[Transition]:
                     agreed.setdefault(code, label)
             if codes <= agreed.keys():
                 break
+    return agreed
+
+
+def with_reason_labels(transitions: list[Transition]) -> list[Transition]:
+    """Give each transition ``reason_label`` (``leads.models.reason_label``)."""
+    agreed = agreed_reason_labels({t.reason_code for t in transitions if t.reason_code})
     for t in transitions:
         t.reason_label = reason_label(t.reason_code, agreed)
     return transitions

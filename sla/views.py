@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.models import Lead, Team, reason_label
+from leads.selectors import agreed_reason_labels
 from portal.access import LEADERS, Role, display_name, has_role, role_required
 from sla import figures as F
 from sla import services
@@ -203,7 +204,8 @@ def drill(request: HttpRequest) -> HttpResponse:
     items = list(page.object_list)
     leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
     names = _names({r["sdr_id"] for r in items})
-    labels = {**filters.terms.reject_reasons, **filters.terms.recycle_reasons}
+    codes = {r["reason_code"] for r in items if r["reason_code"]} | ({spec.reason} if spec.reason else set())
+    labels = agreed_reason_labels(codes)
     for row in items:
         row["lead"] = leads.get(row["lead_id"])
         row["sdr_name"] = names.get(row["sdr_id"], "Unassigned" if row["sdr_id"] is None else "")
@@ -219,7 +221,7 @@ def drill(request: HttpRequest) -> HttpResponse:
     if spec.sdr_unassigned:
         context_bits.append("unassigned")
     if spec.reason is not None:
-        context_bits.append(f"reason “{labels.get(spec.reason, spec.reason or 'none given')}”")
+        context_bits.append(f"reason “{reason_label(spec.reason, labels) or 'none given'}”")
     if spec.bucket is not None and 0 <= spec.bucket < len(F.DISTRIBUTION_LABELS):
         context_bits.append(f"{F.DISTRIBUTION_LABELS[spec.bucket]} of target used")
     return render(
