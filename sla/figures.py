@@ -241,7 +241,6 @@ def pass_rows(
 
     params["calendar_key"] = terms.key
     params["cal_tz"] = str(terms.calendar.tz)
-    params.setdefault("warn", WARNING_RATIO)
     base = (
         f"m.pass_id, m.lead_id, m.stage, m.start_at, {day_expr()} AS day,"
         " CASE WHEN m.end_id IS NULL THEN 1 ELSE 0 END AS is_open,"

@@ -437,9 +437,11 @@ def test_a_rescore_leaves_updated_at_alone_unless_the_stage_moves(version):
     assert (new.stage, new.updated_at) == (Stage.MQL, NOW)
 
 
-# What the scoring statement writes. If an index held any of them, PostgreSQL could no longer
-# update a lead row in place (HOT) during a rescore, and every row would be written through every
-# index of the table again (a 1M-lead rescore measured ~4x slower; docs/scoring.md).
+# What the scoring statement changes on a rescore. If an index held any of them, PostgreSQL could no
+# longer update a lead row in place (HOT), and every row would be written through every index of the
+# table again (a 1M-lead rescore measured ~4x slower; docs/scoring.md). It writes persona_id too,
+# which keeps its foreign-key index: a row's persona only changes when personas are edited,
+# and an unchanged value does not stop a HOT update.
 SCORING_COLUMNS = {
     "fit_score",
     "engagement_score",
