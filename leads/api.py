@@ -144,19 +144,26 @@ class StrictIn(pydantic.BaseModel):
         return _checked(intake.ensure_storable, value)
 
 
+_MAX = intake.MAX_LENGTHS  # the columns' limits, shared with the CSV import
+
+
 class LeadIn(StrictIn):
     """A lead to create or update, matched by e-mail (case-insensitive). Fields left out keep their value."""
 
-    email: str = Field(..., max_length=254, examples=["ada.lovelace@example.com"])
-    first_name: str | None = Field(None, max_length=100)
-    last_name: str | None = Field(None, max_length=100)
-    job_title: str | None = Field(None, max_length=200)
+    email: str = Field(..., max_length=_MAX["email"], examples=["ada.lovelace@example.com"])
+    first_name: str | None = Field(None, max_length=_MAX["first_name"])
+    last_name: str | None = Field(None, max_length=_MAX["last_name"])
+    job_title: str | None = Field(None, max_length=_MAX["job_title"])
     seniority: _choice("seniority") | None = None
     department: _choice("department") | None = None
-    phone: str | None = Field(None, max_length=40)
-    company: str | None = Field(None, max_length=200, description="Account name (used when the account is new).")
+    phone: str | None = Field(None, max_length=_MAX["phone"])
+    company: str | None = Field(
+        None, max_length=_MAX["company"], description="Account name (used when the account is new)."
+    )
     domain: str | None = Field(
-        None, max_length=253, description="Company web domain; defaults to the e-mail's unless it is a free mailbox."
+        None,
+        max_length=_MAX["domain"],
+        description="Company web domain; defaults to the e-mail's unless it is a free mailbox.",
     )
     industry: _choice("industry") | None = None
     employees: int | None = Field(None, ge=0, le=intake.WHOLE_NUMBER_MAX["employees"], strict=True)
@@ -165,7 +172,7 @@ class LeadIn(StrictIn):
     )
     country: _choice("country") | None = Field(None, description="ISO 3166-1 alpha-2 code")
     source: _choice("source") | None = None
-    campaign: str | None = Field(None, max_length=120)
+    campaign: str | None = Field(None, max_length=_MAX["campaign"])
     budget: _choice("budget") | None = None
     authority: _choice("authority") | None = None
     need: _choice("need") | None = None
@@ -198,11 +205,14 @@ class ActivityIn(StrictIn):
     """One activity; name the lead by ``email`` (unknown addresses create a lead) or by ``lead_id``."""
 
     lead_id: int | None = Field(None, ge=1, le=2**63 - 1, strict=True)
-    email: str | None = Field(None, max_length=254, validate_default=True)
+    email: str | None = Field(None, max_length=_MAX["email"], validate_default=True)
     kind: _choice("kind")
     occurred_at: dt.datetime = Field(description="ISO 8601; without a time zone it is read as UTC.")
     external_id: str | None = Field(
-        None, min_length=1, max_length=200, description="Your id for the activity: the same id is stored once."
+        None,
+        min_length=1,
+        max_length=_MAX["external_id"],
+        description="Your id for the activity: the same id is stored once.",
     )
     details: dict[str, Any] = Field(default_factory=dict)
 
