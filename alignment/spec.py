@@ -1,7 +1,7 @@
 """The shape of an agreement's ``spec``: the vocabulary both sides sign and the scoring engine executes.
 
 ``alignment`` owns the vocabulary (fields, operators, activity kinds, reason codes) because the
-agreement is written in it; ``leads.scoring`` executes it and imports it from here
+agreement is written in it; ``leads.scoring.scorer`` executes it and imports it from here
 (dependency direction ``sla → leads → alignment``).
 
 A spec is a JSON object::
@@ -31,7 +31,7 @@ A spec is a JSON object::
       "recycle_reasons": [{"code": "no_budget", "label": "…", "description": "…"}]
     }
 
-Rule semantics (the pure function and the SQL compiler in ``leads.scoring`` both follow these):
+Rule semantics (the pure function and the SQL compiler in ``leads.scoring.scorer`` both follow these):
 
 * Text comparisons are case-insensitive. ``in``/``not_in`` compare whole values, ``contains``
   matches when any value is a substring. An unknown (NULL or empty) value never satisfies

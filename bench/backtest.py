@@ -2,9 +2,9 @@
 
 Usage: DATABASE_URL=postgres://… python bench/backtest.py --leads 100000
 
-Seeds the demo organisation with ``--leads`` leads (``leads.demo``, the same generator as
+Seeds the demo organisation with ``--leads`` leads (``demo.builder``, the same generator as
 ``manage.py seed_demo``; 14 weeks of history) unless the database already holds exactly that
-many leads, then times ``leads.backtest.run_backtest`` (the counts and the weekly chart) and,
+many leads, then times ``leads.scoring.backtest.run_backtest`` (the counts and the weekly chart) and,
 separately, loading the example leads the panel lists. Prints figures and ends with one JSON
 line ``{"leads": N, "backtest_s": …}`` (the median of ``--repeat`` runs). It never asserts.
 """
@@ -39,9 +39,9 @@ def main() -> None:
     from django.db import connection
 
     from alignment.models import AgreementVersion
-    from leads import demo
-    from leads.backtest import cached_backtest, example_leads, run_backtest
+    from demo import builder as demo
     from leads.models import Activity, Lead, Transition
+    from leads.scoring.backtest import cached_backtest, example_leads, run_backtest
 
     call_command("migrate", verbosity=0)
     existing = Lead.objects.count()

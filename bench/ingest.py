@@ -4,7 +4,7 @@ Usage: DATABASE_URL=postgres://… [REDIS_URL=redis://…] python bench/ingest.p
 
 1. CSV: writes a ``--csv-rows`` file (realistic columns, one row in three with an activity,
    1 % invalid rows), then times what a marketing leader's import does: sniffing the upload,
-   mapping, and ``leads.importing.import_job_run`` (validation, set-based upserts, activities).
+   mapping, and ``leads.intake.importing.import_job_run`` (validation, set-based upserts, activities).
 2. API: starts gunicorn (``--workers``) on ``--port`` against the same database, creates a token
    and posts ``--activities`` activities in batches of 1,000 from ``--clients`` threads, for the
    leads the import created (5 % unknown addresses, which create leads). Then it resends one
@@ -169,7 +169,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from leads import importing, intake
+    from leads.intake import importing, intake
     from leads.models import Account, ApiToken, ImportJob, Lead
 
     call_command("migrate", verbosity=0)

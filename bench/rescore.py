@@ -261,7 +261,7 @@ def naive_loop(ids: list[int], version, now) -> float:
     from alignment.calendar import sla_due_at
     from alignment.models import Persona
     from leads.models import Lead, Transition
-    from leads.scoring import explain, persona_for, stage_after
+    from leads.scoring.scorer import explain, persona_for, stage_after
 
     spec = version.spec
     personas = list(Persona.objects.active())
@@ -311,7 +311,7 @@ def activity_batch(ids: list[int], *, wait_for_worker: bool, timeout: float = 60
     from django.utils import timezone
 
     from leads.models import Activity, Lead
-    from leads.rescoring import rescore_leads_later
+    from leads.scoring.rescoring import rescore_leads_later
 
     start = time.perf_counter()
     with transaction.atomic():

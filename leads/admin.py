@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from leads.intake import api_token_key, api_token_revoke
+from leads.intake.writes import api_token_key, api_token_revoke
 from leads.models import (
     Account,
     Activity,

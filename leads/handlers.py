@@ -7,6 +7,7 @@ from django.db import transaction
 
 def queue_rescore_on_publish(sender, version_id: int, **kwargs) -> None:
     """``agreement_published`` → rescore every lead under the new version once the publish commits."""
-    from leads import rescoring, tasks
+    from leads import tasks
+    from leads.scoring import rescoring
 
     transaction.on_commit(lambda: rescoring.enqueue(tasks.rescore_all, version_id))

@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db import OperationalError
 
 from alignment.models import AgreementVersion
-from leads import rescoring
 from leads.models import RescoreJob
+from leads.scoring import rescoring
 
 # Deadlocks and serialisation failures are transient: retry them, nothing else.
 _RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
@@ -110,6 +110,6 @@ def rescore_aged() -> int:
 @shared_task(acks_late=True)
 def import_csv(job_id: int) -> int:
     """Import a large CSV file; progress lands on the ImportJob after every chunk. A finished job is a no-op."""
-    from leads.importing import import_job_run
+    from leads.intake.importing import import_job_run
 
     return import_job_run(job_id=job_id).processed_rows

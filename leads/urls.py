@@ -1,6 +1,8 @@
 from django.urls import path
 
-from leads import evidence_views, import_views, rescore_views, views
+from leads.inbox import views
+from leads.intake import views as import_views
+from leads.scoring import evidence_views, rescore_views
 
 app_name = "leads"
 

@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "alignment",
     "leads",
     "sla",
+    "demo",
 ]
 
 MIDDLEWARE = [

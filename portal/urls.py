@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from leads.api import api as leads_api
+from leads.intake.api import api as leads_api
 from portal import views
 
 urlpatterns = [

@@ -5,4 +5,4 @@ class SlaConfig(AppConfig):
     name = "sla"
     verbose_name = "SLA"
     # No receiver of ``agreement_published`` here: the leads rescore re-times open MQLs once all of
-    # its chunks have finished (``leads.rescoring.rescore_job_finish``), with their final grades.
+    # its chunks have finished (``leads.scoring.rescoring.rescore_job_finish``), with their final grades.

@@ -21,7 +21,7 @@ from django.utils import timezone
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
 from leads.models import Assignment, Lead, Stage, Team, Transition
-from leads.rescoring import batches
+from leads.scoring.rescoring import batches
 from portal.access import Role, display_name
 from sla import figures as F
 from sla import passes
@@ -188,7 +188,7 @@ def _escalate(*, lead: Lead, alert: Alert, owner: User, now: dt.datetime) -> Non
 def due_times_fill(*, terms: SlaTerms) -> int:
     """The breach job's safety net: stamp ``Lead.sla_due_at`` on open MQLs that have none, from
     their MQL transition under the terms recorded on it (re-timing after a publish is the
-    rescore's job: ``leads.rescoring.refresh_mql_due_times``)."""
+    rescore's job: ``leads.scoring.rescoring.refresh_mql_due_times``)."""
     spec_by_version = dict(
         AgreementVersion.objects.filter(
             status__in=[AgreementVersion.Status.ACTIVE, AgreementVersion.Status.RETIRED]

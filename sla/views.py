@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from leads.inbox.selectors import agreed_reason_labels
 from leads.models import Lead, Team, reason_label
-from leads.selectors import agreed_reason_labels
 from portal.access import LEADERS, Role, display_name, has_role, role_required
 from sla import figures as F
 from sla import services

@@ -1,4 +1,4 @@
-"""Lifecycle actions of the inbox (leads.services): one transition each, clear errors, no double writes."""
+"""Lifecycle actions of the inbox (leads.inbox.services): one transition each, clear errors, no double writes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from leads.models import Assignment, Lead, Stage, Team, TeamMember, Transition
-from leads.routing import route_mqls
-from leads.services import (
+from leads.inbox.routing import route_mqls
+from leads.inbox.services import (
     LeadError,
     lead_accept,
     lead_bulk_accept,
@@ -27,6 +26,7 @@ from leads.services import (
     member_set_away,
     note_add,
 )
+from leads.models import Assignment, Lead, Stage, Team, TeamMember, Transition
 from portal.access import Role
 from tests.factories import AgreementVersionFactory, MqlFactory, TeamMemberFactory, UserFactory
 

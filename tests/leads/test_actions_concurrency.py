@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from django.db import connection
 
+from leads.inbox.services import LeadError, lead_accept, lead_claim_next, lead_reject
 from leads.models import Assignment, Lead, Stage, Transition
-from leads.services import LeadError, lead_accept, lead_claim_next, lead_reject
 from portal.access import Role
 from tests.factories import AgreementVersionFactory, MqlFactory, TeamFactory, TeamMemberFactory, UserFactory
 

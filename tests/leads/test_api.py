@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from leads import intake
+from leads.intake import writes as intake
 from leads.models import Account, Activity, ApiToken, Lead, Stage, Transition, hash_token
 from tests.factories import AccountFactory, AgreementVersionFactory, LeadFactory, TeamFactory
 

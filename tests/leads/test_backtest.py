@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alignment.spec import ACTIVITY_KIND_KEYS, INDUSTRIES, default_spec
-from leads.backtest import (
+from leads.models import Lead, Stage
+from leads.scoring.backtest import (
     AS_OF_DAYS,
     cached_backtest,
     example_leads,
@@ -20,8 +21,7 @@ from leads.backtest import (
     suggestions,
     week_start,
 )
-from leads.models import Lead, Stage
-from leads.scoring import activity_weights, facts_for_lead, score_lead
+from leads.scoring.scorer import activity_weights, facts_for_lead, score_lead
 from tests.factories import AccountFactory, ActivityFactory, AgreementVersionFactory, LeadFactory, TransitionFactory
 
 pytestmark = pytest.mark.django_db

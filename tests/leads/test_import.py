@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from leads import importing
+from leads.intake import importing
 from leads.models import Account, Activity, ImportJob, Lead, Stage, Transition
 from portal.access import Role
 from tests.factories import AgreementVersionFactory, LeadFactory, UserFactory

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leads import intake
+from leads.intake import writes as intake
 from leads.models import Account, Activity, Lead, Transition
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar
+from leads.inbox.selectors import BusinessClock, ReasonRules, sla_clock
 from leads.models import Lead
-from leads.scoring import score_lead
-from leads.selectors import BusinessClock, ReasonRules, sla_clock
+from leads.scoring.scorer import score_lead
 
 NAMES = {1: "Demand-gen leader", 2: "IT buyer"}
 TEXT = st.sampled_from(["", "Software", "software", "Retail", "Marketing Director", "vp", "EMEA", "confirmed"])

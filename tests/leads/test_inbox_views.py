@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from alignment.calendar import BusinessCalendar
 from alignment.spec import reason_choices
+from leads.inbox.selectors import InboxTab, decode_cursor, sla_clock, viewer_for
+from leads.inbox.services import lead_accept
 from leads.models import Lead, Note, Stage, TeamMember, Transition
-from leads.selectors import InboxTab, decode_cursor, sla_clock, viewer_for
-from leads.services import lead_accept
 from portal.access import Role
 from tests.factories import (
     AccountFactory,

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 from alignment.models import AgreementVersion
 from leads.models import Lead
-from leads.rescoring import _hold_active, rescore_leads
+from leads.scoring.rescoring import _hold_active, rescore_leads
 from tests.factories import AgreementVersionFactory, LeadFactory
 
 
@@ -48,8 +48,8 @@ def test_publishing_waits_for_a_running_chunk_and_later_chunks_write_nothing():
 def test_two_chunks_of_one_job_run_side_by_side(monkeypatch):
     """A chunk in progress holds its own chunk row and the version (shared), nothing a second chunk
     of the same job needs: a worker with two processes scores two id ranges at once."""
-    from leads import rescoring
     from leads.models import RescoreChunk, RescoreJob
+    from leads.scoring import rescoring
 
     version = AgreementVersionFactory(number=1)
     leads = [LeadFactory() for _ in range(4)]

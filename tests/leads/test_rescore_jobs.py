@@ -11,9 +11,10 @@ from django.utils import timezone
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
 from alignment.signals import agreement_published
-from leads import rescoring, tasks
+from leads import tasks
 from leads.models import Lead, RescoreChunk, RescoreJob, Stage, Transition
-from leads.rescoring import aged_lead_ids, job_progress, rescore_job_chunk, rescore_job_start, rescore_leads
+from leads.scoring import rescoring
+from leads.scoring.rescoring import aged_lead_ids, job_progress, rescore_job_chunk, rescore_job_start, rescore_leads
 from tests.factories import ActivityFactory, AgreementVersionFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from django.utils import timezone
 from alignment.models import AgreementVersion
 from alignment.signals import agreement_published
 from leads.models import Lead, RescoreJob, Stage, Transition
-from leads.scoring import explain, next_stage
+from leads.scoring.scorer import explain, next_stage
 from portal.celery import app
 from tests.factories import ActivityFactory, AgreementVersionFactory, LeadFactory
 

@@ -9,10 +9,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
+from leads.inbox.services import lead_accept, lead_recycle
 from leads.models import Account, Assignment, Lead, Stage, Transition
-from leads.rescoring import enqueue, rescore_leads, rescore_leads_later, revisit_due_lead_ids
-from leads.scoring import explain
-from leads.services import lead_accept, lead_recycle
+from leads.scoring.rescoring import enqueue, rescore_leads, rescore_leads_later, revisit_due_lead_ids
+from leads.scoring.scorer import explain
 from tests.factories import (
     AccountFactory,
     ActivityFactory,
@@ -419,7 +419,7 @@ def test_a_broker_outage_does_not_fail_the_caller(caplog):
 
 
 def test_large_id_lists_are_scored_in_batches(version, monkeypatch):
-    monkeypatch.setattr("leads.rescoring.ID_BATCH", 2)
+    monkeypatch.setattr("leads.scoring.rescoring.ID_BATCH", 2)
     leads = [cold_lead() for _ in range(5)]
     result = rescore_leads(lead_ids=[lead.id for lead in leads], now=NOW)
     assert result.scored == 5

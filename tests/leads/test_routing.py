@@ -1,4 +1,4 @@
-"""Round-robin routing of new MQLs (leads.routing.route_mqls)."""
+"""Round-robin routing of new MQLs (leads.inbox.routing.route_mqls)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from leads.inbox.routing import route_mqls
 from leads.models import Assignment, Lead, Stage, Team, TeamMember
-from leads.routing import route_mqls
 from portal.access import Role
 from tests.factories import LeadFactory, TeamFactory, TeamMemberFactory, UserFactory
 

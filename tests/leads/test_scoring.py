@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from alignment.spec import default_spec
 from leads.models import Lead
-from leads.scoring import (
+from leads.scoring.scorer import (
     activity_weights,
     annotate_scores,
     behaviour_points,

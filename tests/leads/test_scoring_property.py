@@ -24,8 +24,8 @@ from alignment import spec as vocab
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, Transition
-from leads.rescoring import rescore_leads
-from leads.scoring import (
+from leads.scoring.rescoring import rescore_leads
+from leads.scoring.scorer import (
     SCORABLE_STAGES,
     activity_weights,
     annotate_scores,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leads.intake import FieldError, api_token_create
+from leads.intake.writes import FieldError, api_token_create
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.leads.test_seed_demo import ANCHOR, snapshot
+from tests.demo.test_seed_demo import ANCHOR, snapshot
 
 
 @pytest.mark.django_db(transaction=True)

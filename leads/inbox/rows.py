@@ -114,7 +114,7 @@ def _local_date(value: dt.datetime, fmt: str, zone: str, language: str) -> str:
 def render_rows(
     rows, *, tab: str | None, can_claim: bool, user_id: int | None = None, can_reassign: bool = False
 ) -> SafeString:
-    """HTML of inbox rows (``leads.selectors.InboxRow``) for one tab, as ``_queue.html`` shows them.
+    """HTML of inbox rows (``leads.inbox.selectors.InboxRow``) for one tab, as ``_queue.html`` shows them.
 
     ``user_id`` and ``can_reassign`` matter on the Accepted tab, where a manager sees the team's
     leads: the owner works theirs, a manager reassigns the others.

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count, OuterRef, Subquery
 
 from alignment.models import AgreementVersion
-from leads import demo
+from demo import builder as demo
 from leads.models import Activity, Lead, Transition
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 
 from alignment import spec as vocab
 from alignment.spec import reason_choices
-from leads.selectors import InboxFilters
+from leads.inbox.selectors import InboxFilters
 from portal.access import display_name
 
 

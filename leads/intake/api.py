@@ -26,9 +26,9 @@ from pydantic import ConfigDict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from alignment.models import AgreementVersion, Persona
-from leads import intake
+from leads.intake import writes as intake
 from leads.models import Lead, Stage
-from leads.scoring import explain
+from leads.scoring.scorer import explain
 
 MAX_BATCH = 1000
 MAX_PAGE = 500
@@ -126,7 +126,7 @@ def _custom(exc: intake.FieldError) -> PydanticCustomError:
 
 
 def _checked(clean, value: Any) -> Any:
-    """Run one of ``leads.intake``'s cleaners; its message becomes the field's error."""
+    """Run one of ``leads.intake.writes``'s cleaners; its message becomes the field's error."""
     try:
         return clean(value)
     except intake.FieldError as exc:

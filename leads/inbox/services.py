@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from alignment.models import AgreementVersion
 from alignment.spec import reason_choices
+from leads.inbox.routing import open_loads
 from leads.models import Assignment, Lead, Note, Stage, TeamMember, Transition
-from leads.routing import open_loads
 from portal.access import Role, display_name, has_role, is_admin
 
 

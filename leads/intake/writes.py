@@ -14,7 +14,7 @@ set-based services:
   unique; retries and duplicates inside one batch are counted, not stored), creating leads
   for unknown e-mail addresses.
 
-Touched leads are rescored after commit by ``leads.rescoring.rescore_leads_later``.
+Touched leads are rescored after commit by ``leads.scoring.rescoring.rescore_leads_later``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from alignment import spec as vocab
 from alignment.models import AgreementVersion
 from leads.models import Account, Activity, ApiToken, Lead, Stage, Team, Transition, hash_token
-from leads.rescoring import batches, rescore_leads_later
+from leads.scoring.rescoring import batches, rescore_leads_later
 
 # --- What a field may hold ---------------------------------------------------------------------
 

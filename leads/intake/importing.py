@@ -3,9 +3,9 @@
 * ``sniff`` detects the encoding (UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252 /
   Latin-1) and the delimiter (comma, semicolon, tab, pipe) and counts the rows.
 * ``guess_mapping`` maps header names to lead fields ("E-mail Address" → email, "Firma" → company).
-* ``validate_row`` cleans one row with the same rules as the API (``leads.intake``) and lists
+* ``validate_row`` cleans one row with the same rules as the API (``leads.intake.writes``) and lists
   each problem by column.
-* ``import_job_run`` imports valid rows in chunks through ``leads.intake.leads_upsert`` — an
+* ``import_job_run`` imports valid rows in chunks through ``leads.intake.writes.leads_upsert`` — an
   upsert by e-mail, so re-uploading a file creates no duplicates — and records progress on the
   ``ImportJob`` after every chunk for the progress bar. Large files run in a Celery task.
 """
@@ -27,9 +27,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from leads import intake
+from leads.intake import writes as intake
 from leads.models import ImportJob
-from leads.rescoring import enqueue, rescore_leads_later
+from leads.scoring.rescoring import enqueue, rescore_leads_later
 
 logger = logging.getLogger(__name__)
 

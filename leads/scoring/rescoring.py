@@ -6,7 +6,7 @@ activities) runs in one transaction:
 1. ``SELECT … FOR SHARE`` on the agreement version: the publish that retires it waits for the
    pass to commit, and a pass that finds its version retired does nothing (a newer publish
    superseded it). So no lead is ever left scored by a retired version.
-2. One ``UPDATE … FROM (SELECT …)``: the inner SELECT is ``leads.scoring.annotate_scores`` (the
+2. One ``UPDATE … FROM (SELECT …)``: the inner SELECT is ``leads.scoring.scorer.annotate_scores`` (the
    compiled spec: persona, fit, knock-outs, completeness, and one engagement subquery per lead);
    ``OFFSET 0`` keeps PostgreSQL from inlining it, so the subquery runs once per lead. ``score`` is
    a stored generated column: the database adds fit and engagement itself. It also reports the
@@ -14,7 +14,7 @@ activities) runs in one transaction:
    new version sends an MQL back to nurture, never a rescore under the same one.
 3. One narrow statement for the rows that change stage (few, and found through the stored score):
    it moves them and writes their ``Transition`` rows (actor NULL = the system) at once.
-4. ``leads.routing.route_mqls`` gives the new MQLs owners in the same transaction (a lead entering
+4. ``leads.inbox.routing.route_mqls`` gives the new MQLs owners in the same transaction (a lead entering
    MQL, again or for the first time, starts a new SLA pass without an owner; statement 3 already
    gave a lead without a team the organisation's only team, routing's rule).
 
@@ -54,9 +54,9 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
+from leads.inbox.routing import route_mqls, single_team_id
 from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Transition
-from leads.routing import route_mqls, single_team_id
-from leads.scoring import NEVER, annotate_scores, compile_condition
+from leads.scoring.scorer import NEVER, annotate_scores, compile_condition
 
 logger = logging.getLogger(__name__)
 
@@ -655,7 +655,7 @@ def revisit_due_lead_ids(*, now: dt.datetime | None = None) -> list[int]:
     """Recycled leads whose revisit date (portal time zone) has come since they were last scored.
 
     Until that date a recycled lead re-enters the MQL queue only if it engages again
-    (``leads.scoring.recycle_hold``); the nightly job rescores it once on the date, so one that
+    (``leads.scoring.scorer.recycle_hold``); the nightly job rescores it once on the date, so one that
     still qualifies comes back then without waiting for a new activity.
     """
     now = now or timezone.now()

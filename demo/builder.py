@@ -5,7 +5,7 @@ and anchor give the same rows. Lifecycle histories are simulated lead by lead in
 rows are then written in bulk (COPY on PostgreSQL, batched inserts on SQLite): 100,000 leads take
 well under a minute on PostgreSQL.
 
-The simulation uses the same pure scorer as the product (``leads.scoring.score_lead``): a lead
+The simulation uses the same pure scorer as the product (``leads.scoring.scorer.score_lead``): a lead
 becomes an MQL when the agreement in force says so, and the final scores are those of the active
 version at the anchor — so a rescore right after seeding changes (almost) nothing.
 """
@@ -27,7 +27,7 @@ from alignment import spec as vocab
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementEvent, AgreementVersion, Persona, SignOff
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, TeamMember, Transition
-from leads.scoring import behaviour_points, persona_for, score_lead, weights_from_times
+from leads.scoring.scorer import behaviour_points, persona_for, score_lead, weights_from_times
 from portal.access import Role
 
 DEMO_PASSWORD = "accord-demo"  # noqa: S105 - demo accounts only, printed by seed_demo

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from alignment.models import AgreementVersion
 from alignment.spec import reason_choices
-from leads.backtest import (
+from leads.scoring.backtest import (
     AS_OF_DAYS,
     DAY_CHOICES,
     DEFAULT_DAYS,

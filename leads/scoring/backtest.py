@@ -6,7 +6,7 @@ activities it had by then. Draft and active definitions are judged the same way,
 comparison is fair; actual outcomes (accepted, recycled, rejected, SQL, won) come from the
 lead's ``Transition`` log.
 
-Both definitions run through the scoring engine's compiler (``leads.scoring.annotate_scores``,
+Both definitions run through the scoring engine's compiler (``leads.scoring.scorer.annotate_scores``,
 the same truth as rescoring), each exactly once, in a read-only statement that returns the ids
 (and creation times) of the leads it qualifies. Outcomes are aggregated per lead in SQL (one
 grouped pass over the window's transitions, no per-lead subqueries). The tallies are then set
@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from alignment.spec import reason_choices
 from leads.models import Activity, Lead, Stage, Transition
-from leads.scoring import annotate_scores, condition_matches
+from leads.scoring.scorer import annotate_scores, condition_matches
 
 DEFAULT_DAYS = 90
 DAY_CHOICES = (30, 60, 90, 180, 365)

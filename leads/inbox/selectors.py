@@ -14,7 +14,7 @@ from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
 from leads.models import SYSTEM_REASONS, Lead, Stage, Team, TeamMember, Transition, reason_label
-from leads.scoring import (
+from leads.scoring.scorer import (
     _known,
     _norm,
     behaviour_points,

@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leads import demo
+from demo import builder as demo
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from leads import importing
+from leads.intake import importing
 from leads.models import ImportJob
 from portal.access import Role, role_required
 

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from leads.models import RescoreJob
-from leads.rescoring import job_progress
+from leads.scoring.rescoring import job_progress
 from portal.access import EVERYONE, role_required
 
 

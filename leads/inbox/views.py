@@ -22,9 +22,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from alignment.spec import ACTIVITY_KINDS
-from leads import services
-from leads.filters import LeadFilter
-from leads.forms import (
+from leads.inbox import services
+from leads.inbox.filters import LeadFilter
+from leads.inbox.forms import (
     AwayForm,
     ConvertForm,
     DisqualifyForm,
@@ -36,10 +36,8 @@ from leads.forms import (
     RejectForm,
     WonForm,
 )
-from leads.inbox_rows import render_rows
-from leads.models import Lead, Stage
-from leads.scoring import explain
-from leads.selectors import (
+from leads.inbox.rows import render_rows
+from leads.inbox.selectors import (
     InboxFilters,
     InboxTab,
     calendar_for,
@@ -53,7 +51,9 @@ from leads.selectors import (
     viewer_for,
     with_reason_labels,
 )
-from leads.services import LeadError
+from leads.inbox.services import LeadError
+from leads.models import Lead, Stage
+from leads.scoring.scorer import explain
 from portal.access import EVERYONE, Role, display_name, has_role, role_required
 
 INBOX_ROLES = (Role.SDR, Role.MANAGER)
