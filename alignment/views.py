@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alignment import presence
 from alignment import spec as vocab
+from alignment.dictionary import load_dictionary
 from alignment.diff import grouped
 from alignment.forms import (
     RULE_SECTIONS,
@@ -151,7 +152,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             names=names,
         )
     presence.touch(version.pk, request.user)
-    problems = validate_spec(version.spec, persona_ids=active_persona_ids())
+    problems = validate_spec(version.spec, persona_ids=active_persona_ids(), dictionary=load_dictionary())
     base = version.based_on
     changes = version_pair(base, version, names) if base else []
     slots = signature_slots(version)

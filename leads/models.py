@@ -74,7 +74,9 @@ class Account(models.Model):
     employees = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.BigIntegerField(null=True, blank=True, help_text="USD per year")
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
-    region = models.CharField(max_length=20, blank=True)
+    region = models.CharField(max_length=40, blank=True)
+    # The organisation's own account attributes (``alignment.dictionary`` says how each type is stored).
+    attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,6 +114,8 @@ class Lead(models.Model):
     """A person who may buy. ``stage`` always equals the ``to_stage`` of the lead's latest Transition."""
 
     email = models.EmailField(max_length=254)
+    # The source system's id: integrations and imports may name a lead by it instead of its e-mail.
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
     email_domain = models.CharField(max_length=253, blank=True, help_text="Lower-case part after the @.")
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -129,7 +133,13 @@ class Lead(models.Model):
     need = models.CharField(max_length=20, choices=vocab.NEED, blank=True)
     timeline = models.CharField(max_length=20, choices=vocab.TIMELINE, blank=True)
 
-    source = models.CharField(max_length=20, choices=vocab.SOURCES, blank=True)
+    # The lead's own country (rules read it, else the account's): a free-mail lead has no account.
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    region = models.CharField(max_length=40, blank=True)
+    # The organisation's own lead attributes (``alignment.dictionary`` says how each type is stored).
+    attributes = models.JSONField(default=dict, blank=True)
+
+    source = models.CharField(max_length=60, blank=True)
     campaign = models.CharField(max_length=120, blank=True)
 
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
@@ -214,11 +224,9 @@ class Lead(models.Model):
 class Activity(models.Model):
     """Something a lead did. Append-only."""
 
-    # Functional API: member name → (stored value, label).
-    Kind = models.TextChoices("Kind", [(k.upper(), (k, label)) for k, label in vocab.ACTIVITY_KINDS])
-
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
-    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # One of the dictionary's activity kinds (``alignment.ActivityKind``), checked by intake.
+    kind = models.CharField(max_length=30)
     occurred_at = models.DateTimeField()
     external_id = models.CharField(max_length=200, null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
