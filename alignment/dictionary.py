@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from alignment import spec as vocab
+from alignment.countries import EXTRA_ALIASES, fold
 
 TYPES = ("choice", "multi_choice", "number", "yes_no", "date", "text")
 TYPE_LABELS = {
@@ -77,6 +78,24 @@ class KindDef:
 class Dictionary:
     attributes: Mapping[str, AttributeDef] = field(default_factory=dict)
     kinds: Mapping[str, KindDef] = field(default_factory=dict)
+    # Spelling lookups built on first use: a batch or an import reads the same few many times.
+    _lookups: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def choice_lookup(self, key: str) -> dict[str, str]:
+        """Folded value, label and aliases → the stored value, for a choice attribute or "kind"."""
+        if key not in self._lookups:
+            lookup: dict[str, str] = {}
+            if key == "kind":
+                items = [(k.key, (k.key, k.label, *k.aliases)) for k in self.kinds.values() if not k.archived]
+            else:
+                # Live choices first: a merged value is an alias of a live choice and an archived value.
+                choices = sorted(self.attributes[key].choices, key=lambda c: c.archived)
+                items = [(c.value, (c.value, c.label, *c.aliases)) for c in choices]
+            for value, spellings in items:
+                for spelling in spellings:
+                    lookup.setdefault(fold(spelling), value)
+            self._lookups[key] = lookup
+        return self._lookups[key]
 
     def label(self, key: str) -> str:
         attribute = self.attributes.get(key)
@@ -102,11 +121,20 @@ class Dictionary:
         return None if attribute is None or attribute.builtin else attribute.object
 
 
+# Spellings people type for built-in values that are neither the value nor the label.
+BUILTIN_ALIASES = {
+    "seniority": {"c_level": ["c level", "cxo"], "individual": ["ic"], "vp": ["vice president"]},
+}
+
+
 def builtin_attributes() -> list[dict]:
     """The built-in attributes as rows (what the seeding migration writes), in page order."""
     rows = []
     for order, (key, definition) in enumerate(vocab.FIELDS.items()):
-        choices = [] if key in ("persona", "country") else list(definition.choices)
+        aliases = BUILTIN_ALIASES.get(key, {})
+        choices = (
+            [] if key in ("persona", "country") else [(v, lab, aliases.get(v, [])) for v, lab in definition.choices]
+        )
         rows.append(
             {
                 "key": key,
@@ -126,9 +154,11 @@ def builtin_dictionary() -> Dictionary:
     """The dictionary of a new organisation, from ``alignment.spec`` alone (no database)."""
     attributes = {}
     for row in builtin_attributes():
-        choices = tuple(Choice(str(v), str(label)) for v, label in row["choices"])
+        choices = tuple(Choice(str(v), str(label), tuple(aliases)) for v, label, aliases in row["choices"])
         if row["key"] == "country":
-            choices = tuple(Choice(code, name) for code, (name, _) in vocab.COUNTRIES.items())
+            choices = tuple(
+                Choice(code, name, tuple(EXTRA_ALIASES.get(code, ()))) for code, (name, _) in vocab.COUNTRIES.items()
+            )
         attributes[row["key"]] = AttributeDef(
             key=row["key"],
             label=row["label"],
@@ -180,3 +210,36 @@ def load_dictionary() -> Dictionary:
         for k in ActivityKind.objects.order_by("order", "key")
     }
     return Dictionary(attributes=attributes, kinds=kinds)
+
+
+def seed_builtins(get_model) -> None:
+    """Create the built-in attributes (with their choices), activity kinds and every ISO country that
+    are missing. ``get_model(name)`` gives the model (a migration's historical one, or the real one)."""
+    from alignment.countries import iso_countries
+
+    Attribute, Choice_, Kind, Country = (
+        get_model(n) for n in ("Attribute", "AttributeChoice", "ActivityKind", "Country")
+    )
+    have = set(Attribute.objects.values_list("key", flat=True))
+    for row in builtin_attributes():
+        if row["key"] in have:
+            continue
+        attribute = Attribute.objects.create(
+            key=row["key"],
+            label=row["label"],
+            type=row["type"],
+            object=row["object"],
+            builtin=True,
+            before_contact=row["before_contact"],
+            order=row["order"],
+        )
+        Choice_.objects.bulk_create(
+            Choice_(attribute=attribute, value=value, label=label, aliases=aliases, order=i)
+            for i, (value, label, aliases) in enumerate(row["choices"])
+        )
+    have = set(Kind.objects.values_list("key", flat=True))
+    Kind.objects.bulk_create(
+        Kind(key=key, label=label, order=i) for i, (key, label) in enumerate(vocab.ACTIVITY_KINDS) if key not in have
+    )
+    have = set(Country.objects.values_list("code", flat=True))
+    Country.objects.bulk_create(Country(**row) for row in iso_countries() if row["code"] not in have)

@@ -399,6 +399,14 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# What a token may do: push leads and activities; change the data dictionary; read figures.
+API_SCOPES = ("leads:write", "schema:write", "insights:read")
+
+
+def all_scopes() -> list[str]:
+    return list(API_SCOPES)
+
+
 class ApiToken(models.Model):
     """A named integration's API key. Only the SHA-256 of the key is stored."""
 
@@ -411,6 +419,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=all_scopes, blank=True, help_text=f"Any of {', '.join(API_SCOPES)}.")
 
     class Meta:
         ordering = ["name"]

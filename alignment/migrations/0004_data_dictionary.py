@@ -8,32 +8,9 @@ from django.db import migrations, models
 
 def seed(apps, schema_editor):
     """Today's built-in attributes, activity kinds and every ISO country, as dictionary rows."""
-    from alignment import spec as vocab
-    from alignment.countries import iso_countries
-    from alignment.dictionary import builtin_attributes
+    from alignment.dictionary import seed_builtins
 
-    Attribute = apps.get_model("alignment", "Attribute")
-    AttributeChoice = apps.get_model("alignment", "AttributeChoice")
-    ActivityKind = apps.get_model("alignment", "ActivityKind")
-    Country = apps.get_model("alignment", "Country")
-    for row in builtin_attributes():
-        attribute = Attribute.objects.create(
-            key=row["key"],
-            label=row["label"],
-            type=row["type"],
-            object=row["object"],
-            builtin=True,
-            before_contact=row["before_contact"],
-            order=row["order"],
-        )
-        AttributeChoice.objects.bulk_create(
-            AttributeChoice(attribute=attribute, value=value, label=label, order=i)
-            for i, (value, label) in enumerate(row["choices"])
-        )
-    ActivityKind.objects.bulk_create(
-        ActivityKind(key=key, label=label, order=i) for i, (key, label) in enumerate(vocab.ACTIVITY_KINDS)
-    )
-    Country.objects.bulk_create(Country(**row) for row in iso_countries())
+    seed_builtins(lambda name: apps.get_model("alignment", name))
 
 
 def unseed(apps, schema_editor):

@@ -41,7 +41,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from alignment import spec as vocab
 from alignment.models import AgreementVersion
-from leads.models import Account, Activity, ApiToken, Lead, Stage, Team, Transition, hash_token
+from leads.models import API_SCOPES, Account, Activity, ApiToken, Lead, Stage, Team, Transition, hash_token
 from leads.scoring.rescoring import batches, rescore_leads_later
 
 # --- What a field may hold ---------------------------------------------------------------------
@@ -291,6 +291,14 @@ def account_name_from_domain(domain: str) -> str:
     return domain.split(".", 1)[0].replace("-", " ").title()
 
 
+def country_regions() -> dict[str, str]:
+    """Region per ISO country code, as the data dictionary says (editable on the Data page)."""
+    from alignment.models import Country
+
+    regions = dict(Country.objects.values_list("code", "region"))
+    return regions or {code: region for code, (_, region) in vocab.COUNTRIES.items()}
+
+
 def domain_of(row: Mapping[str, Any]) -> str | None:
     """The account domain of a lead row: the given domain, else the e-mail's unless it is a free mailbox."""
     if row.get("domain"):
@@ -502,7 +510,11 @@ def _merge_by_email(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, An
     for row in rows:
         key = row["email"].lower()
         target = merged.setdefault(key, {"email": row["email"]})
-        target.update({k: v for k, v in row.items() if v is not None and k != "email"})
+        for name, value in row.items():
+            if name in ("attributes", "account_attributes") and value:
+                target.setdefault(name, {}).update(value)  # a None inside clears that attribute
+            elif value is not None and name != "email":
+                target[name] = value
     return merged
 
 
@@ -514,8 +526,11 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
         if domain:
             entry = facts.setdefault(domain, {})
             entry.update({k: row[k] for k in ACCOUNT_FIELDS if row.get(k) is not None and k != "domain"})
+            if row.get("account_attributes"):
+                entry.setdefault("account_attributes", {}).update(row["account_attributes"])
     if not facts:
         return {}
+    regions = country_regions()
     stored = {
         row[0]: row[1:]
         for row in Account.objects.filter(domain__in=list(facts)).values_list("domain", "id", *ACCOUNT_FACTS)
@@ -529,7 +544,8 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
             "employees": values.get("employees"),
             "annual_revenue": values.get("annual_revenue"),
             "country": values.get("country", ""),
-            "region": vocab.region_for_country(values.get("country", "")),
+            "region": regions.get(values.get("country", ""), ""),
+            "attributes": values.get("account_attributes") or {},
         }
         for domain, values in sorted(facts.items())
         if domain not in ids
@@ -548,7 +564,7 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
         given = tuple(values.get(k) for k in ACCOUNT_FACTS)
         if all(new is None or new == old for new, old in zip(given, stored[domain][1:], strict=True)):
             continue
-        region = vocab.region_for_country(values["country"]) if values.get("country") else None
+        region = regions.get(values["country"], "") if values.get("country") else None
         changes.append((ids[domain], *given, region))
     _update_from_values(
         Account,
@@ -561,15 +577,62 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
             ("region", None),
         ],
     )
+    _attributes_patch(
+        Account,
+        sorted(
+            (ids[d], v["account_attributes"]) for d, v in facts.items() if d in stored and v.get("account_attributes")
+        ),
+    )
     return {**ids, **inserted}
 
 
+def _attributes_patch(model: type[Model], patches: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    """Merge ``{key: value}`` into each row's ``attributes`` JSON; a None value removes the key.
+
+    One ``UPDATE … FROM (VALUES …)`` per chunk on PostgreSQL (``||`` then ``-``); SQLite's
+    ``json_patch`` has exactly these semantics (RFC 7396).
+    """
+    if not patches:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(
+                f"UPDATE {table} SET attributes = json_patch(attributes, %s) WHERE id = %s",  # noqa: S608
+                [(json.dumps(dict(patch)), pk) for pk, patch in patches],
+            )
+            return
+        for chunk in batches(list(patches), SQL_CHUNK):
+            rows = []
+            for pk, patch in chunk:
+                keep = {k: v for k, v in patch.items() if v is not None}
+                rows.extend([pk, json.dumps(keep), [k for k, v in patch.items() if v is None]])
+            one = "(CAST(%s AS bigint), CAST(%s AS jsonb), CAST(%s AS text[]))"
+            cursor.execute(
+                f"UPDATE {table} AS t SET attributes = (t.attributes || v.patch) - v.drop "  # noqa: S608
+                f"FROM (VALUES {', '.join([one] * len(chunk))}) AS v(id, patch, drop) WHERE t.id = v.id",
+                rows,
+            )
+
+
+# Lead columns besides LEAD_FIELDS that intake sets: the lead's own country, its id in the source system.
+LEAD_IDENTITY_FIELDS = ("country", "external_id")
+_STORED = ("id", "account_id", *LEAD_FIELDS, *LEAD_IDENTITY_FIELDS, "attributes")
+
+
 def _unchanged(row: Mapping[str, Any], stored: Sequence[Any]) -> bool:
-    return all(row.get(name) is None or row[name] == old for name, old in zip(LEAD_FIELDS, stored, strict=True))
+    """Does ``row`` say nothing new about the lead stored as ``stored`` (``_STORED`` minus id and account)?"""
+    *columns, attributes = stored
+    if isinstance(attributes, str):
+        attributes = json.loads(attributes)
+    names = (*LEAD_FIELDS, *LEAD_IDENTITY_FIELDS)
+    if not all(row.get(name) is None or row[name] == old for name, old in zip(names, columns, strict=True)):
+        return False
+    return all((attributes or {}).get(k) == v for k, v in (row.get("attributes") or {}).items())
 
 
 def _has_account_facts(row: Mapping[str, Any]) -> bool:
-    return any(row.get(k) is not None for k in ACCOUNT_FIELDS)
+    return any(row.get(k) is not None for k in ACCOUNT_FIELDS) or bool(row.get("account_attributes"))
 
 
 def _leads_by_email(keys: Sequence[str], names: Sequence[str]) -> list[tuple]:
@@ -608,7 +671,8 @@ def leads_write(
     result = UpsertResult()
     if not merged:
         return result
-    stored = {row[0]: row[1:] for row in _leads_by_email(list(merged), ("id", "account_id", *LEAD_FIELDS))}
+    stored = {row[0]: row[1:] for row in _leads_by_email(list(merged), _STORED)}
+    regions = country_regions() if any(row.get("country") for row in merged.values()) else {}
     existing = {key: values[0] for key, values in stored.items()}
     # Accounts for new leads, and for known leads only when the row says something about the company.
     account_ids = _accounts_upsert(
@@ -630,6 +694,11 @@ def leads_write(
                 "created_at": now,
                 "updated_at": now,
                 **{name: row.get(name, (defaults or {}).get(name, "")) for name in LEAD_FIELDS},
+                # Facts about the lead itself stay on it, with or without an account (free mail).
+                "country": row.get("country", ""),
+                "region": regions.get(row.get("country", ""), ""),
+                "external_id": row.get("external_id"),
+                "attributes": {k: v for k, v in (row.get("attributes") or {}).items() if v is not None},
             }
         )
     inserted = _insert_rows(Lead, new_leads, now=now, returning=("email", "id"))
@@ -658,7 +727,7 @@ def leads_write(
             ],
             now=now,
         )
-    changes = []
+    changes, patches = [], []
     for key, row in merged.items():
         lead_id = existing[key]
         if lead_id in result.created:
@@ -668,10 +737,24 @@ def leads_write(
         before = stored.get(key)
         if before is not None and _unchanged(row, before[2:]) and account_id in (None, before[1]):
             continue  # nothing new: no write, updated_at stays (re-importing a file changes nothing)
-        changes.append((lead_id, *(row.get(name) for name in LEAD_FIELDS), account_id))
+        country = row.get("country")
+        changes.append(
+            (
+                lead_id,
+                *(row.get(name) for name in LEAD_FIELDS),
+                country,
+                regions.get(country, "") if country else None,
+                row.get("external_id"),
+                account_id,
+            )
+        )
+        if row.get("attributes"):
+            patches.append((lead_id, row["attributes"]))
         result.updated.add(lead_id)
     changes.sort()
-    _update_from_values(Lead, changes, [*((name, None) for name in LEAD_FIELDS), ("account", "bigint")], updated_at=now)
+    columns = [*((name, None) for name in LEAD_FIELDS), ("country", None), ("region", None), ("external_id", None)]
+    _update_from_values(Lead, changes, [*columns, ("account", "bigint")], updated_at=now)
+    _attributes_patch(Lead, sorted(patches))
     return result
 
 
@@ -807,12 +890,17 @@ def api_token_key(token: ApiToken) -> str:
     return raw
 
 
-def api_token_create(*, name: str, created_by=None) -> tuple[ApiToken, str]:
-    """A new token for a named integration: returns the row and the raw key, which is never stored."""
+def api_token_create(*, name: str, created_by=None, scopes: Sequence[str] | None = None) -> tuple[ApiToken, str]:
+    """A new token for a named integration (every scope unless ``scopes`` says otherwise): returns
+    the row and the raw key, which is never stored."""
     name = name.strip()
     if not name:
         raise FieldError("Name the integration the token is for.")
-    token = ApiToken(name=name, created_by=created_by)
+    scopes = list(API_SCOPES) if scopes is None else list(dict.fromkeys(scopes))
+    unknown = [s for s in scopes if s not in API_SCOPES]
+    if unknown:
+        raise FieldError(f"Unknown scope {', '.join(unknown)}; scopes are {', '.join(API_SCOPES)}.")
+    token = ApiToken(name=name, created_by=created_by, scopes=scopes)
     raw = api_token_key(token)
     token.save()
     return token, raw
