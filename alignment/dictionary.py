@@ -127,6 +127,10 @@ BUILTIN_ALIASES = {
 }
 
 
+# Longest value a built-in choice field's column holds (the rest hold 20 characters).
+BUILTIN_VALUE_MAX = {"industry": 60, "source": 60}
+
+
 def builtin_attributes() -> list[dict]:
     """The built-in attributes as rows (what the seeding migration writes), in page order."""
     rows = []

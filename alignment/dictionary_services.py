@@ -17,7 +17,7 @@ from django.db.models.functions import Lower
 
 from alignment import spec as vocab
 from alignment.countries import fold
-from alignment.dictionary import TYPES
+from alignment.dictionary import BUILTIN_VALUE_MAX, TYPES
 from alignment.models import ActivityKind, AgreementVersion, Attribute, AttributeChoice, Country, DictionaryChange
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
@@ -160,7 +160,16 @@ def attribute_update(
     if choices:
         if attribute.type not in CHOICE_TYPES:
             raise DictionaryError(f"{attribute.label} is not a choice attribute: it has no choices.", "choices")
-        for choice in _clean_choices(choices):
+        cleaned = _clean_choices(choices)
+        if attribute.builtin:  # stored in its own column: the value must fit it
+            longest = BUILTIN_VALUE_MAX.get(attribute.key, 20)
+            for index, choice in enumerate(cleaned):
+                if len(choice["value"]) > longest:
+                    message = (
+                        f"A value of {attribute.label} has at most {longest} characters (the label may be longer)."
+                    )
+                    raise DictionaryError(message, f"choices.{index}.value")
+        for choice in cleaned:
             changes.append(_choice_upsert(attribute, choice))
     attribute.save()
     if changes:
