@@ -38,6 +38,7 @@ urlpatterns = [
     path("import/history/", import_views.import_history, name="import_history"),
     path("import/<int:pk>/", import_views.import_detail, name="import_detail"),
     path("import/<int:pk>/mapping/", import_views.import_mapping, name="import_mapping"),
+    path("import/<int:pk>/values/", import_views.import_values, name="import_values"),
     path("import/<int:pk>/preview/", import_views.import_preview, name="import_preview"),
     path("import/<int:pk>/run/", import_views.import_run, name="import_run"),
     path("import/<int:pk>/progress/", import_views.import_progress, name="import_progress"),

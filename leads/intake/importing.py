@@ -571,9 +571,11 @@ def _split_counts(counts: Counter) -> Counter:
     return items
 
 
-def value_columns(job: ImportJob, dictionary) -> list[tuple[int, str]]:
-    """(column index, attribute key or new type) of the columns the value step asks about: every
-    column mapped to a choice field, built-in or the organisation's, or to a new choice attribute."""
+def value_columns(job: ImportJob, dictionary, *, builtins: bool = False) -> list[tuple[int, str]]:
+    """(column index, target) of the columns the value step asks about: every column mapped to a
+    choice attribute of the organisation or to a new one, and with ``builtins`` the built-in choice
+    fields too (a mapping file may add "Google" to the sources; the pages report unknown values of
+    built-in fields in the preview, where they are fixed in the file or added on the Data page)."""
     found = []
     for index, key in enumerate(job_columns(job)):
         if key.startswith(NEW_PREFIX) and key.removeprefix(NEW_PREFIX) in ("choice", "multi_choice"):
@@ -582,7 +584,7 @@ def value_columns(job: ImportJob, dictionary) -> list[tuple[int, str]]:
             attribute = dictionary.attributes.get(key.removeprefix(ATTR_PREFIX))
             if attribute is not None and attribute.type in ("choice", "multi_choice"):
                 found.append((index, key))
-        elif key in intake.CHOICES and key not in ("kind", "country"):  # countries have names and aliases
+        elif builtins and key in intake.CHOICES and key not in ("kind", "country"):  # countries have aliases
             found.append((index, key))
     return found
 
@@ -594,9 +596,9 @@ class ValueRow:
     suggestion: str  # a choice's value, ADD_CHOICE or "" (unknown)
 
 
-def value_step(job: ImportJob, dictionary) -> list[dict]:
+def value_step(job: ImportJob, dictionary, *, builtins: bool = False) -> list[dict]:
     """Per choice column: its distinct values with counts and a suggested reading of each."""
-    columns = value_columns(job, dictionary)
+    columns = value_columns(job, dictionary, builtins=builtins)
     counts = column_values(job, [i for i, _ in columns])
     header = job_header(job)
     decided = job.mapping.get("values", {})
@@ -624,6 +626,7 @@ def value_step(job: ImportJob, dictionary) -> list[dict]:
                 "target": key,
                 "label": target_label(key, dictionary),
                 "choices": choices,
+                "known": {c.value for c in choices},
                 "rows": rows,
             }
         )
@@ -732,7 +735,7 @@ def import_job_from_mapping_file(*, job: ImportJob, spec: dict, user=None) -> Im
     job = import_job_map(job=job, columns=columns)
     wanted = {header.index(name): table for name, table in (spec.get("values") or {}).items() if name in header}
     decisions = {}
-    for index, key in value_columns(job, dictionary):
+    for index, key in value_columns(job, dictionary, builtins=True):
         table = {raw: ("" if to is None else to) for raw, to in wanted.get(index, {}).items()}
         if key.startswith(NEW_PREFIX) and not table:
             continue  # a new attribute takes every value of its column as a choice
@@ -741,7 +744,13 @@ def import_job_from_mapping_file(*, job: ImportJob, spec: dict, user=None) -> Im
 
 
 def needs_value_step(job: ImportJob, dictionary) -> bool:
-    return not job.mapping.get("values_done") and bool(value_columns(job, dictionary))
+    """A new choice attribute, or a value of a choice column the dictionary does not know: ask."""
+    if job.mapping.get("values_done") or not value_columns(job, dictionary):
+        return False
+    return any(
+        step["target"].startswith(NEW_PREFIX) or any(row.suggestion not in step["known"] for row in step["rows"])
+        for step in value_step(job, dictionary)
+    )
 
 
 # --- Services ---------------------------------------------------------------------------------

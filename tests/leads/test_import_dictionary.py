@@ -168,3 +168,36 @@ def leader_job(marketing):
 def test_a_job_without_a_person_is_a_scheduled_load(tmp_path):
     _run(tmp_path, "Email\na@corp.example\n", {"columns": {"Email": "email"}})
     assert ImportJob.objects.get().created_by is None
+
+
+def test_the_pages_create_an_attribute_from_a_column_and_ask_what_its_values_mean(login, marketing, sdr):
+    from django.urls import reverse
+
+    leader = login(marketing)
+    csv_text = "Email,Occupation\na@x.example,Student\nb@x.example,Select\nc@x.example,Student\n"
+    leader.post(reverse("leads:import_upload"), {"file": SimpleUploadedFile("x.csv", csv_text.encode(), "text/csv")})
+    job = ImportJob.objects.latest("id")
+    page = leader.get(reverse("leads:import_mapping", args=[job.pk])).content.decode()
+    assert "New attribute from this column: choice" in page
+    response = leader.post(reverse("leads:import_mapping", args=[job.pk]), {"col_0": "email", "col_1": "new:choice"})
+    assert response["Location"] == reverse("leads:import_values", args=[job.pk])
+    page = leader.get(reverse("leads:import_values", args=[job.pk])).content.decode()
+    assert "Student" in page and "Select" in page
+    assert login(sdr).get(reverse("leads:import_values", args=[job.pk])).status_code == 403
+    # Student is added as a choice, Select read as unknown (the suggestions, left as they are).
+    response = leader.post(reverse("leads:import_values", args=[job.pk]), {})
+    assert response["Location"] == reverse("leads:import_preview", args=[job.pk])
+    assert leader.get(response["Location"]).status_code == 200
+    leader.post(reverse("leads:import_run", args=[job.pk]))
+    job.refresh_from_db()
+    assert (job.created_count, job.error_count) == (3, 0)
+    assert dict(Lead.objects.values_list("email", "attributes")) == {
+        "a@x.example": {"occupation": "Student"},
+        "b@x.example": {},
+        "c@x.example": {"occupation": "Student"},
+    }
+    assert list(AttributeChoice.objects.filter(attribute__key="occupation").values_list("value", flat=True)) == [
+        "Student"
+    ]
+    change = DictionaryChange.objects.get(subject="occupation", action="attribute_created")
+    assert change.actor == marketing
