@@ -1,6 +1,7 @@
 from django.urls import path
 
 from leads.inbox import views
+from leads.intake import data_views
 from leads.intake import views as import_views
 from leads.scoring import evidence_views, rescore_views
 
@@ -32,6 +33,16 @@ urlpatterns = [
     path("<int:pk>/lost/", views.lost, name="lost"),
     path("<int:pk>/reassign/", views.reassign, name="reassign"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
+    # The Data page: the organisation's attributes, choices and activity kinds
+    path("data/", data_views.data_home, name="data"),
+    path("data/attributes/add", data_views.attribute_add, name="data_attribute_add"),
+    path("data/attributes/<slug:key>/", data_views.attribute_detail, name="data_attribute"),
+    path("data/attributes/<slug:key>/edit", data_views.attribute_edit, name="data_attribute_edit"),
+    path("data/attributes/<slug:key>/choices/add", data_views.choice_add, name="data_choice_add"),
+    path("data/attributes/<slug:key>/choices/archive", data_views.choice_archive, name="data_choice_archive"),
+    path("data/attributes/<slug:key>/choices/merge", data_views.choice_merge, name="data_choice_merge"),
+    path("data/kinds/add", data_views.kind_add, name="data_kind_add"),
+    path("data/kinds/<slug:key>/edit", data_views.kind_edit, name="data_kind_edit"),
     # CSV import (marketing leaders): upload → mapping → preview → import → result
     path("import/", import_views.import_upload, name="import_upload"),
     path("import/template.csv", import_views.import_template, name="import_template"),
