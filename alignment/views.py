@@ -241,14 +241,16 @@ def start(request: HttpRequest) -> HttpResponse:
 
 
 def _editor_context(version: AgreementVersion, editor: SpecEditor, **extra) -> dict:
-    personas = editor.personas
+    personas, dictionary = editor.personas, editor.dictionary
+    # Every attribute of the organisation with the operators of its type and its choices to pick from.
     return {
         "version": version,
         "editor": editor,
         "value_hints": {
-            key: {"kind": f.kind, "choices": choice_labels(key, personas)} for key, f in vocab.FIELDS.items()
+            key: {"kind": a.type, "choices": choice_labels(key, personas, dictionary)}
+            for key, a in dictionary.attributes.items()
         },
-        "operators_for": {key: list(vocab.OPERATORS_FOR_KIND[f.kind]) for key, f in vocab.FIELDS.items()},
+        "operators_for": {key: list(a.operators) for key, a in dictionary.attributes.items()},
         "time_zones": time_zones(),
         "signatures": signature_slots(version),
         "poll_seconds": presence.POLL_SECONDS,
@@ -267,9 +269,13 @@ def edit(request: HttpRequest, number: int) -> HttpResponse:
     personas = _personas()
     if request.method != "POST":
         presence.touch(version.pk, request.user, editing=True)
-        editor = SpecEditor(spec=version.spec, personas=personas, revision=version.revision)
+        editor = SpecEditor(
+            spec=version.spec, personas=personas, revision=version.revision, dictionary=load_dictionary()
+        )
         return render(request, "alignment/edit.html", _editor_context(version, editor))
-    editor = SpecEditor(spec=version.spec, personas=personas, data=request.POST, revision=version.revision)
+    editor = SpecEditor(
+        spec=version.spec, personas=personas, data=request.POST, revision=version.revision, dictionary=load_dictionary()
+    )
     if not editor.is_valid():
         messages.error(request, "Nothing was saved yet: fix the fields marked below.")
         return render(request, "alignment/edit.html", _editor_context(version, editor), status=422)
@@ -401,7 +407,7 @@ def rule_row(request: HttpRequest, number: int, section: str) -> HttpResponse:
     if not 0 <= index < 1000:
         return HttpResponseBadRequest("index out of range")
     _, formset_class = RULE_SECTIONS[section]
-    formset = formset_class(prefix=section, form_kwargs={"personas": _personas()})
+    formset = formset_class(prefix=section, form_kwargs={"personas": _personas(), "dictionary": load_dictionary()})
     # The formset builds the row so it carries the same prefix and "Remove" field as the others.
     form = formset._construct_form(index, initial=blank_row(section), empty_permitted=False)
     template = f"alignment/_row_{section}.html" if section in ("fit", "ko", "beh") else "alignment/_row_reason.html"
