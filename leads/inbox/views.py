@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from alignment.dictionary import load_dictionary
 from alignment.spec import ACTIVITY_KINDS
 from leads.inbox import services
 from leads.inbox.filters import LeadFilter
@@ -217,7 +218,7 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
     spec = spec_version.spec if spec_version else {}
     now = timezone.now()
     names = persona_names()
-    why = explain(lead, spec, now, names)
+    why = explain(lead, spec, now, names, load_dictionary())  # the organisation's labels
     transitions = with_reason_labels(
         list(lead.transitions.select_related("actor", "agreement_version").order_by("-at", "-id"))
     )

@@ -636,7 +636,7 @@ def lead_get(request: HttpRequest, lead_id: int):
     out["explanation"] = None
     if version is not None:
         names = dict(Persona.objects.values_list("id", "name"))
-        result = explain(lead, version.spec, timezone.now(), names)
+        result = explain(lead, version.spec, timezone.now(), names, load_dictionary())
         out["explanation"] = {
             "agreement_version": version.number,
             "fit": result.fit,
