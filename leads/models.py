@@ -76,7 +76,7 @@ class Account(models.Model):
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     region = models.CharField(max_length=40, blank=True)
     # The organisation's own account attributes (``alignment.dictionary`` says how each type is stored).
-    attributes = models.JSONField(default=dict, blank=True)
+    attributes = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -134,10 +134,11 @@ class Lead(models.Model):
     timeline = models.CharField(max_length=20, choices=vocab.TIMELINE, blank=True)
 
     # The lead's own country (rules read it, else the account's): a free-mail lead has no account.
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
-    region = models.CharField(max_length=40, blank=True)
+    country = models.CharField(max_length=2, blank=True, db_default="", help_text="ISO 3166-1 alpha-2")
+    region = models.CharField(max_length=40, blank=True, db_default="")
     # The organisation's own lead attributes (``alignment.dictionary`` says how each type is stored).
-    attributes = models.JSONField(default=dict, blank=True)
+    # A database default too: bulk loads that write their own INSERTs leave it out.
+    attributes = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
 
     source = models.CharField(max_length=60, blank=True)
     campaign = models.CharField(max_length=120, blank=True)
