@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from alignment import spec as vocab
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
+from leads.lifecycle import SCORABLE_STAGES
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, Transition
 from leads.scoring.rescoring import rescore_leads
 from leads.scoring.scorer import (
-    SCORABLE_STAGES,
     activity_weights,
     annotate_scores,
     facts_for_lead,

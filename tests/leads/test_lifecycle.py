@@ -1,0 +1,148 @@
+"""The lifecycle has one owner: its table of moves, its log writers, the team of a new lead."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from leads import lifecycle
+from leads.inbox import services
+from leads.models import Lead, Stage, Transition
+from leads.scoring.scorer import next_stage
+from leads.sql import sql, table
+from tests.factories import LeadFactory, UserFactory
+from tests.lifecycle_check import stage_log_mismatches
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("leads", "sla", "alignment", "demo")
+NOW = dt.datetime(2026, 3, 11, 10, 30, tzinfo=dt.UTC)
+_INSERT_INTO_LOG = re.compile(r"INSERT\s+INTO\s+\S*transition", re.IGNORECASE)
+
+
+def _writes_transitions(source: str) -> list[int]:
+    """Lines of ``source`` that insert ``Transition`` rows: the model's constructor, its manager's
+    create/bulk_create, a bulk helper given the model, or raw ``INSERT INTO`` the log's table."""
+    return sorted({node.lineno for node in ast.walk(ast.parse(source)) if _inserts_transition(node)})
+
+
+def _inserts_transition(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return bool(_INSERT_INTO_LOG.search(node.value))
+    if isinstance(node, ast.JoinedStr):
+        return bool(_INSERT_INTO_LOG.search(ast.unparse(node)))
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name == "Transition":
+        return True
+    if isinstance(func, ast.Attribute) and "create" in name and "Transition" in ast.unparse(func.value):
+        return True
+    given_the_model = any(isinstance(arg, ast.Name) and arg.id == "Transition" for arg in node.args)
+    return given_the_model and bool(re.search(r"insert|copy|create", name, re.IGNORECASE))
+
+
+def test_the_log_writer_check_finds_every_way_the_old_code_wrote_transitions():
+    samples = [
+        "Transition.objects.create(lead=lead, to_stage='sal')",
+        "Transition.objects.bulk_create(rows)",
+        "models.Transition(lead=lead)",
+        "Transition(lead=lead)",
+        "_insert_rows(Transition, rows, now=now)",
+        "bulk_insert(Transition, columns, rows)",
+        "cursor.execute(f'INSERT INTO {transition_table} ({columns}) SELECT 1')",
+        "cursor.execute('INSERT INTO leads_transition (lead_id) VALUES (1)')",
+    ]
+    for sample in samples:
+        assert _writes_transitions(sample) == [1], sample
+    assert _writes_transitions("Transition.objects.filter(lead=lead).first()") == []
+
+
+def test_no_module_outside_the_lifecycle_writes_transitions():
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT)
+            if "migrations" in relative.parts or relative == Path("leads/lifecycle.py"):
+                continue
+            found += [f"{relative}:{line}" for line in _writes_transitions(path.read_text())]
+    assert found == []
+
+
+def test_sdr_actions_and_scoring_make_only_the_lifecycles_moves():
+    for action in (services.ACCEPT, services.RECYCLE, services.REJECT, services.DISQUALIFY, services.CONVERT):
+        assert action.move in lifecycle.MOVES
+        assert all(lifecycle.allowed(stage, action.to_stage) for stage in action.from_stages)
+    for stage in Stage.values:
+        for flags in itertools.product((False, True), repeat=5):
+            qualifies, knocked_out, worked, new_version, held = flags
+            after = next_stage(
+                stage, qualifies=qualifies, knocked_out=knocked_out, worked=worked, new_version=new_version, held=held
+            )
+            assert after == stage or lifecycle.allowed(stage, after), (stage, flags, after)
+            if after != stage:
+                assert stage in lifecycle.SCORABLE_STAGES
+
+
+def test_a_move_the_lifecycle_does_not_allow_is_refused_and_not_logged(db):
+    lead = LeadFactory(stage=Stage.WON)
+    with pytest.raises(lifecycle.MoveError, match="history import"):
+        lifecycle.transitions_add(
+            [{"lead_id": lead.id, "from_stage": Stage.WON, "to_stage": Stage.MQL, "at": NOW}], by="history import"
+        )
+    with pytest.raises(lifecycle.MoveError):
+        lifecycle.transition_record(lead=lead, move=lifecycle.ACCEPT, from_stage=Stage.WON, at=NOW, owner_id=None)
+    assert not Transition.objects.exists()
+
+
+def test_dated_steps_are_logged_at_their_own_times_with_their_actor(db):
+    seller = UserFactory()
+    lead = LeadFactory(stage=Stage.SAL)
+    steps = [("", Stage.NEW, None), (Stage.NEW, Stage.MQL, None), (Stage.MQL, Stage.SAL, seller.id)]
+    rows = [
+        {"lead_id": lead.id, "from_stage": f, "to_stage": t, "actor_id": a, "at": NOW - dt.timedelta(days=30 - i)}
+        for i, (f, t, a) in enumerate(steps)
+    ]
+    assert lifecycle.transitions_add(rows, by="history import") == 3
+    logged = list(lead.transitions.order_by("at").values_list("from_stage", "to_stage", "actor_id", "at"))
+    assert logged == [(f, t, a, NOW - dt.timedelta(days=30 - i)) for i, (f, t, a) in enumerate(steps)]
+    assert stage_log_mismatches(every_lead_logged=True) == []
+
+
+def test_the_set_based_insert_takes_each_rows_own_time_or_one_instant(db):
+    first, second = LeadFactory(stage=Stage.NEW), LeadFactory(stage=Stage.NEW)
+    dated = sql(
+        "SELECT l.id AS lead_id, '' AS from_stage, {new} AS to_stage, NULL AS owner_id, l.created_at AS at,"
+        " '' AS reason_code, '' AS note, NULL AS agreement_version_id, NULL AS score, '' AS grade"
+        " FROM {lead} AS l WHERE l.id = {id}",
+        new=Stage.NEW,
+        lead=table(Lead),
+        id=first.id,
+    )
+    with connection.cursor() as cursor:
+        statement = lifecycle.transitions_insert(dated)
+        cursor.execute(statement.text, dict(statement.params))
+        assert cursor.fetchall() == [(first.id, "new")]
+    first_logged = Transition.objects.get(lead=first)
+    assert (first_logged.at, first_logged.actor_id) == (first.created_at, None)
+
+    sdr = UserFactory()
+    one_instant = sql(
+        "SELECT l.id AS lead_id, '' AS from_stage, {new} AS to_stage, NULL AS owner_id,"
+        " '' AS reason_code, '' AS note, NULL AS agreement_version_id, NULL AS score, '' AS grade"
+        " FROM {lead} AS l WHERE l.id = {id}",
+        new=Stage.NEW,
+        lead=table(Lead),
+        id=second.id,
+    )
+    statement = lifecycle.transitions_insert(one_instant, at=NOW, actor_id=sdr.id)
+    with connection.cursor() as cursor:
+        cursor.execute(statement.text, dict(statement.params))
+    second_logged = Transition.objects.get(lead=second)
+    assert (second_logged.at, second_logged.actor_id) == (NOW, sdr.id)
