@@ -39,8 +39,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from alignment import spec as vocab
 from alignment.models import AgreementVersion
 from leads.bulk import SQL_CHUNK, batches, insert_rows
-from leads.lifecycle import ENTER, transitions_add
-from leads.models import Account, Activity, ApiToken, Lead, Team, hash_token
+from leads.lifecycle import ENTER, new_lead_team_id, transitions_add
+from leads.models import Account, Activity, ApiToken, Lead, hash_token
 from leads.scoring.rescoring import rescore_leads_later
 from leads.sql import Fragment, column, join, run, sql, table
 
@@ -491,7 +491,7 @@ def leads_write(
     account_ids = _accounts_upsert(
         {key: row for key, row in merged.items() if key not in existing or _has_account_facts(row)}, now
     )
-    team_id = Team.objects.order_by("id").values_list("id", flat=True).first()
+    team_id = new_lead_team_id()
     new_leads = []
     for key, row in sorted(merged.items()):
         if key in existing:

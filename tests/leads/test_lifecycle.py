@@ -13,10 +13,12 @@ from django.db import connection
 
 from leads import lifecycle
 from leads.inbox import services
+from leads.intake import writes as intake
 from leads.models import Lead, Stage, Transition
 from leads.scoring.scorer import next_stage
 from leads.sql import sql, table
-from tests.factories import LeadFactory, UserFactory
+from portal.access import Role
+from tests.factories import AgreementVersionFactory, LeadFactory, TeamFactory, TeamMemberFactory, UserFactory
 from tests.lifecycle_check import stage_log_mismatches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,3 +148,32 @@ def test_the_set_based_insert_takes_each_rows_own_time_or_one_instant(db):
         cursor.execute(statement.text, dict(statement.params))
     second_logged = Transition.objects.get(lead=second)
     assert (second_logged.at, second_logged.actor_id) == (NOW, sdr.id)
+
+
+# --- the team of a new lead -------------------------------------------------------------------
+
+
+def test_a_new_lead_joins_the_only_team(db):
+    team = TeamFactory()
+    result = intake.leads_upsert(rows=[{"email": "ada@analytical.example"}])
+    lead = Lead.objects.get(pk=result.ids["ada@analytical.example"])
+    assert lead.team == team
+    assert lifecycle.new_lead_team_id() == team.id
+
+
+def test_with_several_teams_a_new_lead_waits_in_the_shared_queue_until_an_sdr_claims_it(db):
+    # Intake used to put it in the oldest team, hidden from every other team's queue, while
+    # routing left it in the shared queue: both now follow the lifecycle's one rule.
+    TeamFactory(name="Inside Sales")
+    later = TeamFactory(name="Field Sales")
+    AgreementVersionFactory()
+    result = intake.leads_upsert(rows=[{"email": "grace@navy.example"}])
+    lead = Lead.objects.get(pk=result.ids["grace@navy.example"])
+    assert lead.team is None and lifecycle.new_lead_team_id() is None
+
+    sdr = UserFactory(roles=[Role.SDR.value])
+    TeamMemberFactory(user=sdr, team=later)
+    Lead.objects.filter(pk=lead.pk).update(stage=Stage.MQL)
+    Transition.objects.filter(lead=lead).update(to_stage=Stage.MQL)  # the scoring pass, in short
+    claimed = services.lead_claim(lead_id=lead.id, user=sdr)
+    assert claimed.team == later
