@@ -396,8 +396,7 @@ def _stage_move(spec: dict, version: AgreementVersion, now: dt.datetime) -> _Sta
     def logged(source: Fragment) -> Fragment:
         # ``owner_id`` of the source is the owner before the move: the one the pass ends with.
         return sql(
-            "SELECT s.id AS lead_id, s.from_stage, s.to_stage,"
-            " CASE WHEN s.releases THEN NULL ELSE s.owner_id END AS owner_id, {reason} AS reason_code, {note} AS note,"
+            "SELECT s.id AS lead_id, s.from_stage, s.to_stage, s.owner_id, {reason} AS reason_code, {note} AS note,"
             " {version} AS agreement_version_id, s.score, s.grade FROM {source} AS s",
             reason=reason,
             note=note,

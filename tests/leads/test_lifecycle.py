@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import importlib
 import itertools
 import re
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 
 from leads import lifecycle
 from leads.inbox import services
 from leads.intake import writes as intake
-from leads.models import Lead, Stage, Transition
+from leads.models import Assignment, Lead, Stage, Transition
+from leads.scoring.rescoring import rescore_leads
 from leads.scoring.scorer import next_stage
 from leads.sql import sql, table
 from portal.access import Role
@@ -177,3 +180,46 @@ def test_with_several_teams_a_new_lead_waits_in_the_shared_queue_until_an_sdr_cl
     Transition.objects.filter(lead=lead).update(to_stage=Stage.MQL)  # the scoring pass, in short
     claimed = services.lead_claim(lead_id=lead.id, user=sdr)
     assert claimed.team == later
+
+
+# --- owners on system moves -------------------------------------------------------------------
+
+
+def _repair():
+    return importlib.import_module("leads.migrations.0009_transition_owner_repair").repair
+
+
+def test_the_owner_repair_names_the_owner_released_at_the_same_instant(db):
+    sdr, other, person = UserFactory(), UserFactory(), UserFactory()
+    withdrawn = LeadFactory(stage=Stage.NURTURE)
+    # As the old rescore wrote it: the release names the SDR, the withdrawal no one.
+    Assignment.objects.create(lead=withdrawn, from_owner=sdr, to_owner=None, reason="released", at=NOW)
+    Transition.objects.create(lead=withdrawn, from_stage=Stage.MQL, to_stage=Stage.NURTURE, at=NOW)
+    # Left alone: a later release, a person's move, a transition that already names its owner.
+    untouched = LeadFactory(stage=Stage.NURTURE)
+    Assignment.objects.create(lead=untouched, from_owner=other, to_owner=None, reason="released", at=NOW)
+    Transition.objects.create(
+        lead=untouched, from_stage=Stage.MQL, to_stage=Stage.NURTURE, at=NOW - dt.timedelta(seconds=1)
+    )
+    recycled = LeadFactory(stage=Stage.NURTURE)
+    Assignment.objects.create(lead=recycled, from_owner=person, to_owner=None, reason="released", actor=person, at=NOW)
+    Transition.objects.create(
+        lead=recycled, from_stage=Stage.MQL, to_stage=Stage.NURTURE, actor=person, owner=person, at=NOW
+    )
+
+    with connection.schema_editor() as editor:
+        _repair()(django_apps, editor)
+
+    assert Transition.objects.get(lead=withdrawn).owner == sdr
+    assert Transition.objects.get(lead=untouched).owner is None
+    assert Transition.objects.get(lead=recycled).owner == person
+
+
+def test_a_knock_out_keeps_and_names_the_owner_of_the_lead(db):
+    sdr = UserFactory()
+    AgreementVersionFactory()
+    lead = LeadFactory(stage=Stage.MQL, owner=sdr, mql_at=NOW, email="spy@leadforge.io", email_domain="leadforge.io")
+    assert rescore_leads(lead_ids=[lead.id]).moved == {Stage.DISQUALIFIED: 1}
+    lead.refresh_from_db()
+    logged = Transition.objects.get(lead=lead)
+    assert (lead.stage, lead.owner, logged.owner, logged.actor) == (Stage.DISQUALIFIED, sdr, sdr, None)
