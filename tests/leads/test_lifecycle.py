@@ -96,6 +96,16 @@ def test_sdr_actions_and_scoring_make_only_the_lifecycles_moves():
                 assert stage in lifecycle.SCORABLE_STAGES
 
 
+def test_the_stage_check_finds_a_lead_whose_stage_is_not_its_logs_latest(db):
+    lead = LeadFactory(stage=Stage.SAL)
+    unlogged = LeadFactory(stage=Stage.NEW)
+    lifecycle.transitions_add([{"lead_id": lead.id, "from_stage": "", "to_stage": Stage.NEW, "at": NOW}])
+    assert stage_log_mismatches() == [(lead.id, Stage.SAL, Stage.NEW)]
+    assert stage_log_mismatches(every_lead_logged=True) == [(lead.id, Stage.SAL, Stage.NEW), (unlogged.id, "new", None)]
+    Lead.objects.filter(pk=lead.pk).update(stage=Stage.NEW)
+    Lead.objects.filter(pk=unlogged.pk).delete()
+
+
 def test_a_move_the_lifecycle_does_not_allow_is_refused_and_not_logged(db):
     lead = LeadFactory(stage=Stage.WON)
     with pytest.raises(lifecycle.MoveError, match="history import"):
