@@ -13,10 +13,11 @@ activities) runs in one transaction:
    unworked MQLs it scored under this version for the first time that no longer qualify: only a
    new version sends an MQL back to nurture, never a rescore under the same one.
 3. One narrow statement for the rows that change stage (few, and found through the stored score):
-   it moves them and writes their ``Transition`` rows (actor NULL = the system) at once.
+   it moves them, the lifecycle's moves (``leads.lifecycle``), and logs them with the lifecycle's
+   set-based ``Transition`` insert (actor NULL = the system; the owner at that moment) at once.
 4. ``leads.inbox.routing.route_mqls`` gives the new MQLs owners in the same transaction (a lead entering
    MQL, again or for the first time, starts a new SLA pass without an owner; statement 3 already
-   gave a lead without a team the organisation's only team, routing's rule).
+   gave a lead without a team the team of a new lead, ``lifecycle.new_lead_team_id``).
 
 Every pass recomputes from scratch (idempotent), so a redelivered chunk changes nothing twice.
 """
