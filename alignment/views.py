@@ -409,7 +409,11 @@ def rule_row(request: HttpRequest, number: int, section: str) -> HttpResponse:
     _, formset_class = RULE_SECTIONS[section]
     formset = formset_class(prefix=section, form_kwargs={"personas": _personas(), "dictionary": load_dictionary()})
     # The formset builds the row so it carries the same prefix and "Remove" field as the others.
-    form = formset._construct_form(index, initial=blank_row(section), empty_permitted=False)
+    # _construct_form leaves out form_kwargs (the formset's ``forms`` adds them): pass them, or the
+    # new row would offer only the built-in fields.
+    form = formset._construct_form(
+        index, initial=blank_row(section), empty_permitted=False, **formset.get_form_kwargs(index)
+    )
     template = f"alignment/_row_{section}.html" if section in ("fit", "ko", "beh") else "alignment/_row_reason.html"
     return render(request, template, {"form": form, "section": section, "new": True})
 

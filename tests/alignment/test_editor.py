@@ -212,6 +212,9 @@ def test_a_rule_on_the_organisations_own_attribute_is_written_with_the_operators
     assert page.context["operators_for"]["opted_out"] == ["is_true", "is_false", "known", "unknown"]
     assert page.context["value_hints"]["lead_origin"] == {"kind": "choice", "choices": ["Google"]}
     assert '<option value="lead_origin">Lead origin</option>' in page.content.decode()
+    # A row added with the "Add" button offers them too.
+    row = client.get(reverse("alignment:rule_row", args=[draft.number, "fit"]), {"index": 9}, HTTP_HX_REQUEST="true")
+    assert '<option value="lead_origin">Lead origin</option>' in row.content.decode()
     data = editor_data(draft.spec, revision=1)
     data.update(
         {
