@@ -109,6 +109,22 @@ class Dictionary:
         kind = self.kinds.get(key)
         return kind.label if kind else key
 
+    def shown(self, values: Mapping) -> list[tuple[str, str]]:
+        """Stored custom values as people read them: (label, value) in the dictionary's order."""
+        out = []
+        for key, attribute in self.attributes.items():
+            value = values.get(key) if values else None
+            if value is None or value == "" or value == []:
+                continue
+            if isinstance(value, bool):
+                text = "Yes" if value else "No"
+            elif isinstance(value, list):
+                text = ", ".join(attribute.choice_label(v) for v in value)
+            else:
+                text = attribute.choice_label(value)
+            out.append((attribute.label, text))
+        return out
+
     def live_attributes(self) -> list[AttributeDef]:
         return [a for a in self.attributes.values() if not a.archived]
 

@@ -218,7 +218,8 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
     spec = spec_version.spec if spec_version else {}
     now = timezone.now()
     names = persona_names()
-    why = explain(lead, spec, now, names, load_dictionary())  # the organisation's labels
+    dictionary = load_dictionary()
+    why = explain(lead, spec, now, names, dictionary)  # the organisation's labels
     transitions = with_reason_labels(
         list(lead.transitions.select_related("actor", "agreement_version").order_by("-at", "-id"))
     )
@@ -229,6 +230,9 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
         "fit_hits": [h for h in why.breakdown if h.section == "fit"],
         "behaviour_hits": [h for h in why.breakdown if h.section == "behaviour"],
         "knockout_hits": [h for h in why.breakdown if h.section == "knockout"],
+        # The organisation's own attributes, by label, as the Data page defines them.
+        "own_attributes": dictionary.shown(lead.attributes),
+        "account_attributes": dictionary.shown(lead.account.attributes if lead.account else {}),
         "sla": sla_clock(lead, calendar_for(version), now),
         "transitions": transitions,
         "assignments": lead.assignments.select_related("from_owner", "to_owner", "actor").order_by("-at", "-id"),

@@ -138,3 +138,12 @@ def test_archiving_what_the_agreement_uses_is_refused_with_the_rules_named(login
     assert not ActivityKind.objects.get(key="demo_request").archived
     client.post(reverse("leads:data_choice_archive", args=["lead_origin"]), {"value": "Referral"})
     assert AttributeChoice.objects.get(value="Referral").archived
+
+
+def test_the_lead_page_shows_the_organisations_attributes_by_label(login, marketing, origin):
+    data_dictionary.attribute_create(key="opted_out", label="Opted out", type="yes_no")
+    lead = LeadFactory(attributes={"lead_origin": "Google", "opted_out": False}, country="BR", region="Latin America")
+    page = login(marketing).get(reverse("leads:lead_detail", args=[lead.pk])).content.decode()
+    assert "Lead origin</dt>" in page and ">Google</dd>" in page
+    assert "Opted out</dt>" in page and ">No</dd>" in page
+    assert "BR (Latin America)" in page
