@@ -42,6 +42,7 @@ urlpatterns = [
     path("data/attributes/<slug:key>/choices/archive", data_views.choice_archive, name="data_choice_archive"),
     path("data/attributes/<slug:key>/choices/merge", data_views.choice_merge, name="data_choice_merge"),
     path("data/kinds/add", data_views.kind_add, name="data_kind_add"),
+    path("data/countries/region", data_views.country_region, name="data_country_region"),
     path("data/kinds/<slug:key>/edit", data_views.kind_edit, name="data_kind_edit"),
     # CSV import (marketing leaders): upload → mapping → preview → import → result
     path("import/", import_views.import_upload, name="import_upload"),

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alignment import dictionary_services as data_dictionary
 from alignment.dictionary import TYPE_LABELS, load_dictionary
-from alignment.models import ActivityKind, Attribute, DictionaryChange
-from leads.intake.values import choice_values_merge
+from alignment.models import ActivityKind, Attribute, Country, DictionaryChange
+from leads.intake.values import choice_values_merge, country_region_set
 from portal.access import EVERYONE, LEADERS, has_role, role_required
 
 
@@ -102,6 +102,7 @@ def attribute_detail(request: HttpRequest, key: str) -> HttpResponse:
             "attribute": attribute,
             "definition": definition,
             "choices": attribute.choices.all() if key != "country" else [],
+            "countries": Country.objects.all() if key in ("country", "region") else [],
             "rules": data_dictionary.rules_using(field=key),
             "changes": DictionaryChange.objects.filter(subject__startswith=key).select_related("actor")[:30],
             "can_edit": _can_edit(request.user),
@@ -194,3 +195,15 @@ def kind_edit(request: HttpRequest, key: str) -> HttpResponse:
     except data_dictionary.DictionaryError as exc:
         _refused(request, exc)
     return redirect("leads:data")
+
+
+@_edit
+def country_region(request: HttpRequest) -> HttpResponse:
+    code, region = request.POST.get("code", ""), request.POST.get("region", "")
+    try:
+        changed = country_region_set(code=code, region=region, user=request.user)
+    except data_dictionary.DictionaryError as exc:
+        _refused(request, exc)
+    else:
+        messages.success(request, f"{code}: region {region or '—'}; {changed:,} leads and accounts updated.")
+    return redirect("leads:data_attribute", key="country")

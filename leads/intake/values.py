@@ -30,6 +30,21 @@ def choice_values_merge(*, attribute: Attribute, source: str, target: str, user=
     return changed, rules
 
 
+def country_region_set(*, code: str, region: str, user=None) -> int:
+    """Give a country another region and rewrite the region stored with it on leads and accounts
+    (rules on region compare those): returns the number of rows changed."""
+    from alignment.models import Country
+
+    with transaction.atomic():
+        country = Country.objects.select_for_update().filter(code=code.upper()).first()
+        if country is None:
+            raise data_dictionary.DictionaryError(f"No country has the code {code}.", "code")
+        country = data_dictionary.country_set_region(country=country, region=region, user=user)
+        leads = Lead.objects.filter(country=country.code).exclude(region=country.region).update(region=country.region)
+        accounts = Account.objects.filter(country=country.code).exclude(region=country.region)
+        return leads + accounts.update(region=country.region)
+
+
 def _rewrite_json(model, key: str, source: str, target: str, *, multi: bool) -> int:
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:

@@ -147,3 +147,18 @@ def test_the_lead_page_shows_the_organisations_attributes_by_label(login, market
     assert "Lead origin</dt>" in page and ">Google</dd>" in page
     assert "Opted out</dt>" in page and ">No</dd>" in page
     assert "BR (Latin America)" in page
+
+
+def test_a_country_moves_to_another_region_with_the_regions_stored_on_leads_and_accounts(login, marketing, sdr):
+    from alignment.models import Country
+
+    lead = LeadFactory(country="MX", region="Latin America")
+    account = AccountFactory(country="MX", region="Latin America")
+    assert login(sdr).post(reverse("leads:data_country_region"), {"code": "MX", "region": "X"}).status_code == 403
+    login(marketing).post(reverse("leads:data_country_region"), {"code": "MX", "region": "North America"})
+    assert Country.objects.get(code="MX").region == "North America"
+    assert Lead.objects.get(pk=lead.pk).region == "North America"
+    assert Account.objects.get(pk=account.pk).region == "North America"
+    assert DictionaryChange.objects.get(action="country_region").actor == marketing
+    page = login(marketing).get(reverse("leads:data_attribute", args=["country"])).content.decode()
+    assert "Countries and their regions" in page and "Mexico" in page and "Bolivia" in page
