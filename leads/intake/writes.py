@@ -43,6 +43,7 @@ from leads.bulk import SQL_CHUNK, batches, insert_rows
 from leads.lifecycle import ENTER, new_lead_team_id, transitions_add
 from leads.models import API_SCOPES, Account, Activity, ApiToken, Lead, hash_token
 from leads.scoring.rescoring import rescore_leads_later
+from leads.scoring.scorer import ACCOUNT_FACTS_ON_LEAD
 from leads.sql import Fragment, column, join, run, sql, table
 
 # --- What a field may hold ---------------------------------------------------------------------
@@ -568,6 +569,11 @@ def leads_write(
     result = UpsertResult()
     if not merged:
         return result
+    for row in merged.values():
+        # Company facts with no account to hold them (a free-mail address, no domain) stay on the lead.
+        kept = {k: row[k] for k in ACCOUNT_FACTS_ON_LEAD if row.get(k) is not None} if not domain_of(row) else {}
+        if kept:
+            row["attributes"] = {**row.get("attributes", {}), **kept}
     stored = {row[0]: row[1:] for row in _leads_by_email(list(merged), _STORED)}
     regions = country_regions() if any(row.get("country") for row in merged.values()) else {}
     existing = {key: values[0] for key, values in stored.items()}

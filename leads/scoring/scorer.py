@@ -55,6 +55,10 @@ FACT_PATHS: dict[str, str] = {
 }
 
 
+# Company facts kept in the lead's ``attributes`` when it has no account (a free-mail address).
+ACCOUNT_FACTS_ON_LEAD = ("industry", "employees", "annual_revenue")
+
+
 @dataclass(frozen=True)
 class RuleHit:
     rule_id: str
@@ -94,9 +98,11 @@ def facts_for_lead(lead) -> dict:
     facts = {**((account.attributes or {}) if account else {}), **(lead.attributes or {})}
     facts.update(
         {
-            "industry": account.industry if account else None,
-            "employees": account.employees if account else None,
-            "annual_revenue": account.annual_revenue if account else None,
+            # Without an account (free mail) the company facts a client sent stay on the lead.
+            **{
+                name: getattr(account, name) if account else (lead.attributes or {}).get(name)
+                for name in ACCOUNT_FACTS_ON_LEAD
+            },
             "country": lead.country or (account.country if account else None),
             "region": lead.region or (account.region if account else None),
             "job_title": lead.job_title,
@@ -527,7 +533,9 @@ class _JsonFact(Func):
     def __init__(self, column, key: str, mode: str, needles: tuple[str, ...] = (), bound=None):
         self.key, self.mode, self.needles = key, mode, tuple(needles)
         self.bound = None if bound is None else str(_decimal(bound))
-        output = {"text": _m.TextField(), "date": _m.DateField()}.get(mode, _m.BooleanField())
+        output = {"text": _m.TextField(), "date": _m.DateField(), "int": _m.BigIntegerField()}.get(
+            mode, _m.BooleanField()
+        )
         super().__init__(column, output_field=output)
 
     def as_sql(self, compiler, connection, **extra):
@@ -541,6 +549,8 @@ class _JsonFact(Func):
         mode, key = self.mode, self.key
         if mode == "text":
             return f"({column} ->> %s)", [*params, key]
+        if mode == "int":
+            return f"CAST(({column} ->> %s) AS bigint)", [*params, key]
         if mode in ("ge", "le"):
             sign = ">=" if mode == "ge" else "<="
             return f"COALESCE(CAST(({column} ->> %s) AS numeric) {sign} CAST(%s AS numeric), false)", [
@@ -567,6 +577,8 @@ class _JsonFact(Func):
         if mode in ("ge", "le"):
             sign = ">=" if mode == "ge" else "<="
             return f"COALESCE(CAST({value} AS REAL) {sign} CAST(%s AS REAL), 0)", [*params, path, self.bound]
+        if mode == "int":
+            return f"CAST({value} AS INTEGER)", [*params, path]
         if mode in ("text", "date"):
             cast = "TEXT"
             # JSON booleans read as their words, like PostgreSQL's ->>.
@@ -615,8 +627,15 @@ def _field_ref(field: str, persona_expr, dictionary=None) -> tuple[object, str]:
         if field in ("country", "region"):
             # The lead's own country (and its region), else its account's.
             return Coalesce(NullIf(F(field), Value("")), F(f"account__{field}")), "text"
+        kind = "number" if kind == "number" else "text"
+        if field in ACCOUNT_FACTS_ON_LEAD:
+            # The account's, or for a lead without one the fact it came with (``facts_for_lead``).
+            own = _JsonFact(F("attributes"), field, "int" if kind == "number" else "text")
+            output = _m.BigIntegerField() if kind == "number" else _m.TextField()
+            value = Case(When(Q(account_id__isnull=True), then=own), default=F(FACT_PATHS[field]), output_field=output)
+            return value, kind
         # A direct path: the account is LEFT joined, and only when a rule reads one of its fields.
-        return F(FACT_PATHS[field]), ("number" if kind == "number" else "text")
+        return F(FACT_PATHS[field]), kind
     if dictionary is None:
         from alignment.dictionary import load_dictionary
 

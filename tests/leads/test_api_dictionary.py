@@ -141,6 +141,26 @@ def test_a_free_mail_lead_keeps_its_country_and_rules_read_it(api, django_captur
     assert Lead.objects.get(email="kim@gmail.com").country == "BO"  # not one of the 31 of old
 
 
+def test_a_free_mail_lead_keeps_the_company_facts_it_came_with_and_rules_read_them(
+    api, django_capture_on_commit_callbacks
+):
+    spec = default_spec()
+    spec["fit_rules"] = [
+        {"id": "f1", "field": "industry", "operator": "in", "values": ["Software"], "points": 40},
+        {"id": "f2", "field": "employees", "operator": "between", "values": [200, 5000], "points": 30},
+    ]
+    spec["knockouts"] = []
+    AgreementVersionFactory(spec=spec)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/leads", {"email": "ana@gmail.com", "industry": "software", "employees": 800})
+    assert response.status_code == 201, response.content
+    lead = Lead.objects.get()
+    assert lead.account is None
+    assert lead.attributes == {"industry": "Software", "employees": 800}
+    assert (lead.fit_score, lead.stage) == (70, "mql")  # the SQL rescore read them
+    assert api.get(f"/leads/{lead.id}").json()["explanation"]["fit"] == 70  # and the pure function
+
+
 def test_a_batch_stores_the_good_leads_and_lists_the_rejected_by_index(api, origin):
     api.post("/leads", {"email": "known@corp.example"})
     body = {

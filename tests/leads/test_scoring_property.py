@@ -400,6 +400,9 @@ def test_pure_and_sql_executions_agree_on_random_dictionaries(data):
         ]
         fit.append({"id": "fc", "field": "country", "operator": "in", "values": ["gb", "FR"], "points": 7})
         fit.append({"id": "fr", "field": "region", "operator": "in", "values": ["EMEA"], "points": 3})
+        # Company facts: the account's, or those a lead without an account came with.
+        fit.append({"id": "fi", "field": "industry", "operator": "in", "values": ["software"], "points": 11})
+        fit.append({"id": "fe", "field": "employees", "operator": "between", "values": [100, 1000], "points": 13})
         knockouts = [{**condition(f"k{i}"), "label": f"KO {i}"} for i in range(data.draw(st.integers(0, 2)))]
         spec = vocab.default_spec()
         spec.update(
@@ -419,10 +422,15 @@ def test_pure_and_sql_executions_agree_on_random_dictionaries(data):
                 account = Account.objects.create(
                     domain=f"acct{i}.example",
                     name=f"Account {i}",
+                    industry=data.draw(st.sampled_from(["Software", "Retail", ""])),
+                    employees=data.draw(st.sampled_from([None, 500, 5000])),
                     country=data.draw(st.sampled_from(["GB", "DE", ""])),
                     region=data.draw(st.sampled_from(["EMEA", ""])),
                     attributes=company,
                 )
+            if account is None and data.draw(st.booleans()):
+                own["industry"] = data.draw(st.sampled_from(["Software", "Retail", ""]))
+                own["employees"] = data.draw(st.sampled_from([50, 500, 5000]))
             country = data.draw(st.sampled_from(["", "FR", "US"]))
             leads.append(
                 Lead.objects.create(
