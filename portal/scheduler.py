@@ -51,9 +51,7 @@ def entries(beat_schedule: dict | None = None, *, now: dt.datetime | None = None
         else:
             sched, last = every, now
             sched.app = app
-        result.append(
-            Entry(name, spec["task"], sched, tuple(spec.get("args", ())), dict(spec.get("kwargs", {})), last)
-        )
+        result.append(Entry(name, spec["task"], sched, tuple(spec.get("args", ())), dict(spec.get("kwargs", {})), last))
     return result
 
 
