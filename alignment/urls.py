@@ -15,6 +15,7 @@ urlpatterns = [
     path("v/<int:number>/edit/", views.edit, name="edit"),
     path("v/<int:number>/edit/resolve/", views.resolve, name="resolve"),
     path("v/<int:number>/edit/row/<slug:section>/", views.rule_row, name="rule_row"),
+    path("v/<int:number>/rename/", views.rename, name="rename"),
     path("v/<int:number>/propose/", views.propose, name="propose"),
     path("v/<int:number>/reopen/", views.reopen, name="reopen"),
     path("v/<int:number>/sign/", views.sign, name="sign"),

@@ -36,6 +36,7 @@ from alignment.selectors import (
     persona_changes,
     recent_events,
     signature_slots,
+    unresolved_threads,
     version_pair,
     versions_with_signatures,
     with_comment_counts,
@@ -52,6 +53,7 @@ from alignment.services import (
     draft_conflicts,
     draft_propose,
     draft_publish,
+    draft_rename,
     draft_reopen,
     draft_save,
     draft_sign,
@@ -170,6 +172,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             "changes": grouped(changes),
             "change_count": len(changes),
             "ready_to_publish": all(slot["current"] for slot in slots),
+            "unresolved_threads": unresolved_threads(version),
             "base": base,
             "events": recent_events(version, limit=60),
             "last_revision": latest_revision(version),
@@ -231,7 +234,7 @@ def diff(request: HttpRequest) -> HttpResponse:
 @role_required(*LEADERS)
 def start(request: HttpRequest) -> HttpResponse:
     try:
-        version = draft_start(user=request.user)
+        version = draft_start(user=request.user, title=request.POST.get("title", ""))
     except AgreementError as exc:
         messages.error(request, str(exc))
         return redirect("alignment:agreement")
@@ -443,7 +446,24 @@ def reopen(request: HttpRequest, number: int) -> HttpResponse:
 @role_required(*LEADERS)
 def sign(request: HttpRequest, number: int) -> HttpResponse:
     side = request.POST.get("side", "")
+    if request.POST.get("confirmed") != "1":
+        # A signature binds a side: only the confirmation dialog (which lists open threads) signs.
+        messages.warning(request, "Nothing was signed: confirm your signature in the dialog.")
+        return redirect("alignment:version", number=number)
     return _state_action(request, number, draft_sign, f"You signed version {{number}} for {side}.", side=side)
+
+
+@require_POST
+@role_required(*LEADERS)
+def rename(request: HttpRequest, number: int) -> HttpResponse:
+    version = _version(number)
+    try:
+        version = draft_rename(version=version, user=request.user, title=request.POST.get("title", ""))
+    except AgreementError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Draft version {version.number} is now titled “{version.title}”.")
+    return _back_to(version)
 
 
 @require_POST

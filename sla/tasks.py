@@ -46,3 +46,16 @@ def send_breach_email(alert_id: int) -> bool:
 def refresh_sla() -> int:
     """Catch the pass table and the daily roll-up up with the log (queued by requests that stopped short)."""
     return services.figures_refresh()
+
+
+@shared_task(
+    name="sla.tasks.send_notification_emails",
+    acks_late=True,
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_notification_emails(notification_ids: list[int]) -> int:
+    from sla.notifications import notification_emails_send
+
+    return notification_emails_send(notification_ids=notification_ids)
