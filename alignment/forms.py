@@ -487,14 +487,16 @@ class PersonaForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.initial["title_keywords"] = ", ".join(self.instance.title_keywords or [])
+        # The model keeps a list; the field edits comma-separated words (a new persona's empty list
+        # would otherwise render as the text "[]").
+        self.initial["title_keywords"] = ", ".join(self.instance.title_keywords or [])
 
     def clean_title_keywords(self) -> list[str]:
         raw = self.cleaned_data.get("title_keywords") or ""
         words = []
-        for word in (w.strip() for w in raw.split(",")):
-            if word and word.lower() not in {w.lower() for w in words}:
+        for word in (w.strip().strip("[]\"' ") for w in raw.split(",")):
+            # Brackets and quotes left over from a pasted list are not words; nor is a bare "[]".
+            if word and any(ch.isalnum() for ch in word) and word.lower() not in {w.lower() for w in words}:
                 words.append(word)
         return words
 
