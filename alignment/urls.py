@@ -11,6 +11,7 @@ urlpatterns = [
     path("diff/", views.diff, name="diff"),
     path("draft/", views.open_draft, name="draft"),
     path("draft/start/", views.start, name="start"),
+    path("holidays/", views.holidays_prefill, name="holidays_prefill"),
     path("v/<int:number>/", views.version_detail, name="version"),
     path("v/<int:number>/edit/", views.edit, name="edit"),
     path("v/<int:number>/edit/resolve/", views.resolve, name="resolve"),

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
@@ -26,6 +27,8 @@ from alignment.forms import (
     time_zones,
 )
 from alignment.models import AgreementVersion, Comment, Persona
+from alignment.public_holidays import countries as holiday_countries
+from alignment.public_holidays import holiday_text_merge, public_holidays
 from alignment.selectors import (
     comment_counts,
     comment_threads,
@@ -252,10 +255,17 @@ def _editor_context(version: AgreementVersion, editor: SpecEditor, **extra) -> d
         },
         "operators_for": {key: list(vocab.OPERATORS_FOR_KIND[f.kind]) for key, f in vocab.FIELDS.items()},
         "time_zones": time_zones(),
+        "holiday_countries": holiday_countries(),
+        "holiday_years": _holiday_years(),
         "signatures": signature_slots(version),
         "poll_seconds": presence.POLL_SECONDS,
         **extra,
     }
+
+
+def _holiday_years() -> list[int]:
+    this_year = timezone.localdate().year
+    return [this_year, this_year + 1]
 
 
 def _personas() -> list[Persona]:
@@ -494,6 +504,31 @@ def abandon(request: HttpRequest, number: int) -> HttpResponse:
         return _back_to(version)
     messages.success(request, f"Draft version {version.number} was abandoned; the history keeps it.")
     return redirect("alignment:agreement")
+
+
+@require_GET
+@role_required(*LEADERS)
+def holidays_prefill(request: HttpRequest) -> HttpResponse:
+    """The editor's holidays field with a country's public holidays added (htmx swaps it in; nothing is saved)."""
+    text = request.GET.get("holidays", "")
+    country = request.GET.get("holiday_country", "")
+    this_year = timezone.localdate().year
+    try:
+        year = int(request.GET.get("holiday_year") or this_year)
+    except ValueError:
+        return HttpResponseBadRequest("The year must be a whole number.")
+    if not this_year - 1 <= year <= this_year + 5:
+        return HttpResponseBadRequest(f"Choose a year between {this_year - 1} and {this_year + 5}.")
+    error = ""
+    try:
+        found = public_holidays(country=country, years=[year], subdivision=request.GET.get("holiday_region", ""))
+    except ValueError as exc:
+        found, error = [], str(exc)
+    return render(
+        request,
+        "alignment/_holidays_field.html",
+        {"text": holiday_text_merge(text, found), "added": len(found), "error": error, "year": year},
+    )
 
 
 # --- Presence ---------------------------------------------------------------------------------
