@@ -264,8 +264,10 @@ def _editor_context(version: AgreementVersion, editor: SpecEditor, **extra) -> d
 
 
 def _holiday_years() -> list[int]:
-    this_year = timezone.localdate().year
-    return [this_year, this_year + 1]
+    """This year and next; from October on, next year first (it is the one left to plan)."""
+    today = timezone.localdate()
+    years = [today.year, today.year + 1]
+    return years[::-1] if today.month >= 10 else years
 
 
 def _personas() -> list[Persona]:

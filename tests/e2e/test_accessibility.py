@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
-from alignment.models import AgreementVersion
+from alignment.models import AgreementVersion, Persona
 from alignment.services import draft_start
 from leads.models import Lead, Team
 from portal.access import Role
+from sla import services as sla_services
+from sla.models import WeeklyReport
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -20,6 +25,7 @@ PAGES = {
         "/agreement/diff/",
         "/agreement/ours/",
         "/agreement/personas/",
+        "/agreement/personas/{persona}/",
         "/agreement/draft/",
         "/agreement/v/{draft}/edit/",
         "/leads/",
@@ -29,9 +35,22 @@ PAGES = {
         "/leads/rejected/",
         "/sla/notifications/",
     ],
-    "manager": ["/sla/", "/sla/leads/", "/sla/reports/", "/leads/inbox/", "/leads/teams/{team}/"],
-    "sdr1": ["/leads/inbox/", "/sla/"],
+    "manager": [
+        "/sla/",
+        "/sla/leads/",
+        "/sla/reports/",
+        "/sla/reports/{report}/",
+        "/leads/inbox/",
+        "/leads/teams/{team}/",
+    ],
+    "sdr1": ["/leads/inbox/", "/leads/{lead}/", "/sla/"],
 }
+
+
+def _a_weekly_report() -> WeeklyReport:
+    team = Team.objects.order_by("id").first()
+    year, week = sla_services.previous_iso_week(now=timezone.now(), tz=dt.UTC)
+    return sla_services.report_generate(team_id=team.pk, iso_year=year, iso_week=week, send=False)
 
 
 @pytest.fixture
@@ -44,6 +63,8 @@ def demo(db):
         "draft": AgreementVersion.objects.filter(status__in=["draft", "proposed"]).get().number,
         "lead": Lead.objects.order_by("id").values_list("id", flat=True).first(),
         "team": Team.objects.order_by("id").values_list("id", flat=True).first(),
+        "persona": Persona.objects.order_by("id").values_list("id", flat=True).first(),
+        "report": _a_weekly_report().pk,
     }
 
 
@@ -59,6 +80,11 @@ def test_main_pages_have_no_serious_accessibility_violations(live_server, new_pa
         if violations:
             found[path] = violations
     assert found == {}
+
+
+def test_the_login_page_has_no_serious_accessibility_violations(live_server, page, axe):
+    page.goto(f"{live_server.url}/login/")
+    assert axe(page) == []
 
 
 def _luminance(rgb: tuple[float, float, float]) -> float:
