@@ -28,7 +28,8 @@ def scheduler():
     """The scheduler process of ``make run`` (no REDIS_URL: tasks run in it), on the test database."""
     db = connection.settings_dict
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_EAGER", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
-    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    login = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    env["DATABASE_URL"] = f"postgres://{login}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     started = []
 
     def _start() -> subprocess.Popen:
