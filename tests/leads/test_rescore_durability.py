@@ -34,6 +34,7 @@ from leads.scoring.rescoring import rescore_job_chunk, rescore_job_start, rescor
 from leads.scoring.scorer import explain
 from portal.celery import app
 from tests.factories import AgreementVersionFactory, LeadFactory
+from tests.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS, SWEEP_SECONDS = 3, 1
@@ -109,15 +110,9 @@ class Stack:
 
     def stop(self) -> None:
         for name in list(self.procs):
-            proc = self.procs[name]
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc = self.procs.pop(name)
+            stop_process(proc)
             proc.log.close()
-            del self.procs[name]
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.tmp.glob("*.log")))
