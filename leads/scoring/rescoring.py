@@ -663,6 +663,22 @@ def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
     claimed_at = _chunk_claim(chunk_id)
     if claimed_at is None:
         return None
+    try:
+        return _chunk_run(chunk_id, claimed_at)
+    except BaseException:
+        # Give the lease back, so that the task's retry (a deadlock, a lost connection) may take the
+        # chunk at once instead of waiting for the lease to run out; if even that fails, it runs out.
+        try:
+            RescoreChunk.objects.filter(pk=chunk_id, claimed_at=claimed_at, done_at__isnull=True).update(
+                claimed_at=None
+            )
+        except Exception:
+            logger.exception("Could not release the lease of rescore chunk %s; it expires on its own.", chunk_id)
+        raise
+
+
+def _chunk_run(chunk_id: int, claimed_at: dt.datetime) -> RescoreResult | None:
+    """The chunk's transaction, under a renewed lease: score, mark done, count, close the job if last."""
     with _lease_renewed(chunk_id, claimed_at), transaction.atomic():
         chunk = RescoreChunk.objects.filter(pk=chunk_id).order_by().first()
         job = RescoreJob.objects.select_related("version").get(pk=chunk.job_id)
@@ -933,8 +949,8 @@ def pending_problem(pending: PendingRescore, now: dt.datetime | None = None) -> 
     if pending.since is None:
         return None
     waited = (now or timezone.now()) - pending.since
-    if waited <= overdue_after():
-        return None
+    if waited <= overdue_after() or AgreementVersion.objects.active() is None:
+        return None  # before the first publish there is nothing to score against: waiting is normal
     return (
         f"The oldest request has waited {int(waited.total_seconds())} s, and these leads' scores are stale."
         " Are the Celery worker and beat running?"

@@ -7,7 +7,7 @@ import datetime as dt
 import time
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -202,6 +202,27 @@ def test_a_chunk_whose_worker_died_is_queued_again_once_its_lease_expires(versio
     assert_scored_now(lead, version)
 
 
+def test_a_chunk_that_fails_gives_its_lease_back_so_that_the_retry_runs_at_once(version, monkeypatch):
+    lead = LeadFactory()
+    chunk = rescore_job_start(version_id=version.id).chunks.get()
+    real_rescore = rescoring._rescore
+    calls = []
+
+    def deadlocked_once(*, target, version, now):
+        calls.append(target)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected")
+        return real_rescore(target=target, version=version, now=now)
+
+    monkeypatch.setattr(rescoring, "_rescore", deadlocked_once)
+    with pytest.raises(OperationalError):
+        rescore_job_chunk(chunk_id=chunk.id)
+    chunk.refresh_from_db()
+    assert (chunk.claimed_at, chunk.attempts, chunk.done_at) == (None, 1, None)
+    assert rescore_job_chunk(chunk_id=chunk.id).scored == 1  # the retry, seconds later, not a lease later
+    assert_scored_now(lead, version)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_lease_is_renewed_while_the_chunk_runs(settings, monkeypatch):
     settings.ACCORD_RESCORE_LEASE_SECONDS = 0.3  # renewed every 0.1 s, from the renewer's own connection
@@ -242,6 +263,9 @@ def test_healthz_shows_leads_waiting_for_a_rescore_and_an_overdue_wait_as_a_prob
     assert body["checks"]["rescoring"]["waiting_since"] == since.isoformat()
 
     Lead.objects.update(rescore_requested_at=timezone.now() - dt.timedelta(minutes=10))
+    AgreementVersion.objects.update(status=AgreementVersion.Status.RETIRED)
+    assert client.get("/healthz").json()["status"] == "ok"  # nothing to score against yet: waiting is normal
+    AgreementVersion.objects.update(status=AgreementVersion.Status.ACTIVE)
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 200  # the portal still serves; monitoring reads "degraded"
