@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.db import OperationalError, transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from leads.models import Activity, ImportJob, Lead, RescoreChunk, RescoreJob, St
 from leads.scoring import rescoring
 from leads.scoring.rescoring import rescore_job_chunk, rescore_job_start, rescore_leads
 from leads.scoring.scorer import explain
-from tests.factories import AgreementVersionFactory, LeadFactory, UserFactory
+from tests.factories import AgreementVersionFactory, LeadFactory, MqlFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -319,3 +320,27 @@ def test_agreement_page_shows_a_stuck_job_and_waiting_leads_and_drops_the_bar_wh
     assert "Every lead rescored under" in html
     assert "waiting for a new score" not in html
     assert "hx-trigger" not in html
+
+
+def test_the_api_says_when_a_lead_s_score_is_waiting_for_a_rescore(version, django_capture_on_commit_callbacks):
+    from leads.intake.writes import api_token_create
+
+    lead = LeadFactory()
+    rescore_leads(lead_ids=[lead.id])
+    _, raw = api_token_create(name="CRM sync")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.get(f"/api/v1/leads/{lead.id}").json()["rescore_requested_at"] is None
+    with django_capture_on_commit_callbacks(execute=False):  # the wake-up call is lost
+        activities_ingest(items=[demo_request(lead)])
+    body = api.get(f"/api/v1/leads/{lead.id}").json()
+    assert body["rescore_requested_at"] is not None  # a syncing client sees the score is not current yet
+    tasks.sweep_rescoring.delay()
+    assert api.get(f"/api/v1/leads/{lead.id}").json()["rescore_requested_at"] is None
+
+
+def test_the_lead_page_says_a_new_score_is_on_its_way(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr, scored_version=version, budget="confirmed")
+    url = reverse("leads:lead_detail", args=[lead.pk])
+    assert 'data-testid="rescore-pending"' not in login(sdr).get(url).content.decode()
+    rescoring.rescore_request(lead_ids=[lead.id])
+    assert "new score on its way" in login(sdr).get(url).content.decode()
