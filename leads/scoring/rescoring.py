@@ -5,7 +5,9 @@ activities) runs in one transaction:
 
 1. ``SELECT … FOR SHARE`` on the agreement version: the publish that retires it waits for the
    pass to commit, and a pass that finds its version retired does nothing (a newer publish
-   superseded it). So no lead is ever left scored by a retired version.
+   superseded it). So no lead is ever left scored by a retired version. Then the pass takes the
+   rescore requests of its leads (``Lead.rescore_requested_at``, ``_take_requests``), in a
+   statement before the scoring one.
 2. One ``UPDATE … FROM (SELECT …)``: the inner SELECT is ``leads.scoring.scorer.annotate_scores`` (the
    compiled spec: persona, fit, knock-outs, completeness, and one engagement subquery per lead);
    ``OFFSET 0`` keeps PostgreSQL from inlining it, so the subquery runs once per lead. ``score`` is
