@@ -41,7 +41,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from alignment import spec as vocab
 from alignment.models import AgreementVersion
 from leads.models import Account, Activity, ApiToken, Lead, Stage, Team, Transition, hash_token
-from leads.scoring.rescoring import batches, rescore_leads_later
+from leads.scoring.rescoring import batches, requested_since, rescore_leads_later
 
 # --- What a field may hold ---------------------------------------------------------------------
 
@@ -635,6 +635,7 @@ def leads_write(
                 "stage": Stage.NEW,
                 "created_at": now,
                 "updated_at": now,
+                "rescore_requested_at": now,  # a new lead waits for its first score
                 **{name: row.get(name, (defaults or {}).get(name, "")) for name in LEAD_FIELDS},
             }
         )
@@ -717,7 +718,8 @@ def store_activities(
     and ``details``; ``stamped`` are leads whose ``updated_at`` this transaction already set.
 
     An ``external_id`` already stored, or repeated earlier in ``rows``, is a duplicate. The leads
-    that got activities have their ``updated_at`` bumped: API clients poll ``?updated_since=``.
+    that got activities have their ``updated_at`` bumped (API clients poll ``?updated_since=``) and
+    a rescore request recorded.
     """
     seen: set[str] = set()
     unique: list[Mapping[str, Any]] = []
@@ -733,7 +735,8 @@ def store_activities(
     inserted = _insert_rows(Activity, unique, now=now, returning=("lead",))
     touched = {lead_id for (lead_id,) in inserted}
     for chunk in batches(sorted(touched.difference(stamped)), SQL_CHUNK):
-        Lead.objects.filter(pk__in=chunk).update(updated_at=now)
+        # The rescore request rides on the same row write (``rescore_request`` then finds it made).
+        Lead.objects.filter(pk__in=chunk).update(updated_at=now, rescore_requested_at=requested_since(now))
     return len(inserted), len(rows) - len(inserted), touched
 
 

@@ -490,21 +490,28 @@ def enqueue(task, *args) -> bool:
     return True
 
 
+def requested_since(now: dt.datetime) -> Coalesce:
+    """The value of ``Lead.rescore_requested_at`` after a new request: the oldest waiting one stays."""
+    return Coalesce("rescore_requested_at", Value(now, output_field=DateTimeField()))
+
+
 def rescore_request(*, lead_ids: Iterable[int], now: dt.datetime | None = None) -> int:
     """Record, in the caller's transaction, that these leads need rescoring; returns the leads marked.
 
     The request (``Lead.rescore_requested_at``, the oldest one kept) commits or rolls back with what
-    made it necessary; a worker takes it whether or not the wake-up message arrives.
+    made it necessary; a worker takes it whether or not the wake-up message arrives. Every lead is
+    locked first (in id order), so a pass taking an older request waits for this transaction and
+    its scores include what this transaction adds; only leads not waiting yet get a new row version.
+    Leads this transaction wrote already (intake marks them in the same statement) cost next to nothing.
     """
     ids = sorted({int(i) for i in lead_ids})
     now = now or timezone.now()
     marked = 0
-    for batch in batches(ids):
-        # Written even when a request is already waiting: the row lock makes a pass that is taking
-        # that request wait for this transaction, so the pass's scores include what it adds.
-        marked += Lead.objects.filter(pk__in=batch).update(
-            rescore_requested_at=Coalesce("rescore_requested_at", Value(now, output_field=DateTimeField()))
-        )
+    with transaction.atomic(savepoint=False):  # the caller's, when it has one
+        for batch in batches(ids):
+            locked = Lead.objects.filter(pk__in=batch).order_by("id").select_for_update(no_key=True)
+            marked += len(locked.values_list("id", flat=True))
+            Lead.objects.filter(pk__in=batch, rescore_requested_at__isnull=True).update(rescore_requested_at=now)
     return marked
 
 
