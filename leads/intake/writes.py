@@ -14,7 +14,9 @@ set-based services:
   unique; retries and duplicates inside one batch are counted, not stored), creating leads
   for unknown e-mail addresses.
 
-Touched leads are rescored after commit by ``leads.scoring.rescoring.rescore_leads_later``.
+Touched leads get a rescore request in the same transaction (``Lead.rescore_requested_at``, written
+with the row write each makes anyway, and by ``leads.scoring.rescoring.rescore_leads_later``), which
+also wakes a worker once it commits.
 """
 
 from __future__ import annotations
