@@ -314,10 +314,11 @@ def test_agreement_page_shows_a_stuck_job_and_waiting_leads_and_drops_the_bar_wh
     for chunk in job.chunks.all():
         rescore_job_chunk(chunk_id=chunk.id)
     rescoring.rescore_pending()
-    html = client.get(url).content.decode()
+    html = client.get(url, {"watching": "1"}).content.decode()  # the bar's own poll sees it finish
     assert 'data-status="done"' in html
     assert "progress-bar" not in html  # a finished job is a line, not a bar
     assert "Every lead rescored under" in html
+    assert "hidden" in client.get(url).content.decode()  # and it is gone on the next visit
     assert "waiting for a new score" not in html
     assert "hx-trigger" not in html
 
