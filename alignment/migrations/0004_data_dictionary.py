@@ -21,7 +21,7 @@ def unseed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alignment', '0003_revisions_events_persona_comments'),
+        ('alignment', '0004_draft_title'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
