@@ -416,7 +416,7 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
                 entry.setdefault("account_attributes", {}).update(row["account_attributes"])
     if not facts:
         return {}
-    regions = country_regions()
+    regions = country_regions() if any(values.get("country") for values in facts.values()) else {}
     stored = {
         row[0]: row[1:]
         for row in Account.objects.filter(domain__in=list(facts)).values_list("domain", "id", *ACCOUNT_FACTS)
