@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 from alignment.models import AgreementVersion, Persona
 from leads.intake import writes as intake
 from leads.models import Lead, Stage
+from leads.scoring.insights_api import router as insights_router
 from leads.scoring.scorer import explain
 
 MAX_BATCH = 1000
@@ -546,3 +547,4 @@ def lead_list(request: HttpRequest, filters: Query[LeadQuery]):
 
 
 api.add_router("/v1", router)
+api.add_router("/v1", insights_router)

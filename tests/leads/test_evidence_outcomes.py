@@ -222,3 +222,59 @@ def test_add_as_rule_puts_the_suggested_rule_into_the_draft(login, marketing, sd
     added = draft.spec["fit_rules"][-1]
     assert len(draft.spec["fit_rules"]) == before + 1
     assert (added["field"], added["values"], added["points"]) == ("industry", ["Retail"], 12)
+
+
+def _token():
+    from leads.intake.writes import api_token_create
+
+    return api_token_create(name="bi")[1]
+
+
+def test_insights_api_lift_contract(client):
+    generate_history(random.Random(11), n=25)
+    token = _token()
+    response = client.get("/api/v1/insights/lift", {"outcome": "sql"}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"outcome", "leads", "converted", "rows"}
+    assert body["outcome"] == "sql" and body["leads"] == Lead.objects.count()
+    row = body["rows"][0]
+    assert set(row) == {
+        "attribute",
+        "value",
+        "low",
+        "high",
+        "leads",
+        "converted",
+        "rate",
+        "lift",
+        "small_sample",
+        "before_contact",
+    }
+    assert {r["before_contact"] for r in body["rows"] if r["attribute"] == "budget"} == {False}
+    bad = client.get("/api/v1/insights/lift", {"outcome": "nope"}, headers={"Authorization": f"Bearer {token}"})
+    assert bad.status_code == 422 and "outcome" in bad.json()["errors"]
+    assert client.get("/api/v1/insights/lift").status_code == 401
+
+
+def test_insights_api_evidence_matches_the_panel_figures(client):
+    generate_history(random.Random(12), n=25)
+    AgreementVersionFactory(number=1)
+    draft = AgreementVersionFactory(number=2, status="draft", spec=draft_of(default_spec()), published_at=None)
+    token = _token()
+    response = client.get(
+        "/api/v1/insights/evidence", {"version": 2, "outcome": "sql"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    ev = evidence(
+        draft_spec=draft.spec,
+        active_spec=AgreementVersion.objects.get(number=1).spec,
+        window=Window(),
+        outcome=parse_outcome("sql"),
+    )
+    assert (body["leads"], body["converted"]) == (ev.leads, ev.converted)
+    assert body["draft"]["mqls"] == ev.draft.mqls and body["active"]["mqls"] == ev.active.mqls
+    assert body["active_version"] == 1
+    missing = client.get("/api/v1/insights/evidence", {"version": 99}, headers={"Authorization": f"Bearer {token}"})
+    assert missing.status_code == 404
