@@ -19,14 +19,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import models as m
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from alignment.spec import describe_condition
 from leads.models import Lead
 from leads.scoring.backtest import as_of, run_side_by_side, week_start
 from leads.scoring.outcomes import Outcome, converted_condition
-from leads.scoring.scorer import annotate_scores
+from leads.scoring.scorer import annotate_scores, compile_condition
 
 __all__ = ["DAYS_PER_MONTH", "MIN_SPAN_DAYS", "Definition", "Evidence", "Window", "evidence", "window_leads"]
 
@@ -133,6 +134,20 @@ class Definition:
 
 
 @dataclass
+class Knockout:
+    """One knock-out rule of the judged definition: whom it removes, and how they really did."""
+
+    rule_id: str
+    label: str
+    leads: int
+    converted: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.converted / self.leads if self.leads else None
+
+
+@dataclass
 class Evidence:
     window: Window
     outcome: Outcome
@@ -143,6 +158,12 @@ class Evidence:
     last: dt.datetime | None = None
     draft: Definition | None = None
     active: Definition | None = None
+    knockouts: list[Knockout] = field(default_factory=list)  # the judged definition's
+
+    def contradicted(self, knockout: Knockout) -> bool:
+        """A knock-out whose leads converted at least as often as all leads: the data argues against it."""
+        overall = self.overall_rate
+        return bool(knockout.leads >= 5 and overall and knockout.rate is not None and knockout.rate >= overall)
 
     @property
     def span_days(self) -> int:
@@ -206,6 +227,33 @@ def _definition_pass(base, spec: dict, outcome: Outcome, now: dt.datetime, label
     return work
 
 
+def _knockout_pass(base, spec: dict, outcome: Outcome):
+    def work() -> list[Knockout]:
+        rules = spec.get("knockouts", [])
+        if not rules:
+            return []
+        qs = base.order_by().annotate(
+            conv=m.ExpressionWrapper(converted_condition(outcome), output_field=m.BooleanField())
+        )
+        counts = {}
+        for i, rule in enumerate(rules):
+            condition = compile_condition(rule)
+            counts[f"n{i}"] = Count("pk", filter=condition)
+            counts[f"c{i}"] = Count("pk", filter=condition & Q(conv=True))
+        row = qs.aggregate(**counts)
+        return [
+            Knockout(
+                rule_id=str(rule.get("id", i)),
+                label=rule.get("label") or describe_condition(rule),
+                leads=row[f"n{i}"],
+                converted=row[f"c{i}"],
+            )
+            for i, rule in enumerate(rules)
+        ]
+
+    return work
+
+
 def _week_of(value) -> dt.date:
     if isinstance(value, str):  # raw SQLite rows carry the truncated instant as text
         value = dt.datetime.fromisoformat(value)
@@ -230,12 +278,16 @@ def evidence(
     def span():
         return base.aggregate(first=Min("created_at"), last=Max("created_at"))
 
-    passes = [_definition_pass(base, draft_spec, outcome, now, draft_label), span]
+    passes = [
+        _definition_pass(base, draft_spec, outcome, now, draft_label),
+        span,
+        _knockout_pass(base, draft_spec, outcome),
+    ]
     if active_spec is not None:
         passes.append(_definition_pass(base, active_spec, outcome, now, active_label))
     done = run_side_by_side(*passes)
-    result.draft, bounds = done[0], done[1]
-    result.active = done[2] if active_spec is not None else None
+    result.draft, bounds, result.knockouts = done[0], done[1], done[2]
+    result.active = done[3] if active_spec is not None else None
     result.first, result.last = bounds["first"], bounds["last"]
     result.leads, result.converted = result.draft.leads, result.draft.total_converted
     return result

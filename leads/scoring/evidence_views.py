@@ -179,6 +179,7 @@ def evidence(request: HttpRequest) -> HttpResponse:
             "quota_pct": round(draft["per_month"] * 100 / quota) if quota and draft["per_month"] is not None else None,
             "overall_pct": _percent(ev.overall_rate),
             "older_history": ev.leads == 0 and Lead.objects.exists(),
+            "contradicted": [k for k in ev.knockouts if ev.contradicted(k)],
         }
     )
     if compare and ev.leads:

@@ -278,3 +278,22 @@ def test_insights_api_evidence_matches_the_panel_figures(client):
     assert body["active_version"] == 1
     missing = client.get("/api/v1/insights/evidence", {"version": 99}, headers={"Authorization": f"Bearer {token}"})
     assert missing.status_code == 404
+
+
+def test_each_knock_out_shows_whom_it_removes_and_how_they_converted():
+    spec = default_spec()
+    students = [LeadFactory(created_at=NOW - dt.timedelta(days=3), seniority="student") for _ in range(6)]
+    others = [LeadFactory(created_at=NOW - dt.timedelta(days=3)) for _ in range(6)]
+    for lead in students[:4] + others[:1]:
+        TransitionFactory(lead=lead, to_stage=Stage.SQL, at=NOW - dt.timedelta(days=1))
+    result = evidence(
+        draft_spec=spec,
+        active_spec=None,
+        window=Window.last_days(30, today=NOW.date()),
+        outcome=parse_outcome("sql"),
+        now=NOW,
+    )
+    by_label = {k.label: k for k in result.knockouts}
+    assert (by_label["Student"].leads, by_label["Student"].converted) == (6, 4)
+    assert result.contradicted(by_label["Student"])
+    assert not result.contradicted(by_label["Competitor"])
