@@ -18,36 +18,16 @@ from typing import Any
 from django.utils import timezone
 
 from leads.intake.writes import FieldError, parse_moment
+from leads.lifecycle import HISTORY_STAGES, allowed_in_history
 from leads.models import Stage
 
-__all__ = ["HISTORY_STAGES", "HistoryError", "Step", "clean_history", "clean_created_at", "steps_from_outcome"]
+__all__ = ["HistoryError", "Step", "clean_history", "clean_created_at", "steps_from_outcome"]
 
-# The forward order of a path; a step must rank above the one before it.
-_RANK = {
-    Stage.MQL: 1,
-    Stage.SAL: 2,
-    Stage.SQL: 3,
-    Stage.WON: 4,
-    Stage.LOST: 4,
-    Stage.REJECTED: 3,
-    Stage.DISQUALIFIED: 1,
-}
-HISTORY_STAGES = tuple(str(s) for s in _RANK)
 _CLOSED = {Stage.WON, Stage.LOST, Stage.REJECTED, Stage.DISQUALIFIED}
-# Which stages a step may directly follow (a path may skip forward: "won" straight after creation).
-_MAY_FOLLOW = {
-    Stage.MQL: {Stage.NEW},
-    Stage.SAL: {Stage.NEW, Stage.MQL},
-    Stage.SQL: {Stage.NEW, Stage.MQL, Stage.SAL},
-    Stage.WON: {Stage.NEW, Stage.MQL, Stage.SAL, Stage.SQL},
-    Stage.LOST: {Stage.NEW, Stage.MQL, Stage.SAL, Stage.SQL},
-    Stage.REJECTED: {Stage.NEW, Stage.MQL, Stage.SAL},
-    Stage.DISQUALIFIED: {Stage.NEW, Stage.MQL},
-}
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
 
 
-class HistoryError(ValueError):
+class HistoryError(FieldError):
     """A path that cannot be stored; ``field`` names where (``created_at``, ``history``, ``history.2.at``)."""
 
     def __init__(self, field: str, message: str):
@@ -88,7 +68,7 @@ def clean_history(
         if not isinstance(raw, Mapping):
             raise HistoryError(f"history.{i}", 'Each step is an object such as {"stage": "won", "at": "2025-03-01"}.')
         stage = str(raw.get("stage") or "").strip().lower()
-        if stage not in _RANK:
+        if stage not in HISTORY_STAGES:
             allowed = ", ".join(HISTORY_STAGES)
             raise HistoryError(f"history.{i}.stage", f"“{stage or 'nothing'}” is not a stage of a path; use {allowed}.")
         at = _moment(raw.get("at"), f"history.{i}.at")
@@ -97,7 +77,7 @@ def clean_history(
         if at < previous_at:
             what = "the lead was created" if i == 0 else f"the step before it ({previous})"
             raise HistoryError(f"history.{i}.at", f"{stage} on {at:%Y-%m-%d} comes before {what}: steps go in order.")
-        if previous in _CLOSED or previous not in _MAY_FOLLOW[Stage(stage)]:
+        if previous in _CLOSED or not allowed_in_history(previous, stage):
             raise HistoryError(f"history.{i}.stage", f"{stage} cannot follow {previous}.")
         out.append(Step(stage=stage, at=at))
         previous, previous_at = Stage(stage), at

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0007_hot_rescore'),
+        ('leads', '0009_transition_owner_repair'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
