@@ -327,8 +327,10 @@ class Transition(models.Model):
     )
     score = models.IntegerField(null=True, blank=True, help_text="Score at the time of the transition.")
     grade = models.CharField(max_length=1, blank=True)
+    # A database default too: the set-based inserts of rescoring and intake name only the columns they set.
     historical = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Imported from the organisation's past (actor: history import): counts in evidence, never in SLA.",
     )
 
