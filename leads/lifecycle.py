@@ -42,6 +42,7 @@ __all__ = [
     "MARK_WON",
     "MOVES",
     "QUALIFY",
+    "REINSTATE",
     "RECYCLE",
     "REJECT",
     "RETURN",
@@ -87,6 +88,11 @@ ENTER = Move("enter", ("",), Stage.NEW, SYSTEM)
 KNOCK_OUT = Move("knock_out", (Stage.NEW, Stage.NURTURE, Stage.MQL), Stage.DISQUALIFIED, SYSTEM)
 QUALIFY = Move("qualify", (Stage.NEW, Stage.NURTURE), Stage.MQL, SYSTEM)
 WITHDRAW = Move("withdraw", (Stage.MQL,), Stage.NURTURE, SYSTEM)
+# A knock-out is a rule, not a verdict: a lead the system disqualified by a knock-out comes back
+# to nurture when a version no longer knocks it out (then scoring decides as for any lead). A
+# person's disqualification stays: only a knock-out transition (reason ``knocked_out``, no actor)
+# can be undone this way.
+REINSTATE = Move("reinstate", (Stage.DISQUALIFIED,), Stage.NURTURE, SYSTEM)
 # Marketing automation enrols a new lead in a nurture programme (reason ``nurture_program``).
 ENROL = Move("enrol", (Stage.NEW,), Stage.NURTURE, SYSTEM)
 # SDRs and sales (``leads.inbox.services``).
@@ -105,6 +111,7 @@ MOVES = (
     KNOCK_OUT,
     QUALIFY,
     WITHDRAW,
+    REINSTATE,
     ENROL,
     ACCEPT,
     RECYCLE,

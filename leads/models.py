@@ -285,6 +285,7 @@ SYSTEM_REASONS = {
     "qualified": "Qualified",
     "no_longer_qualifies": "No longer qualifies",
     "knocked_out": "Knocked out",
+    "no_longer_knocked_out": "No longer knocked out",
     "nurture_program": "Nurture programme",
 }
 
