@@ -246,6 +246,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django-celery-beat's tables when beat starts (editable in the admin afterwards).
 CELERY_BEAT_SCHEDULE = {
     "sla-check-breaches": {"task": "sla.tasks.check_breaches", "schedule": 300.0},
+    # Pages never refresh the SLA figures themselves: this catches up set-based moves (rescoring, imports).
+    "sla-refresh": {"task": "sla.tasks.refresh_sla", "schedule": 60.0},
     "sla-weekly-reports": {"task": "sla.tasks.weekly_reports_due", "schedule": 900.0},
     "leads-sweep-unscored": {"task": "leads.tasks.sweep_unscored", "schedule": 600.0},
     "leads-nightly-decay-rescore": {

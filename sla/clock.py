@@ -26,6 +26,7 @@ from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion
 from alignment.spec import GRADES, default_spec, reason_choices
 from sla.models import BusinessHour
+from sla.sql import parse_dt
 
 HOUR = dt.timedelta(hours=1)
 # How far the table reaches past "now", and how far back it starts at least.
@@ -151,16 +152,8 @@ def _coverage(key: str) -> tuple[dt.datetime | None, dict]:
             " (SELECT MAX(hour_start) FROM sla_businesshour WHERE calendar_key = %s)",
             [key, key],
         )
-        first_at, first, last = (_aware(v) for v in cursor.fetchone())
+        first_at, first, last = (parse_dt(v) for v in cursor.fetchone())
     return first_at, {"first": first, "last": last}
-
-
-def _aware(value):
-    """Raw SQLite rows carry datetimes as text; PostgreSQL returns aware datetimes."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    parsed = dt.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _have(key: str) -> dict:

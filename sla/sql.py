@@ -1,6 +1,12 @@
-"""The few SQL dialect differences the SLA figures need (PostgreSQL and SQLite), in one place."""
+"""The few SQL dialect differences the SLA figures need (PostgreSQL and SQLite), in one place.
+
+Text builders for business time over ``sla_businesshour``; statements themselves are run through
+``leads.sql`` (``sla.pass_sql.run`` for the figures' reads).
+"""
 
 from __future__ import annotations
+
+__all__ = ["cum", "greatest", "hour", "least", "param_dt", "parse_dt", "pg", "seconds"]
 
 import datetime as dt
 
@@ -40,19 +46,6 @@ def cum(alias: str, instant: str) -> str:
 
 def param_dt(value: dt.datetime):
     return connection.ops.adapt_datetimefield_value(value)
-
-
-# Figures statements are many small CTEs whose estimates exceed jit_above_cost: on PostgreSQL the JIT
-# compile alone took ~300 ms of a 1 M-lead dashboard, and parallel workers cost more than they save
-# on ~50,000 rows; the 4 MB default work_mem sent the 12 weeks' percentile sort to disk. ``SET LOCAL``
-# in the same round trip keeps the settings to this statement's transaction.
-_REPORTING = "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '32MB'; "
-
-
-def run(sql: str, params: dict, *, reporting: bool = False) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute((_REPORTING if reporting and pg() else "") + sql, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 def parse_dt(value):

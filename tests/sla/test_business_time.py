@@ -11,7 +11,7 @@ from django.db import connection
 
 from alignment.calendar import BusinessCalendar, sla_due_at, working_windows
 from alignment.spec import default_spec
-from sla import figures as F
+from sla import sql as S
 from sla.clock import calendar_key, current_terms, ensure_hours
 from sla.models import BusinessHour
 
@@ -101,7 +101,7 @@ def test_the_hour_table_measures_business_time_like_the_python_calendar(agreemen
         "SELECT ({e}) - ({s}) FROM sla_businesshour he, sla_businesshour hs "
         "WHERE he.calendar_key = %(k)s AND hs.calendar_key = %(k)s "
         "AND he.hour_start = {he} AND hs.hour_start = {hs}"
-    ).format(e=F._cum("he", "%(end)s"), s=F._cum("hs", "%(start)s"), he=F._hour("%(end)s"), hs=F._hour("%(start)s"))
+    ).format(e=S.cum("he", "%(end)s"), s=S.cum("hs", "%(start)s"), he=S.hour("%(end)s"), hs=S.hour("%(start)s"))
     for start, end in instants:
         a, b = london(start), london(end)
         with connection.cursor() as cursor:
