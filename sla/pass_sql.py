@@ -94,10 +94,10 @@ def target_case(terms: SlaTerms, params: dict) -> str:
     versioned = [w for w in whens if "version_id" in w]
     default = [w for w in whens if "version_id" not in w]
     if versioned:
-        return (
-            f"CASE {' '.join(versioned)} WHEN m.version_id IN ({known}) THEN NULL "
-            f"ELSE CASE {' '.join(default) or 'WHEN 1 = 0 THEN NULL'} ELSE NULL END END"
-        )
+        # An active version without any response time leaves no inner CASE: PostgreSQL types a CASE of
+        # NULLs alone as text, which cannot meet the numeric targets of the versions above.
+        fallback = f"CASE {' '.join(default)} ELSE NULL END" if default else "NULL"
+        return f"CASE {' '.join(versioned)} WHEN m.version_id IN ({known}) THEN NULL ELSE {fallback} END"
     return f"CASE {' '.join(default)} ELSE NULL END"
 
 
