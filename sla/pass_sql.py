@@ -2,8 +2,8 @@
 
 The one definition of a pass's figures (see ``sla.figures``' vocabulary) behind the dashboard
 statement, the drill-down lists, the breach job's candidates and the daily roll-up's rows. Every
-function here returns SQL text over the pass table aliased ``m`` and adds the values it binds to
-the statement's ``params`` dict; the statement builder that owns the dict runs it with ``run``.
+function here returns a ``leads.sql`` fragment over the pass table aliased ``m``: values are bound,
+never spliced, and fragments from different functions compose without parameter collisions.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from leads.models import Stage
-from leads.sql import Fragment
+from leads.sql import Fragment, join, sql
 from leads.sql import run as run_fragment
 from sla import sql as S
 from sla.clock import SlaTerms
@@ -25,10 +25,12 @@ __all__ = [
     "WARNING_RATIO",
     "day_expr",
     "lead_filters",
+    "now_cum",
     "pass_rows",
     "passes_ctes",
     "run",
     "target_case",
+    "week_index",
 ]
 
 # Share of the target used by the first action: bucket i holds ratios in (EDGES[i-1], EDGES[i]].
@@ -45,207 +47,243 @@ WARNING_RATIO = 0.75
 _REPORTING = "SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL work_mem = '32MB'; "
 
 
-def run(text: str, params: dict) -> list[tuple]:
-    """Run one figures statement (a read) with the reporting settings above."""
-    params.setdefault("warn", WARNING_RATIO)
+def run(statement: Fragment) -> list[tuple]:
+    """Run one figures statement with the reporting settings above."""
     prefix = _REPORTING if S.pg() else ""
-    return run_fragment(Fragment(prefix + text, params))
+    return run_fragment(Fragment(prefix + statement.text, statement.params))
 
 
-def day_expr(column: str = "m.start_at") -> str:
-    """The local calendar date of an instant (``%(cal_tz)s`` is the calendar's time zone)."""
-    return f"CAST(({column} AT TIME ZONE %(cal_tz)s) AS date)"
+def day_expr(tz: str, column: str = "m.start_at") -> Fragment:
+    """The local calendar date of an instant in the calendar's time zone ``tz``."""
+    return sql("CAST(({c} AT TIME ZONE {tz}) AS date)", c=S.text(column), tz=tz)
 
 
-def lead_filters(scope: Scope, params: dict, alias: str = "p") -> str:
+def lead_filters(scope: Scope, alias: str = "p") -> Fragment:
     """`` AND …`` conditions of the scope's team, source and persona on the pass table aliased ``alias``."""
-    sql = []
+    a = S.text(alias)
+    parts = []
     if scope.team_id:
-        sql.append(f"{alias}.team_id = %(team_id)s")
-        params["team_id"] = scope.team_id
+        parts.append(sql(" AND {a}.team_id = {v}", a=a, v=scope.team_id))
     if scope.source:
-        sql.append(f"{alias}.source = %(source)s")
-        params["source"] = scope.source
+        parts.append(sql(" AND {a}.source = {v}", a=a, v=scope.source))
     if scope.persona_id:
-        sql.append(f"{alias}.persona_id = %(persona_id)s")
-        params["persona_id"] = scope.persona_id
-    return "".join(f" AND {s}" for s in sql)
+        parts.append(sql(" AND {a}.persona_id = {v}", a=a, v=scope.persona_id))
+    return join("", parts)
 
 
-def target_case(terms: SlaTerms, params: dict) -> str:
+def target_case(terms: SlaTerms) -> Fragment:
     """Target seconds of a pass: its version's response time for its grade, else the active version's."""
-    whens = []
-    for i, (vid, hours) in enumerate(sorted(terms.targets_by_version.items())):
-        for grade, value in sorted(hours.items()):
-            key = f"tv{i}{grade}"
-            params[key] = value * 3600
-            whens.append(f"WHEN m.version_id = {int(vid)} AND m.grade = '{grade}' THEN %({key})s")
-    for grade, value in sorted(terms.response_hours.items()):
-        if grade not in ("A", "B", "C", "D"):
-            continue
-        key = f"td{grade}"
-        params[key] = value * 3600
-        whens.append(f"WHEN m.grade = '{grade}' THEN %({key})s")
-    if not whens:
-        return "NULL"
-    known = ", ".join(str(int(v)) for v in terms.targets_by_version) or "NULL"
+    versioned = [
+        sql("WHEN m.version_id = {v} AND m.grade = {g} THEN {t}", v=int(vid), g=grade, t=value * 3600)
+        for vid, hours in sorted(terms.targets_by_version.items())
+        for grade, value in sorted(hours.items())
+    ]
+    default = [
+        sql("WHEN m.grade = {g} THEN {t}", g=grade, t=value * 3600)
+        for grade, value in sorted(terms.response_hours.items())
+        if grade in ("A", "B", "C", "D")
+    ]
+    if not versioned and not default:
+        return Fragment("NULL")
+    # An active version without any response time leaves no inner CASE: PostgreSQL types a CASE of
+    # NULLs alone as text, which cannot meet the numeric targets of the versions above.
+    fallback = sql("CASE {w} ELSE NULL END", w=join(" ", default)) if default else Fragment("NULL")
+    if not versioned:
+        return fallback
     # A version without a response time for the grade falls through to the active terms only when
     # the pass's version is not a published one; within a published version a missing grade = no SLA.
-    versioned = [w for w in whens if "version_id" in w]
-    default = [w for w in whens if "version_id" not in w]
-    if versioned:
-        # An active version without any response time leaves no inner CASE: PostgreSQL types a CASE of
-        # NULLs alone as text, which cannot meet the numeric targets of the versions above.
-        fallback = f"CASE {' '.join(default)} ELSE NULL END" if default else "NULL"
-        return f"CASE {' '.join(versioned)} WHEN m.version_id IN ({known}) THEN NULL ELSE {fallback} END"
-    return f"CASE {' '.join(default)} ELSE NULL END"
-
-
-def now_cum(params: dict, now: dt.datetime) -> str:
-    """Business seconds from the hour table's origin to now: one lookup, shared by every open pass."""
-    params["now"] = S.param_dt(now)
-    return (
-        f"(SELECT {S.cum('hn', '%(now)s')} FROM sla_businesshour hn"
-        f" WHERE hn.calendar_key = %(calendar_key)s AND hn.hour_start = {S.hour('%(now)s')})"
+    known = join(", ", [int(v) for v in terms.targets_by_version])
+    return sql(
+        "CASE {w} WHEN m.version_id IN ({known}) THEN NULL ELSE {fallback} END",
+        w=join(" ", versioned),
+        known=known,
+        fallback=fallback,
     )
 
 
-def _pass_fragments(terms: SlaTerms, params: dict, *, stage: str, now: dt.datetime) -> dict[str, str]:
+def now_cum(terms: SlaTerms, now: dt.datetime) -> Fragment:
+    """Business seconds from the hour table's origin to now: one probe of ``sla_businesshour_unique``."""
+    at = S.bind(S.param_dt(now))
+    return sql(
+        "(SELECT {cum} FROM sla_businesshour hn WHERE hn.calendar_key = {key} AND hn.hour_start = {hour})",
+        cum=S.cum("hn", at),
+        key=terms.key,
+        hour=S.hour(at),
+    )
+
+
+def _pass_fragments(terms: SlaTerms, *, stage: str, now: dt.datetime) -> dict[str, Fragment]:
     """SQL for one stored pass (alias ``m``): its SDR, how it ended, its target and elapsed business seconds.
 
-    ``stage`` is ``mql`` or ``sal`` (which target applies); the caller has set ``params["calendar_key"]``.
+    ``stage`` is ``mql`` or ``sal`` (which target applies).
     """
     if stage == Stage.MQL:
-        target = target_case(terms, params)
+        target = target_case(terms)
     else:
-        params["followup_seconds"] = terms.followup_days * terms.calendar.hours_per_day * 3600
-        target = "%(followup_seconds)s"
-    current = now_cum(params, now)
-    elapsed = f"(CASE WHEN m.end_id IS NULL THEN {current} - m.start_cum ELSE m.end_cum - m.start_cum END)"
+        target = S.bind(terms.followup_days * terms.calendar.hours_per_day * 3600)
+    elapsed = sql(
+        "(CASE WHEN m.end_id IS NULL THEN {now} - m.start_cum ELSE m.end_cum - m.start_cum END)",
+        now=now_cum(terms, now),
+    )
     return {
-        "sdr": "CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END",
-        "kind": """CASE WHEN m.end_id IS NULL THEN 'open'
+        "sdr": Fragment("CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END"),
+        "kind": Fragment(
+            """CASE WHEN m.end_id IS NULL THEN 'open'
                       WHEN m.end_actor_id IS NULL THEN 'withdrawn'
                       WHEN m.end_to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
                       WHEN m.end_to_stage = 'rejected' THEN 'rejected'
                       WHEN m.end_to_stage = 'nurture' THEN 'recycled'
-                      ELSE 'disqualified' END""",
+                      ELSE 'disqualified' END"""
+        ),
         "target": target,
         "elapsed": S.greatest("0", elapsed),
     }
 
 
-def _flag_columns(params: dict) -> str:
+def _flag_columns() -> Fragment:
     """``acted``, ``breached``, ``warned`` and the distribution ``bucket`` from a pass's
     ``end_kind``, ``target_seconds`` and ``elapsed_seconds`` columns."""
-    params["warn"] = WARNING_RATIO
-    edges = []
-    for i, edge in enumerate(DISTRIBUTION_EDGES):
-        params[f"edge{i}"] = edge
-        edges.append(f"WHEN elapsed_seconds <= %(edge{i})s * target_seconds THEN {i}")
-    return f"""CASE WHEN end_kind IN ('open', 'withdrawn') THEN 0 ELSE 1 END AS acted,
+    edges = join(
+        " ",
+        [
+            sql("WHEN elapsed_seconds <= {edge} * target_seconds THEN {i}", edge=edge, i=Fragment(str(i)))
+            for i, edge in enumerate(DISTRIBUTION_EDGES)
+        ],
+    )
+    return sql(
+        """CASE WHEN end_kind IN ('open', 'withdrawn') THEN 0 ELSE 1 END AS acted,
                CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds > target_seconds THEN 1 ELSE 0 END
                  AS breached,
-               CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds >= %(warn)s * target_seconds THEN 1 ELSE 0
+               CASE WHEN target_seconds IS NOT NULL AND elapsed_seconds >= {warn} * target_seconds THEN 1 ELSE 0
                  END AS warned,
-               CASE WHEN target_seconds IS NULL THEN -1 {" ".join(edges)} ELSE {len(DISTRIBUTION_EDGES)} END
-                 AS bucket"""
+               CASE WHEN target_seconds IS NULL THEN -1 {edges} ELSE {last} END
+                 AS bucket""",
+        warn=WARNING_RATIO,
+        edges=edges,
+        last=Fragment(str(len(DISTRIBUTION_EDGES))),
+    )
 
 
-def passes_ctes(
-    *, prefix: str, source: str, scope: Scope, terms: SlaTerms, params: dict, stage: str = Stage.MQL
-) -> str:
+def week_index(scope: Scope, column: str = "start_at") -> Fragment:
+    """The trend week (0–11) an instant falls in, -1 outside the 12 weeks."""
+    weeks = [S.bind(S.param_dt(w)) for w in scope.week_starts]
+    c = S.text(column)
+    whens = join(
+        " ", [sql("WHEN {c} < {w} THEN {i}", c=c, w=weeks[i + 1], i=Fragment(str(i))) for i in range(TREND_WEEKS)]
+    )
+    return sql(
+        "CASE WHEN {c} < {first} OR {c} >= {last} THEN -1 {whens} END",
+        c=c,
+        first=weeks[0],
+        last=weeks[TREND_WEEKS],
+        whens=whens,
+    )
+
+
+def passes_ctes(*, prefix: str, source: str, scope: Scope, terms: SlaTerms, stage: str = Stage.MQL) -> Fragment:
     """CTEs ``<prefix>p`` and ``<prefix>q``: one row per pass with its end, business time and flags.
 
     ``source`` is ``window`` (passes into ``stage`` starting in the range or the trend weeks; index
     ``sla_pass_stage_start_idx``) or ``open`` (MQL passes open now, whenever they started; the
     partial covering index ``sla_pass_open_cover_idx``).
     """
-    p, q = f"{prefix}p", f"{prefix}q"
-    filters = lead_filters(scope, params, "m")
-    params["stage_" + prefix] = stage
     if source == "window":
         weeks = scope.week_starts
-        params["ws"] = S.param_dt(min(scope.start, weeks[0]))
-        params["we"] = S.param_dt(max(scope.end, weeks[-1]))
-        where = f"m.stage = %(stage_{prefix})s AND m.start_at >= %(ws)s AND m.start_at < %(we)s"
+        where = sql(
+            "m.stage = {stage} AND m.start_at >= {ws} AND m.start_at < {we}",
+            stage=stage,
+            ws=S.param_dt(min(scope.start, weeks[0])),
+            we=S.param_dt(max(scope.end, weeks[-1])),
+        )
+        in_range = sql(
+            "CASE WHEN start_at >= {rs} AND start_at < {re} THEN 1 ELSE 0 END",
+            rs=S.param_dt(scope.start),
+            re=S.param_dt(scope.end),
+        )
+        week_idx = week_index(scope)
     else:
-        where = f"m.stage = %(stage_{prefix})s AND m.end_id IS NULL"
-    params["calendar_key"] = terms.key
-    f = _pass_fragments(terms, params, stage=stage, now=scope.now)
-    sdr_filter = ""
-    if scope.sdr_id:
-        params["sdr_id"] = scope.sdr_id
-        sdr_filter = "WHERE sdr_id = %(sdr_id)s"
-    if source == "window":
-        params["rs"], params["re"] = S.param_dt(scope.start), S.param_dt(scope.end)
-        weeks = scope.week_starts
-        week_whens = []
-        for i in range(TREND_WEEKS):
-            params[f"wk{i}"] = S.param_dt(weeks[i])
-            week_whens.append(f"WHEN start_at < %(wk{i + 1})s THEN {i}")
-        params[f"wk{TREND_WEEKS}"] = S.param_dt(weeks[TREND_WEEKS])
-        in_range = "CASE WHEN start_at >= %(rs)s AND start_at < %(re)s THEN 1 ELSE 0 END"
-        week_idx = f"CASE WHEN start_at < %(wk0)s OR start_at >= %(wk{TREND_WEEKS})s THEN -1 {' '.join(week_whens)} END"
-    else:
-        in_range, week_idx = "1", "-1"
-    return f"""
+        where = sql("m.stage = {stage} AND m.end_id IS NULL", stage=stage)
+        in_range, week_idx = Fragment("1"), Fragment("-1")
+    f = _pass_fragments(terms, stage=stage, now=scope.now)
+    sdr_filter = sql("WHERE sdr_id = {sdr}", sdr=scope.sdr_id) if scope.sdr_id else Fragment("")
+    return sql(
+        """
         {p} AS (
           SELECT m.pass_id, m.lead_id, m.start_at, m.grade, m.end_at, m.end_reason_code AS reason_code,
-                 {f["sdr"]} AS sdr_id,
-                 {f["kind"]} AS end_kind,
-                 {f["target"]} AS target_seconds,
-                 {f["elapsed"]} AS elapsed_seconds
+                 {sdr} AS sdr_id,
+                 {kind} AS end_kind,
+                 {target} AS target_seconds,
+                 {elapsed} AS elapsed_seconds
           FROM sla_pass m
-          WHERE m.calendar_key = %(calendar_key)s AND {where}{filters}
+          WHERE m.calendar_key = {key} AND {where}{filters}
         ),
         {q} AS (
           SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,
                  target_seconds, elapsed_seconds,
-                 {_flag_columns(params)},
+                 {flags},
                  {in_range} AS in_range,
                  {week_idx} AS week_idx
           FROM {p} {sdr_filter}
-        )"""
+        )""",
+        p=S.text(f"{prefix}p"),
+        q=S.text(f"{prefix}q"),
+        **f,
+        key=terms.key,
+        where=where,
+        filters=lead_filters(scope, "m"),
+        flags=_flag_columns(),
+        in_range=in_range,
+        week_idx=week_idx,
+        sdr_filter=sdr_filter,
+    )
 
 
 def pass_rows(
     terms: SlaTerms,
-    params: dict,
     *,
-    where: str,
+    where: Fragment,
     stage: str,
     now: dt.datetime,
     timed: bool = True,
-) -> str:
+) -> Fragment:
     """A ``SELECT`` of one row per stored pass matching ``where`` (alias ``m``), with every per-pass figure.
 
     The same definitions as ``passes_ctes``, plus the pass's local calendar ``day``, ``is_open`` and
     the reason key of an SDR's reject or recycle; used to build the roll-up and to read what is not
     rolled up. ``stage`` is ``mql`` or ``sal`` (which target applies); ``timed=False`` skips the clock.
     """
-    params["calendar_key"] = terms.key
-    params["cal_tz"] = str(terms.calendar.tz)
-    base = (
-        f"m.pass_id, m.lead_id, m.stage, m.start_at, {day_expr()} AS day,"
+    base = sql(
+        "m.pass_id, m.lead_id, m.stage, m.start_at, {day} AS day,"
         " CASE WHEN m.end_id IS NULL THEN 1 ELSE 0 END AS is_open,"
-        " m.team_id, m.source, m.persona_id, m.start_owner_id"
+        " m.team_id, m.source, m.persona_id, m.start_owner_id",
+        day=day_expr(str(terms.calendar.tz)),
     )
     if not timed:
-        return f"SELECT {base} FROM sla_pass m WHERE m.calendar_key = %(calendar_key)s AND {where}"
-    f = _pass_fragments(terms, params, stage=stage, now=now)
-    reason = """CASE WHEN m.end_id IS NOT NULL AND m.end_actor_id IS NOT NULL
-                           AND m.end_to_stage IN ('rejected', 'nurture')
-                      THEN COALESCE(m.end_reason_code, '') ELSE '' END"""
-    return f"""
-        SELECT r.*, {_flag_columns(params)}
+        return sql(
+            "SELECT {base} FROM sla_pass m WHERE m.calendar_key = {key} AND {where}",
+            base=base,
+            key=terms.key,
+            where=where,
+        )
+    f = _pass_fragments(terms, stage=stage, now=now)
+    return sql(
+        """
+        SELECT r.*, {flags}
         FROM (
           SELECT {base},
-                 {f["sdr"]} AS sdr_id,
-                 {f["kind"]} AS end_kind,
-                 {reason} AS reason_key,
-                 {f["target"]} AS target_seconds,
-                 {f["elapsed"]} AS elapsed_seconds
+                 {sdr} AS sdr_id,
+                 {kind} AS end_kind,
+                 CASE WHEN m.end_id IS NOT NULL AND m.end_actor_id IS NOT NULL
+                           AND m.end_to_stage IN ('rejected', 'nurture')
+                      THEN COALESCE(m.end_reason_code, '') ELSE '' END AS reason_key,
+                 {target} AS target_seconds,
+                 {elapsed} AS elapsed_seconds
           FROM sla_pass m
-          WHERE m.calendar_key = %(calendar_key)s AND {where}
-        ) r"""
+          WHERE m.calendar_key = {key} AND {where}
+        ) r""",
+        flags=_flag_columns(),
+        base=base,
+        **f,
+        key=terms.key,
+        where=where,
+    )

@@ -65,42 +65,61 @@ def _upsert(terms: SlaTerms, lead_ids: list[int] | None) -> None:
     lead's transitions come from the same index, and both business-time lookups are equality
     joins on the unique ``sla_businesshour_unique`` (calendar_key, hour_start).
     """
-    stages = ", ".join(f"'{s}'" for s in PASS_STAGES)
-    by_ids = lead_ids is not None
+    stages = S.text(", ".join(f"'{s}'" for s in PASS_STAGES))
+    key = S.bind(terms.key)
+    if lead_ids is None:
+        lead_filter = Fragment("")
+    elif S.pg():
+        lead_filter = sql(" AND t.lead_id = ANY({ids})", ids=lead_ids)
+    else:
+        lead_filter = sql(" AND t0.lead_id IN (SELECT value FROM json_each({ids}))", ids=json.dumps(lead_ids))
     if S.pg():
-        lead_filter = " AND t.lead_id = ANY(%(ids)s)" if by_ids else ""
-        source = """
+        source = sql(
+            """
           FROM leads_transition t
           JOIN leads_lead l ON l.id = t.lead_id
           LEFT JOIN LATERAL (
             SELECT x.id, x.at, x.to_stage, x.actor_id, x.owner_id, x.reason_code FROM leads_transition x
             WHERE x.lead_id = t.lead_id AND (x.at, x.id) > (t.at, t.id) ORDER BY x.at, x.id LIMIT 1) n ON TRUE"""
+        )
+        where = sql("t.to_stage IN ({stages}){lead_filter}", stages=stages, lead_filter=lead_filter)
     else:
-        lead_filter = " AND t0.lead_id IN (SELECT value FROM json_each(%(ids)s))" if by_ids else ""
-        source = f"""
+        source = sql(
+            """
           FROM (SELECT t0.*, (SELECT x.id FROM leads_transition x
                                WHERE x.lead_id = t0.lead_id AND (x.at, x.id) > (t0.at, t0.id)
                                ORDER BY x.at, x.id LIMIT 1) AS next_id
                 FROM leads_transition t0 WHERE t0.to_stage IN ({stages}){lead_filter}) t
           JOIN leads_lead l ON l.id = t.lead_id
-          LEFT JOIN leads_transition n ON n.id = t.next_id"""
-        lead_filter = ""
+          LEFT JOIN leads_transition n ON n.id = t.next_id""",
+            stages=stages,
+            lead_filter=lead_filter,
+        )
+        where = sql("t.to_stage IN ({stages})", stages=stages)
     updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in COLUMNS.split(",")[1:])
-    text = f"""
-        INSERT INTO sla_pass ({COLUMNS})
+    statement = sql(
+        """
+        INSERT INTO sla_pass ({columns})
         SELECT t.id, t.lead_id, t.to_stage, t.at, t.owner_id, COALESCE(NULLIF(t.grade, ''), 'D'),
                t.agreement_version_id, l.team_id, l.source, l.persona_id, l.owner_id,
-               n.id, n.at, n.to_stage, n.actor_id, n.owner_id, n.reason_code, %(key)s,
-               {S.cum("hs", "t.at")}, CASE WHEN n.id IS NULL THEN NULL ELSE {S.cum("he", "n.at")} END
+               n.id, n.at, n.to_stage, n.actor_id, n.owner_id, n.reason_code, {key},
+               {start_cum}, CASE WHEN n.id IS NULL THEN NULL ELSE {end_cum} END
         {source}
-          JOIN sla_businesshour hs ON hs.calendar_key = %(key)s AND hs.hour_start = {S.hour("t.at")}
-          LEFT JOIN sla_businesshour he ON he.calendar_key = %(key)s AND he.hour_start = {S.hour("n.at")}
-        WHERE t.to_stage IN ({stages}){lead_filter}
-        ON CONFLICT (pass_id) DO UPDATE SET {updates}"""
-    params: dict = {"key": terms.key}
-    if by_ids:
-        params["ids"] = lead_ids if S.pg() else json.dumps(lead_ids)
-    run(Fragment(text, params), fetch=False)
+          JOIN sla_businesshour hs ON hs.calendar_key = {key} AND hs.hour_start = {start_hour}
+          LEFT JOIN sla_businesshour he ON he.calendar_key = {key} AND he.hour_start = {end_hour}
+        WHERE {where}
+        ON CONFLICT (pass_id) DO UPDATE SET {updates}""",
+        columns=S.text(COLUMNS),
+        key=key,
+        start_cum=S.cum("hs", "t.at"),
+        end_cum=S.cum("he", "n.at"),
+        source=source,
+        start_hour=S.hour("t.at"),
+        end_hour=S.hour("n.at"),
+        where=where,
+        updates=S.text(updates),
+    )
+    run(statement, fetch=False)
 
 
 def _lock() -> None:

@@ -39,9 +39,10 @@ from django.db import connection
 from django.utils import timezone
 
 from leads.sql import Fragment, run, sql
+from sla import sql as S
 from sla.clock import SlaTerms
 from sla.models import PassState, RollupDay
-from sla.pass_sql import DISTRIBUTION_EDGES, pass_rows
+from sla.pass_sql import DISTRIBUTION_EDGES, day_expr, pass_rows
 from sla.pass_sql import run as run_reporting
 
 __all__ = [
@@ -73,26 +74,27 @@ def fingerprint(terms: SlaTerms, origin: dt.datetime) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _build_statement(terms: SlaTerms, *, days: list[dt.date] | None, now: dt.datetime) -> tuple[str, dict]:
+def _build_statement(terms: SlaTerms, *, days: list[dt.date] | None, now: dt.datetime) -> Fragment:
     """``INSERT INTO sla_rollup … SELECT … GROUP BY`` for ``days`` (all days when ``None``).
 
     Reads ``sla_pass`` by ``sla_pass_stage_start_idx``: one range scan on (stage, start_at) per day.
     """
-    params: dict = {"cal_tz": str(terms.calendar.tz)}
     if days is None:
-        window = ""
+        window = Fragment("")
     else:
         # One index range scan on (stage, start_at) per day: the day's local midnights in UTC.
-        params["days"] = list(days)
-        window = (
-            " AND EXISTS (SELECT 1 FROM unnest(%(days)s::date[]) dd"
-            " WHERE m.start_at >= (dd::timestamp AT TIME ZONE %(cal_tz)s)"
-            " AND m.start_at < ((dd + 1)::timestamp AT TIME ZONE %(cal_tz)s))"
+        tz = S.bind(str(terms.calendar.tz))
+        window = sql(
+            " AND EXISTS (SELECT 1 FROM unnest({days}::date[]) dd"
+            " WHERE m.start_at >= (dd::timestamp AT TIME ZONE {tz})"
+            " AND m.start_at < ((dd + 1)::timestamp AT TIME ZONE {tz}))",
+            days=list(days),
+            tz=tz,
         )
-    mql = pass_rows(terms, params, where=f"m.stage = 'mql' AND m.end_id IS NOT NULL{window}", stage="mql", now=now)
-    sal = pass_rows(terms, params, where=f"m.stage = 'sal' AND m.end_id IS NOT NULL{window}", stage="sal", now=now)
+    mql = pass_rows(terms, where=sql("m.stage = 'mql' AND m.end_id IS NOT NULL{w}", w=window), stage="mql", now=now)
+    sal = pass_rows(terms, where=sql("m.stage = 'sal' AND m.end_id IS NOT NULL{w}", w=window), stage="sal", now=now)
     funnel = pass_rows(
-        terms, params, where=f"m.stage IN ('sal', 'sql', 'won'){window}", stage="funnel", now=now, timed=False
+        terms, where=sql("m.stage IN ('sal', 'sql', 'won'){w}", w=window), stage="funnel", now=now, timed=False
     )
     buckets = ", ".join(f"SUM(CASE WHEN acted = 1 AND bucket = {i} THEN 1 ELSE 0 END)" for i in range(BUCKETS))
     zeros = ", ".join("0" for _ in range(BUCKETS))
@@ -101,7 +103,8 @@ def _build_statement(terms: SlaTerms, *, days: list[dt.date] | None, now: dt.dat
         + ", ".join(f"b{i}" for i in range(BUCKETS))
         + ", b_none, vals"
     )
-    text = f"""
+    return sql(
+        """
         INSERT INTO sla_rollup ({columns})
         SELECT day, 'mql', team_id, source, persona_id, sdr_id, end_kind, reason_key, COUNT(*), SUM(breached),
                SUM(acted * (1 - breached)), {buckets},
@@ -118,8 +121,14 @@ def _build_statement(terms: SlaTerms, *, days: list[dt.date] | None, now: dt.dat
         SELECT day, 'funnel_' || stage, team_id, source, persona_id, start_owner_id, '', '', COUNT(*), 0, 0,
                {zeros}, 0, NULL
         FROM ({funnel}) x
-        GROUP BY day, stage, team_id, source, persona_id, start_owner_id"""
-    return text, params
+        GROUP BY day, stage, team_id, source, persona_id, start_owner_id""",
+        columns=S.text(columns),
+        buckets=S.text(buckets),
+        zeros=S.text(zeros),
+        mql=mql,
+        sal=sal,
+        funnel=funnel,
+    )
 
 
 def _delete_all() -> None:
@@ -141,7 +150,7 @@ def rebuild_all(terms: SlaTerms, *, origin: dt.datetime, now: dt.datetime | None
     now = now or timezone.now()
     _delete_all()
     RollupDay.objects.all().delete()
-    run_reporting(*_build_statement(terms, days=None, now=now))
+    run_reporting(_build_statement(terms, days=None, now=now))
     _analyze()
     PassState.objects.update(rollup_key=fingerprint(terms, origin), rollup_built_at=now, rollup_build=uuid.uuid4().hex)
 
@@ -150,13 +159,8 @@ def days_of_leads(terms: SlaTerms, lead_ids: list[int]) -> set[dt.date]:
     """The local days the leads' stored passes start on; index ``sla_pass_lead_idx``."""
     if not lead_ids:
         return set()
-    rows = run(
-        sql(
-            "SELECT DISTINCT CAST((m.start_at AT TIME ZONE {tz}) AS date) FROM sla_pass m WHERE m.lead_id = ANY({ids})",
-            tz=str(terms.calendar.tz),
-            ids=lead_ids,
-        )
-    )
+    day = day_expr(str(terms.calendar.tz))
+    rows = run(sql("SELECT DISTINCT {day} FROM sla_pass m WHERE m.lead_id = ANY({ids})", day=day, ids=lead_ids))
     return {row[0] for row in rows}
 
 
@@ -195,7 +199,7 @@ def rebuild_days(terms: SlaTerms, days: list[dt.date], *, now: dt.datetime | Non
     now = now or timezone.now()
     days = sorted(set(days))
     _delete_days(days)
-    run_reporting(*_build_statement(terms, days=days, now=now))
+    run_reporting(_build_statement(terms, days=days, now=now))
     _clear_stale(days)
     return len(days)
 

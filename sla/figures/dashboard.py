@@ -133,13 +133,11 @@ def _read_rows(scope: Scope, terms: SlaTerms, *, use_rollup: bool) -> tuple[_Row
         plan = plan_for(scope, terms, stale=set(state.stale))
         keys = week_cache_keys(scope, terms, plan, state)
         cached = cache_get(keys)
-        text, params = rollup_figures_sql(
-            scope, terms, plan, pct_weeks=[i for i in range(TREND_WEEKS) if i not in cached]
-        )
+        statement = rollup_figures_sql(scope, terms, plan, pct_weeks=[i for i in range(TREND_WEEKS) if i not in cached])
     else:
-        text, params = figures_sql(scope, terms)
+        statement = figures_sql(scope, terms)
     rows = _Rows()
-    for row in run(text, params):
+    for row in run(statement):
         rows.add(*row)
     rows.pct_week.update({i: value for i, value in cached.items() if value != NO_VALUES})
     cache_set({key: rows.pct_week.get(i, NO_VALUES) for i, key in keys.items() if i not in cached})

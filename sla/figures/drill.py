@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from leads.models import Stage
+from leads.sql import Fragment, sql
 from sla import sql as S
 from sla.clock import SlaTerms
 from sla.pass_sql import lead_filters, passes_ctes, run
 from sla.passes import freshness
+from sla.sql import fill
 from sla.weeks import TREND_WEEKS, Scope
 
 __all__ = ["FUNNEL_METRICS", "PASS_METRICS", "Drill", "DrillRows", "hours"]
@@ -30,7 +32,7 @@ PASS_METRICS: dict[str, tuple[str, str, str]] = {
     "open": ("w", "in_range = 1 AND end_kind = 'open'", "MQLs still waiting for a first action"),
     "within_target": ("w", "in_range = 1 AND acted = 1 AND breached = 0", "First actions within target"),
     "breached": ("w", "in_range = 1 AND breached = 1", "Breached MQLs"),
-    "bucket": ("w", "in_range = 1 AND acted = 1 AND bucket = %(bucket)s", "First actions by share of target"),
+    "bucket": ("w", "in_range = 1 AND acted = 1 AND bucket = {bucket}", "First actions by share of target"),
     "open_now": ("o", "1 = 1", "Open MQLs now"),
     "at_risk": ("o", "warned = 1 AND breached = 0", "Open MQLs at risk (75 % of the time used)"),
     "overdue": ("o", "breached = 1", "Open MQLs past their due time"),
@@ -78,55 +80,49 @@ class DrillRows:
         self._count: int | None = None
         self.freshness = freshness(terms=terms, now=scope.now)  # raises FiguresPreparing before the first build
 
-    def _base(self) -> tuple[str, dict, str]:
-        params: dict = {}
+    def _base(self) -> Fragment:
+        """The passes behind the figure; ``sla_pass_stage_start_idx`` or ``sla_pass_open_cover_idx`` as in
+        ``passes_ctes``, the funnel's moves by ``sla_pass_stage_start_idx`` (stage, start_at)."""
         d = self.drill
         if d.metric in FUNNEL_METRICS:
-            params["rs"], params["re"], params["to_stage"] = (
-                S.param_dt(self.scope.start),
-                S.param_dt(self.scope.end),
-                d.metric,
-            )
-            owner = ""
-            if self.scope.sdr_id:
-                params["sdr_id"] = self.scope.sdr_id
-                owner = " AND p.start_owner_id = %(sdr_id)s"
-            params["calendar_key"] = self.terms.key
-            sql = (
+            owner = sql(" AND p.start_owner_id = {s}", s=self.scope.sdr_id) if self.scope.sdr_id else Fragment("")
+            return sql(
                 "SELECT p.pass_id, p.lead_id, p.start_at, p.grade, NULL AS end_at, NULL AS reason_code,"
                 " p.start_owner_id AS sdr_id, p.stage AS end_kind, NULL AS target_seconds,"
                 " NULL AS elapsed_seconds, 0 AS breached FROM sla_pass p"
-                " WHERE p.calendar_key = %(calendar_key)s AND p.stage = %(to_stage)s"
-                " AND p.start_at >= %(rs)s AND p.start_at < %(re)s" + lead_filters(self.scope, params) + owner
+                " WHERE p.calendar_key = {key} AND p.stage = {stage}"
+                " AND p.start_at >= {rs} AND p.start_at < {re}{filters}{owner}",
+                key=self.terms.key,
+                stage=d.metric,
+                rs=S.param_dt(self.scope.start),
+                re=S.param_dt(self.scope.end),
+                filters=lead_filters(self.scope),
+                owner=owner,
             )
-            return sql, params, "x"
         prefix, condition, _ = PASS_METRICS[d.metric]
         source = "open" if prefix == "o" else "window"
         stage = Stage.SAL if prefix == "s" else Stage.MQL
-        ctes = passes_ctes(prefix=prefix, source=source, scope=self.scope, terms=self.terms, params=params, stage=stage)
+        ctes = passes_ctes(prefix=prefix, source=source, scope=self.scope, terms=self.terms, stage=stage)
         if d.week is not None:
-            condition = condition.replace("in_range = 1", "week_idx = %(week)s")
-            params["week"] = d.week
-        if d.bucket is not None:
-            params["bucket"] = d.bucket
+            condition = condition.replace("in_range = 1", "week_idx = {week}")
         if d.reason is not None:
-            condition += " AND reason_code = %(reason)s"
-            params["reason"] = d.reason
+            condition += " AND reason_code = {reason}"
         if d.sdr_unassigned:
             condition += " AND sdr_id IS NULL"
         elif d.sdr is not None:
-            condition += " AND sdr_id = %(drill_sdr)s"
-            params["drill_sdr"] = d.sdr
-        sql = (
-            f"WITH {ctes} SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,"
-            f" target_seconds, elapsed_seconds, breached FROM {prefix}q WHERE {condition}"
+            condition += " AND sdr_id = {sdr}"
+        values = {"week": d.week, "bucket": d.bucket, "reason": d.reason, "sdr": d.sdr}
+        return sql(
+            "WITH {ctes} SELECT pass_id, lead_id, start_at, grade, end_at, reason_code, sdr_id, end_kind,"
+            " target_seconds, elapsed_seconds, breached FROM {q} WHERE {condition}",
+            ctes=ctes,
+            q=S.text(f"{prefix}q"),
+            condition=fill(condition, values),
         )
-        return sql, params, prefix
 
     def count(self) -> int:
         if self._count is None:
-            sql, params, _ = self._base()
-            self._count = int(run(f"SELECT COUNT(*) FROM ({sql}) c", params)[0][0])
+            self._count = int(run(sql("SELECT COUNT(*) FROM ({base}) c", base=self._base()))[0][0])
         return self._count
 
     def __len__(self) -> int:
@@ -136,9 +132,14 @@ class DrillRows:
         if not isinstance(item, slice):
             raise TypeError("DrillRows only supports slicing")
         start, stop = item.start or 0, item.stop
-        sql, params, _ = self._base()
-        params["limit"], params["offset"] = (stop - start) if stop is not None else 1_000_000, start
-        rows = run(f"{sql} ORDER BY start_at DESC, pass_id DESC LIMIT %(limit)s OFFSET %(offset)s", params)
+        rows = run(
+            sql(
+                "{base} ORDER BY start_at DESC, pass_id DESC LIMIT {limit} OFFSET {offset}",
+                base=self._base(),
+                limit=(stop - start) if stop is not None else 1_000_000,
+                offset=start,
+            )
+        )
         keys = (
             "pass_id",
             "lead_id",

@@ -10,10 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from leads.sql import Fragment, join, sql
 from sla import sql as S
 from sla.clock import SlaTerms
 from sla.figures.statement import branch, count_branches
-from sla.pass_sql import DISTRIBUTION_EDGES, WARNING_RATIO, lead_filters, now_cum, pass_rows, target_case
+from sla.pass_sql import (
+    DISTRIBUTION_EDGES,
+    WARNING_RATIO,
+    lead_filters,
+    now_cum,
+    pass_rows,
+    target_case,
+    week_index,
+)
+from sla.sql import fill
 from sla.weeks import TREND_WEEKS, Scope, local_midnight
 
 __all__ = ["Plan", "plan_for", "rollup_figures_sql"]
@@ -92,92 +102,96 @@ def plan_for(scope: Scope, terms: SlaTerms, *, stale: set[dt.date]) -> Plan:
     return Plan(days=days, in_range=in_range, week_idx=week_idx, raw=raw, week_rolled=[not p for p in pieces[1:]])
 
 
-def _raw_predicate(plan: Plan, params: dict) -> str:
-    parts = []
-    for i, (a, b) in enumerate(plan.raw):
-        params[f"ra{i}"], params[f"rb{i}"] = S.param_dt(a), S.param_dt(b)
-        parts.append(f"(m.start_at >= %(ra{i})s AND m.start_at < %(rb{i})s)")
-    return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+def _raw_predicate(plan: Plan) -> Fragment:
+    """The instants read from the passes: merged [start, end) pieces on ``sla_pass_stage_start_idx``."""
+    parts = [sql("(m.start_at >= {a} AND m.start_at < {b})", a=S.param_dt(a), b=S.param_dt(b)) for a, b in plan.raw]
+    return sql("({parts})", parts=join(" OR ", parts)) if parts else Fragment("FALSE")
 
 
-def rollup_figures_sql(
-    scope: Scope, terms: SlaTerms, plan: Plan, *, pct_weeks: list[int] | None = None
-) -> tuple[str, dict]:
+def rollup_figures_sql(scope: Scope, terms: SlaTerms, plan: Plan, *, pct_weeks: list[int] | None = None) -> Fragment:
     """``figures_sql`` answered from ``sla_rollup`` plus the passes the roll-up cannot answer for.
 
     Returns the same ``(section, k1, k2, n, v1, v2)`` rows. ``rr`` are the roll-up rows of whole
-    days (ended passes). Read from ``sla_pass``: ``om``/``os`` — every open MQL and the range's
-    open SALs, whose business time is still running, aggregated straight off the covering index —
-    and ``xm``/``xs``/``xf``, the ended passes of the ``raw`` pieces (stale days, partial days).
-    Percentiles are computed only for the trend weeks in ``pct_weeks`` (default: all).
+    days (ended passes; index ``sla_rollup_day_idx``). Read from ``sla_pass``: ``om`` and the open
+    SALs — whose business time is still running — aggregated straight off the covering index
+    ``sla_pass_open_cover_idx``, and ``xm`` and the ended SALs and funnel moves of the ``raw``
+    pieces (stale days, partial days; ``sla_pass_stage_start_idx``). Percentiles are computed only
+    for the trend weeks in ``pct_weeks`` (default: all).
     """
-    params: dict = {"pct_weeks": list(range(TREND_WEEKS)) if pct_weeks is None else list(pct_weeks)}
-    filters = lead_filters(scope, params, "m")
-    rfilters = lead_filters(scope, params, "r")
-    raw = _raw_predicate(plan, params)
+    pct = list(range(TREND_WEEKS)) if pct_weeks is None else list(pct_weeks)
     now = scope.now
-    weeks = scope.week_starts
-    params["rs"], params["re"] = S.param_dt(scope.start), S.param_dt(scope.end)
-    for i in range(TREND_WEEKS + 1):
-        params[f"wk{i}"] = S.param_dt(weeks[i])
-    params["ur"], params["uw"] = plan.range_days, plan.week_days
-    params["mdays"], params["mr"], params["mw"] = plan.days, plan.in_range, plan.week_idx
-    params["vdays"] = [
-        d for d, r, w in zip(plan.days, plan.in_range, plan.week_idx, strict=True) if r or w in params["pct_weeks"]
-    ]
-    params["calendar_key"] = terms.key
-    params["followup_seconds"] = terms.followup_days * terms.calendar.hours_per_day * 3600
-    params["warn"] = WARNING_RATIO
-    sdr = " AND sdr_id = %(sdr_id)s" if scope.sdr_id else ""
-    if scope.sdr_id:
-        params["sdr_id"] = scope.sdr_id
-    r_sdr = " AND r.sdr_id = %(sdr_id)s" if scope.sdr_id else ""
-    in_r = "m.start_at >= %(rs)s AND m.start_at < %(re)s"
-    week_whens = " ".join(f"WHEN start_at < %(wk{i + 1})s THEN {i}" for i in range(TREND_WEEKS))
-    week_of = f"CASE WHEN start_at < %(wk0)s OR start_at >= %(wk{TREND_WEEKS})s THEN -1 {week_whens} END"
+    nb = len(DISTRIBUTION_EDGES) + 1
+    bucket_names = [f"b{i}" for i in range(nb)]
+    raw = _raw_predicate(plan)
+    filters = lead_filters(scope, "m")
+    rs, re = S.bind(S.param_dt(scope.start)), S.bind(S.param_dt(scope.end))
+    in_r = sql("m.start_at >= {rs} AND m.start_at < {re}", rs=rs, re=re)
+    v: dict = {
+        "pct_weeks": S.bind(pct),
+        "rs": rs,
+        "re": re,
+        "ur": S.bind(plan.range_days),
+        "uw": S.bind(plan.week_days),
+        "mdays": S.bind(plan.days),
+        "mr": S.bind(plan.in_range),
+        "mw": S.bind(plan.week_idx),
+        "vdays": S.bind([d for d, r, w in zip(plan.days, plan.in_range, plan.week_idx, strict=True) if r or w in pct]),
+        "key": S.bind(terms.key),
+        "followup_seconds": S.bind(terms.followup_days * terms.calendar.hours_per_day * 3600),
+        "warn": S.bind(WARNING_RATIO),
+        "sdr": sql(" AND sdr_id = {s}", s=scope.sdr_id) if scope.sdr_id else Fragment(""),
+        "r_sdr": sql(" AND r.sdr_id = {s}", s=scope.sdr_id) if scope.sdr_id else Fragment(""),
+        "owner_sdr": sql(" AND m.owner_id = {s}", s=scope.sdr_id) if scope.sdr_id else Fragment(""),
+        "funnel_sdr": sql(" AND start_owner_id = {s}", s=scope.sdr_id) if scope.sdr_id else Fragment(""),
+        "filters": filters,
+        "rfilters": lead_filters(scope, "r"),
+        "in_r": in_r,
+        "week_of_m": week_index(scope, "m.start_at"),
+        "target": target_case(terms),
+        "open_elapsed": S.greatest("0", sql("{now} - m.start_cum", now=now_cum(terms, now))),
+        "r_buckets": S.text(", ".join(f"r.{b}" for b in bucket_names)),
+        "buckets": S.text(", ".join(bucket_names)),
+        "raw_buckets": S.text(", ".join(f"CASE WHEN acted = 1 AND bucket = {i} THEN 1 ELSE 0 END" for i in range(nb))),
+        "zeros": S.text(", ".join("0" for _ in range(nb))),
+    }
     # An ended pass read from sla_pass counts for the range/a week unless its day came from the roll-up.
-    raw_in_range = (
-        "CASE WHEN start_at >= %(rs)s AND start_at < %(re)s AND NOT day = ANY(%(ur)s::date[]) THEN 1 ELSE 0 END"
+    v["raw_in_range"] = fill(
+        "CASE WHEN start_at >= {rs} AND start_at < {re} AND NOT day = ANY({ur}::date[]) THEN 1 ELSE 0 END", v
     )
-    raw_week = f"CASE WHEN day = ANY(%(uw)s::date[]) THEN -1 ELSE {week_of} END"
-    current = now_cum(params, now)
-    target = target_case(terms, params)
-    mql_ended = pass_rows(
-        terms, params, where=f"m.stage = 'mql' AND m.end_id IS NOT NULL AND {raw}{filters}", stage="mql", now=now
-    )
-    sal_ended = pass_rows(
+    v["raw_week"] = sql("CASE WHEN day = ANY({uw}::date[]) THEN -1 ELSE {w} END", uw=v["uw"], w=week_index(scope))
+    v["mql_ended"] = pass_rows(
         terms,
-        params,
-        where=f"m.stage = 'sal' AND m.end_id IS NOT NULL AND {raw} AND {in_r}{filters}",
+        where=fill("m.stage = 'mql' AND m.end_id IS NOT NULL AND {raw}{filters}", {**v, "raw": raw}),
+        stage="mql",
+        now=now,
+    )
+    v["sal_ended"] = pass_rows(
+        terms,
+        where=fill("m.stage = 'sal' AND m.end_id IS NOT NULL AND {raw} AND {in_r}{filters}", {**v, "raw": raw}),
         stage="sal",
         now=now,
     )
-    funnel = pass_rows(
+    v["funnel"] = pass_rows(
         terms,
-        params,
-        where=f"m.stage IN ('sal', 'sql', 'won') AND {raw} AND {in_r}{filters}",
+        where=fill("m.stage IN ('sal', 'sql', 'won') AND {raw} AND {in_r}{filters}", {**v, "raw": raw}),
         stage="",
         now=now,
         timed=False,
     )
-    funnel_sdr = " AND start_owner_id = %(sdr_id)s" if scope.sdr_id else ""
-    nb = len(DISTRIBUTION_EDGES) + 1
-    buckets = ", ".join(f"b{i}" for i in range(nb))
-    raw_buckets = ", ".join(f"CASE WHEN acted = 1 AND bucket = {i} THEN 1 ELSE 0 END" for i in range(nb))
-    zeros = ", ".join("0" for _ in range(nb))
-    ctes = f"""
+    ctes = fill(
+        """
         om AS (
           SELECT sdr_id, in_range, week_idx, COUNT(*) AS n,
                  SUM(CASE WHEN t IS NOT NULL AND e > t THEN 1 ELSE 0 END) AS breached,
-                 SUM(CASE WHEN t IS NOT NULL AND e >= %(warn)s * t AND e <= t THEN 1 ELSE 0 END) AS at_risk
+                 SUM(CASE WHEN t IS NOT NULL AND e >= {warn} * t AND e <= t THEN 1 ELSE 0 END) AS at_risk
           FROM (
             SELECT m.owner_id AS sdr_id, m.start_at,
                    CASE WHEN {in_r} THEN 1 ELSE 0 END AS in_range,
-                   {week_of.replace("start_at", "m.start_at")} AS week_idx,
+                   {week_of_m} AS week_idx,
                    {target} AS t,
-                   {S.greatest("0", f"{current} - m.start_cum")} AS e
+                   {open_elapsed} AS e
             FROM sla_pass m
-            WHERE m.calendar_key = %(calendar_key)s AND m.stage = 'mql' AND m.end_id IS NULL{filters}
+            WHERE m.calendar_key = {key} AND m.stage = 'mql' AND m.end_id IS NULL{filters}
           ) o
           WHERE TRUE{sdr}
           GROUP BY sdr_id, in_range, week_idx
@@ -188,10 +202,10 @@ def rollup_figures_sql(
         ),
         rr AS (
           SELECT u.in_range, u.week_idx, r.section, r.sdr_id, r.kind, r.reason_code, r.n, r.breached, r.within,
-                 {", ".join("r." + b for b in buckets.split(", "))}, r.b_none
-          FROM unnest(%(mdays)s::date[], %(mr)s::int[], %(mw)s::int[]) AS u(day, in_range, week_idx)
+                 {r_buckets}, r.b_none
+          FROM unnest({mdays}::date[], {mr}::int[], {mw}::int[]) AS u(day, in_range, week_idx)
           JOIN sla_rollup r ON r.day = u.day
-          WHERE r.day = ANY(%(mdays)s::date[]){rfilters}{r_sdr}
+          WHERE r.day = ANY({mdays}::date[]){rfilters}{r_sdr}
         ),
         um AS (
           SELECT in_range, week_idx, sdr_id, kind AS end_kind, reason_code, n, breached, within, {buckets}, b_none
@@ -207,43 +221,59 @@ def rollup_figures_sql(
         uv AS (
           -- The sorted values are read only for the days whose percentiles are computed (not cached).
           SELECT u.in_range, u.week_idx, r.sdr_id, v.x
-          FROM unnest(%(mdays)s::date[], %(mr)s::int[], %(mw)s::int[]) AS u(day, in_range, week_idx)
+          FROM unnest({mdays}::date[], {mr}::int[], {mw}::int[]) AS u(day, in_range, week_idx)
           JOIN sla_rollup r ON r.day = u.day
           CROSS JOIN LATERAL unnest(r.vals) AS v(x)
-          WHERE r.day = ANY(%(vdays)s::date[]) AND r.section = 'mql' AND r.vals IS NOT NULL
-            AND (u.in_range = 1 OR u.week_idx = ANY(%(pct_weeks)s::int[])){rfilters}{r_sdr}
+          WHERE r.day = ANY({vdays}::date[]) AND r.section = 'mql' AND r.vals IS NOT NULL
+            AND (u.in_range = 1 OR u.week_idx = ANY({pct_weeks}::int[])){rfilters}{r_sdr}
           UNION ALL
           SELECT in_range, week_idx, sdr_id, elapsed_seconds FROM xm
-          WHERE acted = 1 AND (in_range = 1 OR week_idx = ANY(%(pct_weeks)s::int[]))
-        )"""
+          WHERE acted = 1 AND (in_range = 1 OR week_idx = ANY({pct_weeks}::int[]))
+        )""",
+        v,
+    )
     values = "(array_agg(x ORDER BY x))"
     median, p90 = f"{values}[(COUNT(*) + 1) / 2]", f"{values}[(9 * COUNT(*) + 9) / 10]"
-    unpivot = ", ".join(f"({i}, {b})" for i, b in enumerate(buckets.split(", "))) + ", (-1, b_none)"
-    open_sal = (
-        f"SELECT COUNT(*) AS n, 0 AS kept,"
-        f" SUM(CASE WHEN {S.greatest('0', f'{current} - m.start_cum')} > %(followup_seconds)s THEN 1 ELSE 0 END)"
-        f" AS missed FROM sla_pass m WHERE m.calendar_key = %(calendar_key)s AND m.stage = 'sal'"
-        f" AND m.end_id IS NULL AND {in_r}{filters}{sdr.replace('sdr_id', 'm.owner_id', 1)}"
+    unpivot = ", ".join(f"({i}, {b})" for i, b in enumerate(bucket_names)) + ", (-1, b_none)"
+    v["open_sal"] = fill(
+        "SELECT COUNT(*) AS n, 0 AS kept,"
+        " SUM(CASE WHEN {open_elapsed} > {followup_seconds} THEN 1 ELSE 0 END)"
+        " AS missed FROM sla_pass m WHERE m.calendar_key = {key} AND m.stage = 'sal'"
+        " AND m.end_id IS NULL AND {in_r}{filters}{owner_sdr}",
+        v,
     )
+    v["followup"] = S.text(branch("followup", n="SUM(n)", v1="SUM(kept)", v2="SUM(missed)"))
+    v["funnel_branch"] = S.text(branch("funnel", "stage", n="SUM(n)"))
+    v["pct_week_branch"] = S.text(branch("pct_week", "week_idx", n="COUNT(*)", v1=median, v2=p90))
     branches = [
-        *count_branches("um", n="SUM(n)", within="SUM(within)"),
-        branch("dist", "bk.k", n="SUM(bk.c)")
-        + f" FROM um CROSS JOIN LATERAL (VALUES {unpivot}) AS bk(k, c) WHERE in_range = 1 GROUP BY bk.k"
-        + " HAVING SUM(bk.c) > 0",
-        branch("pct", n="COUNT(*)", v1=median, v2=p90) + " FROM uv WHERE in_range = 1",
-        branch("pct_week", "week_idx", n="COUNT(*)", v1=median, v2=p90)
-        + " FROM uv WHERE week_idx = ANY(%(pct_weeks)s::int[]) GROUP BY week_idx",
-        branch("pct_sdr", "sdr_id", n="COUNT(*)", v1=median, v2=p90) + " FROM uv WHERE in_range = 1 GROUP BY sdr_id",
-        branch("risk", n="SUM(n)", v1="SUM(at_risk)", v2="SUM(breached)") + " FROM om",
-        branch("risk_sdr", "sdr_id", n="SUM(n)", v1="SUM(at_risk)", v2="SUM(breached)") + " FROM om GROUP BY sdr_id",
-        branch("followup", n="SUM(n)", v1="SUM(kept)", v2="SUM(missed)")
-        + " FROM (SELECT n, within AS kept, breached AS missed FROM rr WHERE section = 'sal' AND in_range = 1"
-        + f" UNION ALL SELECT 1, CASE WHEN breached = 0 THEN 1 ELSE 0 END, breached FROM ({sal_ended}) s"
-        + f" WHERE {raw_in_range} = 1{sdr}"
-        + f" UNION ALL {open_sal}) f",
-        branch("funnel", "stage", n="SUM(n)")
-        + " FROM (SELECT substr(section, 8) AS stage, n FROM rr"
-        + " WHERE section IN ('funnel_sal', 'funnel_sql', 'funnel_won') AND in_range = 1"
-        + f" UNION ALL SELECT stage, 1 FROM ({funnel}) x WHERE {raw_in_range} = 1{funnel_sdr}) f GROUP BY stage",
+        *[S.text(b) for b in count_branches("um", n="SUM(n)", within="SUM(within)")],
+        S.text(
+            branch("dist", "bk.k", n="SUM(bk.c)")
+            + f" FROM um CROSS JOIN LATERAL (VALUES {unpivot}) AS bk(k, c) WHERE in_range = 1 GROUP BY bk.k"
+            + " HAVING SUM(bk.c) > 0"
+        ),
+        S.text(branch("pct", n="COUNT(*)", v1=median, v2=p90) + " FROM uv WHERE in_range = 1"),
+        fill("{pct_week_branch} FROM uv WHERE week_idx = ANY({pct_weeks}::int[]) GROUP BY week_idx", v),
+        S.text(
+            branch("pct_sdr", "sdr_id", n="COUNT(*)", v1=median, v2=p90) + " FROM uv WHERE in_range = 1 GROUP BY sdr_id"
+        ),
+        S.text(branch("risk", n="SUM(n)", v1="SUM(at_risk)", v2="SUM(breached)") + " FROM om"),
+        S.text(
+            branch("risk_sdr", "sdr_id", n="SUM(n)", v1="SUM(at_risk)", v2="SUM(breached)") + " FROM om GROUP BY sdr_id"
+        ),
+        fill(
+            "{followup} FROM (SELECT n, within AS kept, breached AS missed FROM rr"
+            " WHERE section = 'sal' AND in_range = 1"
+            " UNION ALL SELECT 1, CASE WHEN breached = 0 THEN 1 ELSE 0 END, breached FROM ({sal_ended}) s"
+            " WHERE {raw_in_range} = 1{sdr}"
+            " UNION ALL {open_sal}) f",
+            v,
+        ),
+        fill(
+            "{funnel_branch} FROM (SELECT substr(section, 8) AS stage, n FROM rr"
+            " WHERE section IN ('funnel_sal', 'funnel_sql', 'funnel_won') AND in_range = 1"
+            " UNION ALL SELECT stage, 1 FROM ({funnel}) x WHERE {raw_in_range} = 1{funnel_sdr}) f GROUP BY stage",
+            v,
+        ),
     ]
-    return "WITH " + ctes + "\n" + "\nUNION ALL\n".join(branches), params
+    return sql("WITH {ctes}\n{branches}", ctes=ctes, branches=join("\nUNION ALL\n", branches))

@@ -9,6 +9,7 @@ PostgreSQL and SQLite. ``sla.figures.rolled`` answers the same rows from the dai
 from __future__ import annotations
 
 from leads.models import Stage
+from leads.sql import Fragment, join, sql
 from sla import sql as S
 from sla.clock import SlaTerms
 from sla.pass_sql import lead_filters, passes_ctes
@@ -21,6 +22,7 @@ _T = "CAST({} AS VARCHAR(64))"
 
 
 def branch(section: str, k1: str = "NULL", k2: str = "NULL", n: str = "0", v1: str = "0", v2: str = "0") -> str:
+    """The select list of one ``UNION ALL`` branch; every argument is SQL written in code."""
     return (
         f"SELECT '{section}' AS section, {_T.format(k1)} AS k1, {_T.format(k2)} AS k2, "
         f"{_F.format(n)} AS n, {_F.format(v1)} AS v1, {_F.format(v2)} AS v2"
@@ -79,19 +81,20 @@ def _percentile_branches() -> list[str]:
     ]
 
 
-def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
+def figures_sql(scope: Scope, terms: SlaTerms) -> Fragment:
     """Every dashboard aggregate read from ``sla_pass`` alone (SQLite, and the roll-up's second opinion).
 
     Window passes by ``sla_pass_stage_start_idx`` (stage, start_at), open MQLs by the partial
     ``sla_pass_open_cover_idx``; returns ``(section, k1, k2, n, v1, v2)`` rows.
     """
-    params: dict = {}
     ctes = [
-        passes_ctes(prefix="w", source="window", scope=scope, terms=terms, params=params),
-        passes_ctes(prefix="o", source="open", scope=scope, terms=terms, params=params),
-        passes_ctes(prefix="s", source="window", scope=scope, terms=terms, params=params, stage=Stage.SAL),
+        passes_ctes(prefix="w", source="window", scope=scope, terms=terms),
+        passes_ctes(prefix="o", source="open", scope=scope, terms=terms),
+        passes_ctes(prefix="s", source="window", scope=scope, terms=terms, stage=Stage.SAL),
     ]
-    ranked = """
+    if not S.pg():
+        ctes.append(
+            Fragment("""
         ranked AS (
           SELECT in_range, week_idx, sdr_id, elapsed_seconds AS x,
                  ROW_NUMBER() OVER (PARTITION BY in_range ORDER BY elapsed_seconds) AS rn_r,
@@ -101,9 +104,19 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
                  ROW_NUMBER() OVER (PARTITION BY in_range, sdr_id ORDER BY elapsed_seconds) AS rn_s,
                  COUNT(*) OVER (PARTITION BY in_range, sdr_id) AS n_s
           FROM wq WHERE acted = 1
-        )"""
-    funnel_owner = " AND p.start_owner_id = %(sdr_id)s" if scope.sdr_id else ""
-    funnel_filters = lead_filters(scope, params)
+        )""")
+        )
+    funnel_owner = sql(" AND p.start_owner_id = {sdr}", sdr=scope.sdr_id) if scope.sdr_id else Fragment("")
+    funnel = sql(
+        "{branch} FROM sla_pass p WHERE p.calendar_key = {key} AND p.stage IN ('sal', 'sql', 'won')"
+        " AND p.start_at >= {rs} AND p.start_at < {re}{filters}{owner} GROUP BY p.stage",
+        branch=S.text(branch("funnel", "p.stage", n="COUNT(*)")),
+        key=terms.key,
+        rs=S.param_dt(scope.start),
+        re=S.param_dt(scope.end),
+        filters=lead_filters(scope),
+        owner=funnel_owner,
+    )
     branches = [
         *count_branches("wq", n="COUNT(*)", within="SUM(acted * (1 - breached))"),
         branch("dist", "bucket", n="COUNT(*)") + " FROM wq WHERE in_range = 1 AND acted = 1 GROUP BY bucket",
@@ -118,12 +131,10 @@ def figures_sql(scope: Scope, terms: SlaTerms) -> tuple[str, dict]:
             v2="SUM(breached)",
         )
         + " FROM sq WHERE in_range = 1",
-        branch("funnel", "p.stage", n="COUNT(*)")
-        + " FROM sla_pass p WHERE p.calendar_key = %(calendar_key)s AND p.stage IN ('sal', 'sql', 'won')"
-        + " AND p.start_at >= %(rs)s AND p.start_at < %(re)s"
-        + funnel_filters
-        + funnel_owner
-        + " GROUP BY p.stage",
+        funnel,
     ]
-    sql = "WITH " + ",".join(ctes) + ("" if S.pg() else "," + ranked) + "\n" + "\nUNION ALL\n".join(branches)
-    return sql, params
+    return sql(
+        "WITH {ctes}\n{branches}",
+        ctes=join(",", ctes),
+        branches=join("\nUNION ALL\n", [S.text(b) for b in branches]),
+    )
