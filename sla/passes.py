@@ -221,6 +221,11 @@ def _coverage(key: str) -> tuple:
     return S.parse_dt(row[0]), S.parse_dt(row[1]), bool(row[2])
 
 
+def _any_transition() -> bool:
+    """Whether the log holds anything at all (one probe of the transition table's primary key)."""
+    return bool(run(Fragment("SELECT EXISTS (SELECT 1 FROM leads_transition)"))[0][0])
+
+
 def freshness(*, terms: SlaTerms, now: dt.datetime, span: tuple | None = None) -> Freshness:
     """What the stored passes and roll-up can answer for, read without writing (pages call this).
 
@@ -229,6 +234,8 @@ def freshness(*, terms: SlaTerms, now: dt.datetime, span: tuple | None = None) -
     local day) asks for the roll-up days' generations in that span.
     """
     state = PassState.objects.first()
+    if state is None and not _any_transition():
+        return Freshness(as_of=None, refreshing=False, rollup=False)  # a new installation: nothing to count yet
     first, last, dirty = _coverage(terms.key)
     hour_now = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     if (

@@ -92,3 +92,11 @@ def test_report_pages_only_read(login, manager, figures_data, team):
         with no_writes():
             assert client.get(url).status_code == 200
     assert WeeklyReport.objects.count() == 1
+
+
+def test_a_new_installation_shows_empty_figures_without_building_anything(login, manager, agreement):
+    client = login(manager)
+    client.get(reverse("sla:notification_badge"))  # the session row is written on the first request
+    with no_writes():
+        response = client.get(reverse("sla:dashboard"))
+    assert response.status_code == 200 and response.context["f"]["mql"]["delivered"] == 0
