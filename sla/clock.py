@@ -24,9 +24,17 @@ from django.utils import timezone
 
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion
-from alignment.spec import GRADES, default_spec, reason_choices
+from alignment.spec import GRADES, default_spec
 from sla.models import BusinessHour
 from sla.sql import parse_dt
+
+__all__ = [
+    "SlaTerms",
+    "calendar_key",
+    "current_terms",
+    "ensure_hours",
+    "hour_rows",
+]
 
 HOUR = dt.timedelta(hours=1)
 # How far the table reaches past "now", and how far back it starts at least.
@@ -52,8 +60,6 @@ class SlaTerms:
     followup_days: int
     followup_attempts: int
     monthly_quota: int
-    reject_reasons: dict[str, str]
-    recycle_reasons: dict[str, str]
     # Response targets of every published version, so a pass is held to the terms in force.
     targets_by_version: dict[int, dict[str, float]]
 
@@ -86,8 +92,6 @@ def current_terms() -> SlaTerms:
         followup_days=int(followup.get("days") or 5),
         followup_attempts=int(followup.get("attempts") or 3),
         monthly_quota=int(sla.get("monthly_mql_quota") or 0),
-        reject_reasons=dict(reason_choices(spec, "reject")),
-        recycle_reasons=dict(reason_choices(spec, "recycle")),
         targets_by_version=targets_by_version,
     )
 

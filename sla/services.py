@@ -29,6 +29,27 @@ from sla.figures import Scope, alert_candidates, compute, iso_week_bounds, iso_w
 from sla.models import Alert, Notification, PassState, WeeklyReport
 from sla.weeks import previous_iso_week
 
+__all__ = [
+    "BreachCheckResult",
+    "SlaError",
+    "alert_raise",
+    "breach_email_send",
+    "breaches_check",
+    "due_times_fill",
+    "figures_refresh",
+    "notification_read",
+    "notifications_read_all",
+    "previous_iso_week",
+    "report_csv",
+    "report_figures",
+    "report_generate",
+    "report_recipients",
+    "report_send",
+    "reports_due",
+    "version_in_force",
+    "versions_spanned",
+]
+
 log = logging.getLogger(__name__)
 
 

@@ -18,6 +18,8 @@ Vocabulary
   or the current owner while it is open.
 * A **SAL follow-up** is kept when the lead moved on from SAL within the agreed number of business
   days (``followup.days`` × the calendar's hours per day); attempts are not logged as transitions.
+* A reject or recycle **reason** reads as the words of the signed version in force when it was given
+  (``leads.inbox.selectors.ReasonWords``); a Pareto bar as those in force at the range's end.
 * Pass figures belong to the range their MQL transition falls in (a cohort); the funnel counts
   moves into each stage within the range.
 

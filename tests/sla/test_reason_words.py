@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from alignment.models import AgreementVersion
@@ -126,3 +127,5 @@ def test_a_report_names_every_version_its_week_spans(db, team, sdr):
     assert versions[1]["response_hours"]["B"] == 6
     assert report.versions_label == f"versions {old.number} and {new.number}"
     assert f"versions {old.number} and {new.number}" in services.report_csv(report)
+    html = render_to_string("sla/_report_content.html", {"f": report.figures, "report": report})
+    assert f"v{new.number} (A 4.0 h, B 6 h" in html or f"v{new.number} (A 4 h, B 6 h" in html
