@@ -70,6 +70,7 @@ def test_the_dashboard_says_how_old_the_figures_are_while_a_refresh_is_due(login
     client = login(manager)
     lead = figures_data[0]
     Transition.objects.create(lead=lead, from_stage="sal", to_stage="sql", at=recent(1), actor=sdr, owner=sdr)
+    Lead.objects.filter(pk=lead.pk).update(stage="sql")
     page = client.get(reverse("sla:dashboard"))
     assert page.context["f"]["refreshing"] is True
     assert 'data-testid="refreshing"' in page.content.decode()
