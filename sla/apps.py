@@ -6,10 +6,12 @@ class SlaConfig(AppConfig):
     verbose_name = "SLA"
 
     def ready(self) -> None:
-        # No receiver of ``agreement_published`` here: the leads rescore re-times open MQLs once all of
-        # its chunks have finished (``leads.scoring.rescoring.rescore_job_finish``), with their final grades.
+        # Due times of open MQLs are not re-timed here after a publish: the leads rescore does that once
+        # all of its chunks have finished (``leads.scoring.rescoring.rescore_job_finish``).
         from django.db.models.signals import post_save
 
-        from sla.handlers import refresh_after_move
+        from alignment.signals import agreement_published
+        from sla.handlers import refresh_after_move, refresh_after_publish
 
         post_save.connect(refresh_after_move, sender="leads.Transition", dispatch_uid="sla.refresh_after_move")
+        agreement_published.connect(refresh_after_publish, dispatch_uid="sla.refresh_after_publish")

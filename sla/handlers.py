@@ -12,3 +12,14 @@ def refresh_after_move(sender, created: bool = False, **kwargs) -> None:
         from sla import tasks
 
         tasks.queue_refresh()
+
+
+def refresh_after_publish(sender, version_id: int, **kwargs) -> None:
+    """A publish changes the targets and, through the rescore queued before this receiver, the log.
+
+    Queued after the rescore's own on-commit callback (leads connects first), so in eager mode the
+    refresh sees every transition the rescore wrote; with a worker, beat's minute refresh follows.
+    """
+    from sla import tasks
+
+    tasks.queue_refresh()

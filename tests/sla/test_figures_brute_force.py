@@ -211,7 +211,7 @@ republish_history = st.fixed_dictionaries(
 
 def _spec(base: dict, change: dict, n: int) -> dict:
     spec = copy.deepcopy(base)
-    spec["threshold"] = change["threshold"]
+    spec["mql_threshold"] = change["threshold"]
     spec["sla"]["response_hours"] = {g: h for g, h in change["targets"].items() if h is not None}
     for kind in ("reject", "recycle"):
         reasons = [r for r in spec[f"{kind}_reasons"] if r["code"] != change["drop"]]

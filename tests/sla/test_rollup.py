@@ -185,3 +185,22 @@ def test_a_deleted_lead_leaves_the_figures(agreement, sdr, make_mql):
     figures = compute(scope, terms=terms)
     assert figures["mql"]["delivered"] == 1 and figures["funnel"][1]["count"] == 1
     assert figures == compute(scope, terms=terms, use_rollup=False)
+
+
+def test_a_publish_refreshes_the_figures_after_the_rescore_it_queues(agreement, sdr, make_mql, on_commit):
+    from alignment.models import AgreementVersion
+    from alignment.signals import agreement_published
+    from sla.models import DirtyLead
+    from tests.factories import AgreementVersionFactory
+    from tests.sla.conftest import recent
+
+    lead = make_mql(sdr, recent(2))
+    passes.refresh(terms=current_terms())
+    AgreementVersion.objects.filter(pk=agreement.pk).update(status="retired")
+    new = AgreementVersionFactory(number=agreement.number + 1, spec={**agreement.spec, "mql_threshold": 1000})
+    with on_commit(execute=True):
+        agreement_published.send(sender=AgreementVersion, version_id=new.pk)
+    lead.refresh_from_db()
+    assert lead.stage != "mql"  # the rescore withdrew it: a set-based move, no signal of its own
+    assert not DirtyLead.objects.exists()
+    assert Pass.objects.get(lead=lead, stage="mql").end_id is not None
