@@ -68,6 +68,10 @@ class ReasonWords:
     def label(self, code: str, *, version_id: int | None = None, at: dt.datetime | None = None) -> str:
         return reason_label(code, {code: self.agreed(code, version_id=version_id, at=at)} if code else {})
 
+    def labels_at(self, at: dt.datetime, codes: set[str]) -> dict[str, str]:
+        """``{code: words}`` for reasons counted together, in the version in force at ``at``."""
+        return {code: self.label(code, at=at) for code in codes if code}
+
 
 def reason_words() -> ReasonWords:
     """Every signed version's reason labels (one query; the specs' reason lists only)."""

@@ -129,3 +129,17 @@ def test_a_report_names_every_version_its_week_spans(db, team, sdr):
     assert f"versions {old.number} and {new.number}" in services.report_csv(report)
     html = render_to_string("sla/_report_content.html", {"f": report.figures, "report": report})
     assert f"v{new.number} (A 4.0 h, B 6 h" in html or f"v{new.number} (A 4 h, B 6 h" in html
+
+
+def test_the_evidence_panels_rejection_reasons_read_the_signed_words_not_the_drafts(agreement):
+    from leads.models import Stage
+    from leads.scoring.backtest import rejection_reasons
+
+    draft_spec = _relabel(agreement.spec, "reject", "bad_fit", "Draft wording")
+    draft_spec["mql_threshold"] = 0
+    now = recent(0)
+    lead = LeadFactory(created_at=now - dt.timedelta(days=3), stage=Stage.REJECTED)
+    Transition.objects.create(lead=lead, from_stage="mql", to_stage=Stage.REJECTED, reason_code="bad_fit", at=now)
+    rows = rejection_reasons(spec=draft_spec, days=90, now=now)
+    assert [r["label"] for r in rows] == [reason_words().label("bad_fit", at=now)]
+    assert rows[0]["label"] != "Draft wording"
