@@ -1,4 +1,4 @@
-"""Signal receivers of the SLA app (connected in ``SlaConfig.ready``); each only queues a task."""
+"""Signal receivers of the SLA app (connected in ``SlaConfig.ready``): thin, each hands over to a service or a task."""
 
 from __future__ import annotations
 
@@ -23,3 +23,15 @@ def refresh_after_publish(sender, version_id: int, **kwargs) -> None:
     from sla import tasks
 
     tasks.queue_refresh()
+
+
+def deliver_notifications(sender, *, user_ids, kind, title, body, url, **kwargs) -> None:
+    """``portal.notifications.notify`` → in-app rows now, their e-mails once the transaction commits."""
+    from django.db import transaction
+
+    from sla import tasks
+    from sla.notifications import notifications_deliver
+
+    ids = notifications_deliver(user_ids=user_ids, kind=kind, title=title, body=body, url=url)
+    if ids:
+        transaction.on_commit(lambda: tasks.send_notification_emails.delay(ids))

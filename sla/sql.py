@@ -87,7 +87,8 @@ def param_dt(value: dt.datetime):
 
 
 def parse_dt(value):
-    """Raw SQLite rows carry UTC datetimes as text or naive values; PostgreSQL returns aware datetimes."""
+    """Raw SQLite rows carry datetimes as text; PostgreSQL returns datetimes, naive where a CTE column
+    lost its time zone (SQLite's naive values too): the session runs in UTC, so a naive value is UTC."""
     if value is None:
         return value
     parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))

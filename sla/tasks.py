@@ -16,9 +16,18 @@ __all__ = [
     "queue_refresh",
     "refresh_sla",
     "send_breach_email",
+    "send_notification_emails",
     "send_weekly_report",
     "weekly_reports_due",
 ]
+
+# E-mail jobs: an unreachable mail server is transient, so retry with backoff; nothing else is.
+_MAIL_RETRY = {
+    "acks_late": True,
+    "autoretry_for": (ConnectionError, TimeoutError, OSError),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
 
 
 @shared_task(name="sla.tasks.check_breaches", acks_late=True, soft_time_limit=240, time_limit=280)
@@ -41,10 +50,7 @@ def weekly_reports_due() -> list[int]:
 
 @shared_task(
     name="sla.tasks.send_weekly_report",
-    acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError, OSError),
-    retry_backoff=True,
-    max_retries=5,
+    **_MAIL_RETRY,
 )
 def send_weekly_report(report_id: int) -> list[str]:
     return services.report_send(report_id=report_id)
@@ -52,10 +58,7 @@ def send_weekly_report(report_id: int) -> list[str]:
 
 @shared_task(
     name="sla.tasks.send_breach_email",
-    acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError, OSError),
-    retry_backoff=True,
-    max_retries=5,
+    **_MAIL_RETRY,
 )
 def send_breach_email(alert_id: int) -> bool:
     return services.breach_email_send(alert_id=alert_id)
@@ -70,3 +73,13 @@ def refresh_sla() -> int:
 def queue_refresh() -> None:
     """Queue a refresh for when the current transaction commits (runs take turns on an advisory lock)."""
     transaction.on_commit(refresh_sla.delay)
+
+
+@shared_task(
+    name="sla.tasks.send_notification_emails",
+    **_MAIL_RETRY,
+)
+def send_notification_emails(notification_ids: list[int]) -> int:
+    from sla.notifications import notification_emails_send
+
+    return notification_emails_send(notification_ids=notification_ids)

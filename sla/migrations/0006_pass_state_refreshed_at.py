@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sla', '0004_rollup_pass_delete_trigger'),
+        ('sla', '0005_notification_kinds'),
     ]
 
     operations = [
