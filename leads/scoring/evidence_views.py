@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from alignment.models import AgreementVersion
-from alignment.spec import reason_choices
+from leads.inbox.selectors import reason_words
 from leads.scoring.backtest import (
     AS_OF_DAYS,
     DAY_CHOICES,
@@ -57,7 +58,8 @@ def evidence(request: HttpRequest) -> HttpResponse:
         "draftLabel": f"Draft v{version.number}",
         "activeLabel": f"Active v{active.number}",
     }
-    labels = {**dict(reason_choices(version.spec, "reject")), **dict(reason_choices(active.spec, "reject"))}
+    # Past reasons read in the signed versions' words, never the draft's (leads.inbox.selectors.ReasonWords).
+    labels = reason_words().labels_at(timezone.now(), set(result.draft.reasons) | set(result.active.reasons))
     outcome_rows = [
         {
             "label": label,
