@@ -30,7 +30,7 @@ from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, V
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from alignment.spec import reason_choices
+from leads.inbox.selectors import reason_words
 from leads.models import Activity, Lead, Stage, Transition
 from leads.scoring.scorer import annotate_scores
 
@@ -338,7 +338,7 @@ def rejection_reasons(*, spec: dict, days: int = DEFAULT_DAYS, now: dt.datetime 
     )
     with _analytics():
         rows = list(rows)
-    labels = dict(reason_choices(spec, "reject"))
+    labels = reason_words().labels_at(now, {r["reason_code"] for r in rows})
     total = sum(r["n"] for r in rows)
     return [
         {

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -19,8 +20,8 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from alignment.models import AgreementVersion
 from alignment.services import OPEN_STATUSES, AgreementError
-from alignment.spec import reason_choices
 from alignment.validation import SpecInvalid
+from leads.inbox.selectors import reason_words
 from leads.models import Lead
 from leads.scoring.backtest import (
     AS_OF_DAYS,
@@ -191,7 +192,8 @@ def _sdr_comparison(version: AgreementVersion, active: AgreementVersion, ev: Evi
     """What SDRs actually did with each definition's MQLs, over the same span (live history only)."""
     days = max(1, (ev.now.date() - ev.first.date()).days + 1) if ev.first else DEFAULT_WINDOW_DAYS
     result = cached_backtest(draft_spec=version.spec, active_spec=active.spec, days=days)
-    labels = {**dict(reason_choices(version.spec, "reject")), **dict(reason_choices(active.spec, "reject"))}
+    # Past reasons read in the signed versions' words, never the draft's (leads.inbox.selectors.ReasonWords).
+    labels = reason_words().labels_at(timezone.now(), set(result.draft.reasons) | set(result.active.reasons))
     outcome_rows = [
         {
             "label": label,

@@ -246,6 +246,7 @@ def test_rejection_reasons_of_leads_that_met_the_active_definition():
         TransitionFactory(lead=lead, to_stage=Stage.REJECTED, reason_code=code, at=now)
     unqualified = LeadFactory(created_at=now - dt.timedelta(days=3), seniority="student")  # knocked out
     TransitionFactory(lead=unqualified, to_stage=Stage.REJECTED, reason_code="duplicate", at=now)
+    AgreementVersionFactory(spec=spec, published_at=now - dt.timedelta(days=30))  # its words name the reasons
     rows = rejection_reasons(spec=spec, days=90)
     assert [(r["code"], r["label"], r["count"]) for r in rows] == [
         ("bad_fit", "Not our ideal customer", 2),
