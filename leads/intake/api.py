@@ -27,7 +27,10 @@ from pydantic_core import PydanticCustomError
 
 from alignment.models import AgreementVersion, Persona
 from leads.intake import writes as intake
+from leads.intake.history import HistoryError, clean_created_at, clean_history
+from leads.lifecycle import HISTORY_STAGES
 from leads.models import Lead, Stage
+from leads.scoring.insights_api import router as insights_router
 from leads.scoring.scorer import explain
 
 MAX_BATCH = 1000
@@ -147,6 +150,11 @@ class StrictIn(pydantic.BaseModel):
 _MAX = intake.MAX_LENGTHS  # the columns' limits, shared with the CSV import
 
 
+class HistoryStepIn(StrictIn):
+    stage: str = Field(description="One of " + ", ".join(HISTORY_STAGES) + ".", examples=["won"])
+    at: dt.datetime = Field(description="When the lead reached it (ISO 8601, not in the future).")
+
+
 class LeadIn(StrictIn):
     """A lead to create or update, matched by e-mail (case-insensitive). Fields left out keep their value."""
 
@@ -177,6 +185,38 @@ class LeadIn(StrictIn):
     authority: _choice("authority") | None = None
     need: _choice("need") | None = None
     timeline: _choice("timeline") | None = None
+    created_at: dt.datetime | None = Field(
+        None,
+        description="When the lead really arrived, for past leads (history import). ISO 8601, not in the future; "
+        "default: now. Applies when the lead is created (or has not moved yet).",
+    )
+    history: list[HistoryStepIn] | None = Field(
+        None,
+        description='A past lead\'s path, in order: e.g. [{"stage": "sql", "at": "2025-03-02"}, '
+        '{"stage": "won", "at": "2025-04-10"}]. Stored as historical transitions: evidence reads them, '
+        "SLA figures never do. Needs created_at.",
+    )
+
+    @field_validator("created_at")
+    @classmethod
+    def _past(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else _checked(clean_created_at, value)
+
+    @field_validator("history")
+    @classmethod
+    def _path(cls, value: list[HistoryStepIn] | None, info: ValidationInfo) -> list[HistoryStepIn] | None:
+        if not value:
+            return value
+        created_at = info.data.get("created_at")
+        if created_at is None:
+            raise PydanticCustomError("history_created_at", "A history needs the lead's created_at.")
+        try:
+            clean_history([step.model_dump() for step in value], created_at=created_at)
+        except HistoryError as exc:
+            raise PydanticCustomError(
+                "history", "{field}: {message}", {"field": exc.field, "message": str(exc)}
+            ) from None
+        return value
 
     @field_validator(*intake.LEAD_CHOICE_FIELDS, "industry", "country", mode="before")
     @classmethod
@@ -381,6 +421,15 @@ class LeadQuery(Schema):
 
 # --- Endpoints ------------------------------------------------------------------------------
 
+
+def lead_data(payload: LeadIn) -> dict[str, Any]:
+    """A validated lead as the writer takes it: set fields only, the history as checked steps."""
+    data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
+    if payload.history:
+        data["history"] = clean_history([step.model_dump() for step in payload.history], created_at=payload.created_at)
+    return data
+
+
 router = Router(tags=["v1"])
 
 
@@ -425,8 +474,7 @@ def _leads():
 def lead_upsert(request: HttpRequest, payload: LeadIn):
     """Creates the lead (201) or updates the one with this e-mail in any case (200); its account is
     found or created by web domain. Returns the lead's id, stage and score after rescoring."""
-    data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
-    lead, created = intake.lead_upsert(data=data)
+    lead, created = intake.lead_upsert(data=lead_data(payload))
     return Status(
         201 if created else 200, {"id": lead.id, "stage": lead.stage, "score": lead.score, "created": created}
     )
@@ -551,3 +599,4 @@ def lead_list(request: HttpRequest, filters: Query[LeadQuery]):
 
 
 api.add_router("/v1", router)
+api.add_router("/v1", insights_router)
