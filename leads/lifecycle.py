@@ -8,7 +8,8 @@
   (``leads.scoring.rescoring``): ``transitions_insert`` gives the ``INSERT … SELECT`` to run
   or to embed in a larger statement;
 * rows known in advance — new leads of an import (``leads.intake.writes``), the demo's simulated
-  histories (``demo.builder``), past leads with their dated steps: ``transitions_add``.
+  histories (``demo.builder``), past leads with their dated steps (``leads.intake.history``,
+  written ``historical``: evidence reads them, SLA never does): ``transitions_add``.
 
 A system move (scoring, intake) has no actor; every move records the owner of the lead at
 that moment, before the move releases it, because per-SDR figures attribute a pass to the
@@ -34,11 +35,14 @@ __all__ = [
     "DISQUALIFY",
     "ENROL",
     "ENTER",
+    "HISTORY",
+    "HISTORY_STAGES",
     "KNOCK_OUT",
     "MARK_LOST",
     "MARK_WON",
     "MOVES",
     "QUALIFY",
+    "REINSTATE",
     "RECYCLE",
     "REJECT",
     "RETURN",
@@ -48,6 +52,7 @@ __all__ = [
     "Move",
     "MoveError",
     "allowed",
+    "allowed_in_history",
     "new_lead_team_id",
     "transition_record",
     "transitions_add",
@@ -83,6 +88,11 @@ ENTER = Move("enter", ("",), Stage.NEW, SYSTEM)
 KNOCK_OUT = Move("knock_out", (Stage.NEW, Stage.NURTURE, Stage.MQL), Stage.DISQUALIFIED, SYSTEM)
 QUALIFY = Move("qualify", (Stage.NEW, Stage.NURTURE), Stage.MQL, SYSTEM)
 WITHDRAW = Move("withdraw", (Stage.MQL,), Stage.NURTURE, SYSTEM)
+# A knock-out is a rule, not a verdict: a lead the system disqualified by a knock-out comes back
+# to nurture when a version no longer knocks it out (then scoring decides as for any lead). A
+# person's disqualification stays: only a knock-out transition (reason ``knocked_out``, no actor)
+# can be undone this way.
+REINSTATE = Move("reinstate", (Stage.DISQUALIFIED,), Stage.NURTURE, SYSTEM)
 # Marketing automation enrols a new lead in a nurture programme (reason ``nurture_program``).
 ENROL = Move("enrol", (Stage.NEW,), Stage.NURTURE, SYSTEM)
 # SDRs and sales (``leads.inbox.services``).
@@ -101,6 +111,7 @@ MOVES = (
     KNOCK_OUT,
     QUALIFY,
     WITHDRAW,
+    REINSTATE,
     ENROL,
     ACCEPT,
     RECYCLE,
@@ -114,6 +125,30 @@ MOVES = (
 # Stages scoring may move a lead out of; the others (worked or closed) keep their stage.
 SCORABLE_STAGES = tuple(dict.fromkeys(stage for move in (KNOCK_OUT, QUALIFY, WITHDRAW) for stage in move.from_stages))
 _ALLOWED = frozenset((stage, move.to_stage) for move in MOVES for stage in move.from_stages)
+
+
+# A past lead's path as an organisation's records tell it: forward only, and any stage may be
+# skipped ("won" straight after creation), because exports keep the furthest stage reached, not
+# every step. These moves are written as *historical* transitions only: they never enter SLA.
+HISTORY = "history import"
+_HISTORY_FOLLOWS = {
+    Stage.MQL: (Stage.NEW,),
+    Stage.SAL: (Stage.NEW, Stage.MQL),
+    Stage.SQL: (Stage.NEW, Stage.MQL, Stage.SAL),
+    Stage.WON: (Stage.NEW, Stage.MQL, Stage.SAL, Stage.SQL),
+    Stage.LOST: (Stage.NEW, Stage.MQL, Stage.SAL, Stage.SQL),
+    Stage.REJECTED: (Stage.NEW, Stage.MQL, Stage.SAL),
+    Stage.DISQUALIFIED: (Stage.NEW, Stage.MQL),
+}
+HISTORY_STAGES = tuple(str(stage) for stage in _HISTORY_FOLLOWS)
+_HISTORY_ALLOWED = frozenset(
+    [("", Stage.NEW)] + [(before, stage) for stage, befores in _HISTORY_FOLLOWS.items() for before in befores]
+)
+
+
+def allowed_in_history(from_stage: str, to_stage: str) -> bool:
+    """True when a past lead's path may go from ``from_stage`` to ``to_stage`` (forward only)."""
+    return (from_stage, to_stage) in _HISTORY_ALLOWED
 
 
 def allowed(from_stage: str, to_stage: str) -> bool:
@@ -231,16 +266,19 @@ def _typed(name: str, value: Fragment) -> Fragment:
     )
 
 
-def transitions_add(rows: Sequence[Mapping[str, Any]], *, by: str = SYSTEM) -> int:
+def transitions_add(rows: Sequence[Mapping[str, Any]], *, by: str = SYSTEM, historical: bool = False) -> int:
     """Log moves given as rows (``COLUMNS`` as keys; ``actor_id`` None: the system), each at its own ``at``.
 
     For leads created in bulk with their first transition (intake), and for histories written
     after the fact (the demo, dated steps of past leads). Every row must be an allowed move;
-    ``by`` names the writer in the error ("history import"). Returns the number of rows written.
+    ``by`` names the writer in the error. ``historical`` rows are a past lead's path (``HISTORY``
+    moves, checked against ``allowed_in_history``): evidence reads them, SLA never does.
+    Returns the number of rows written.
     """
+    check = allowed_in_history if historical else allowed
     values = []
     for row in rows:
-        if not allowed(row["from_stage"], row["to_stage"]):
+        if not check(row["from_stage"], row["to_stage"]):
             raise _refuse(row["lead_id"], row["from_stage"], row["to_stage"], by)
         values.append(
             (
@@ -255,7 +293,9 @@ def transitions_add(rows: Sequence[Mapping[str, Any]], *, by: str = SYSTEM) -> i
                 row.get("agreement_version_id"),
                 row.get("score"),
                 row.get("grade", ""),
+                historical,
             )
         )
-    bulk.copy_rows(Transition, [Transition._meta.get_field(name).column for name in COLUMNS], values)
+    columns = [Transition._meta.get_field(name).column for name in (*COLUMNS, "historical")]
+    bulk.copy_rows(Transition, columns, values)
     return len(values)

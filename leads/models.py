@@ -294,6 +294,7 @@ SYSTEM_REASONS = {
     "qualified": "Qualified",
     "no_longer_qualifies": "No longer qualifies",
     "knocked_out": "Knocked out",
+    "no_longer_knocked_out": "No longer knocked out",
     "nurture_program": "Nurture programme",
 }
 
@@ -336,6 +337,12 @@ class Transition(models.Model):
     )
     score = models.IntegerField(null=True, blank=True, help_text="Score at the time of the transition.")
     grade = models.CharField(max_length=1, blank=True)
+    # A database default too: the set-based inserts of rescoring and intake name only the columns they set.
+    historical = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Imported from the organisation's past (actor: history import): counts in evidence, never in SLA.",
+    )
 
     class Meta:
         ordering = ["at", "id"]
@@ -510,3 +517,24 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class InsightSettings(models.Model):
+    """Organisation-wide choices of the evidence panels (one row, pk 1)."""
+
+    converted = models.CharField(
+        max_length=80,
+        default="sql",
+        help_text="What converted means: sql (reached SQL or won), won, or attribute:<key> of a yes/no attribute.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "insight settings"
+        verbose_name_plural = "insight settings"
+
+    def __str__(self) -> str:
+        return f"converted = {self.converted}"

@@ -14,7 +14,9 @@ urlpatterns = [
     path("rescore/status/", rescore_views.rescore_status, name="rescore_status"),
     # The agreement's Evidence and Suggestions panels (agreement helper)
     path("evidence/", evidence_views.evidence, name="evidence"),
+    path("evidence/outcome/", evidence_views.outcome_update, name="outcome_update"),
     path("evidence/suggestions/", evidence_views.evidence_suggestions, name="evidence_suggestions"),
+    path("evidence/suggestions/add-rule/", evidence_views.suggestion_add_rule, name="suggestion_add_rule"),
     path("", views.lead_list, name="lead_list"),
     # The SDR inbox
     path("inbox/", views.inbox, name="inbox"),

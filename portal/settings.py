@@ -253,6 +253,8 @@ ACCORD_RESCORE_SWEEP_SECONDS = env_int("ACCORD_RESCORE_SWEEP_SECONDS", 30)
 # Synced into django-celery-beat's tables when beat starts (editable in the admin afterwards).
 CELERY_BEAT_SCHEDULE = {
     "sla-check-breaches": {"task": "sla.tasks.check_breaches", "schedule": 300.0},
+    # Pages never refresh the SLA figures themselves: this catches up set-based moves (rescoring, imports).
+    "sla-refresh": {"task": "sla.tasks.refresh_sla", "schedule": 60.0},
     "sla-weekly-reports": {"task": "sla.tasks.weekly_reports_due", "schedule": 900.0},
     "leads-sweep-rescoring": {"task": "leads.tasks.sweep_rescoring", "schedule": float(ACCORD_RESCORE_SWEEP_SECONDS)},
     "leads-sweep-unscored": {"task": "leads.tasks.sweep_unscored", "schedule": 600.0},

@@ -4,11 +4,16 @@ from django.apps import AppConfig
 class SlaConfig(AppConfig):
     name = "sla"
     verbose_name = "SLA"
-    # No receiver of ``agreement_published`` here: the leads rescore re-times open MQLs once all of
-    # its chunks have finished (``leads.scoring.rescoring.rescore_job_finish``), with their final grades.
 
     def ready(self) -> None:
-        from portal.notifications import notification_requested
-        from sla.notifications import on_notification_requested
+        # Due times of open MQLs are not re-timed here after a publish: the leads rescore does that once
+        # all of its chunks have finished (``leads.scoring.rescoring.rescore_job_finish``).
+        from django.db.models.signals import post_save
 
-        notification_requested.connect(on_notification_requested, dispatch_uid="sla.deliver_notifications")
+        from alignment.signals import agreement_published
+        from portal.notifications import notification_requested
+        from sla.handlers import deliver_notifications, refresh_after_move, refresh_after_publish
+
+        post_save.connect(refresh_after_move, sender="leads.Transition", dispatch_uid="sla.refresh_after_move")
+        agreement_published.connect(refresh_after_publish, dispatch_uid="sla.refresh_after_publish")
+        notification_requested.connect(deliver_notifications, dispatch_uid="sla.deliver_notifications")

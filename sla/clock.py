@@ -24,8 +24,17 @@ from django.utils import timezone
 
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion
-from alignment.spec import GRADES, default_spec, reason_choices
+from alignment.spec import GRADES, default_spec
 from sla.models import BusinessHour
+from sla.sql import parse_dt
+
+__all__ = [
+    "SlaTerms",
+    "calendar_key",
+    "current_terms",
+    "ensure_hours",
+    "hour_rows",
+]
 
 HOUR = dt.timedelta(hours=1)
 # How far the table reaches past "now", and how far back it starts at least.
@@ -51,8 +60,6 @@ class SlaTerms:
     followup_days: int
     followup_attempts: int
     monthly_quota: int
-    reject_reasons: dict[str, str]
-    recycle_reasons: dict[str, str]
     # Response targets of every published version, so a pass is held to the terms in force.
     targets_by_version: dict[int, dict[str, float]]
 
@@ -85,8 +92,6 @@ def current_terms() -> SlaTerms:
         followup_days=int(followup.get("days") or 5),
         followup_attempts=int(followup.get("attempts") or 3),
         monthly_quota=int(sla.get("monthly_mql_quota") or 0),
-        reject_reasons=dict(reason_choices(spec, "reject")),
-        recycle_reasons=dict(reason_choices(spec, "recycle")),
         targets_by_version=targets_by_version,
     )
 
@@ -151,16 +156,8 @@ def _coverage(key: str) -> tuple[dt.datetime | None, dict]:
             " (SELECT MAX(hour_start) FROM sla_businesshour WHERE calendar_key = %s)",
             [key, key],
         )
-        first_at, first, last = (_aware(v) for v in cursor.fetchone())
+        first_at, first, last = (parse_dt(v) for v in cursor.fetchone())
     return first_at, {"first": first, "last": last}
-
-
-def _aware(value):
-    """Raw SQLite rows carry datetimes as text; PostgreSQL returns aware datetimes."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    parsed = dt.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _have(key: str) -> dict:

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from sla.weeks import iso_week_label
+
 
 class BusinessHour(models.Model):
     """One UTC hour of an agreement's business calendar, with the business seconds before it.
@@ -154,9 +156,15 @@ class WeeklyReport(models.Model):
 
     @property
     def week_label(self) -> str:
-        from sla.figures import iso_week_label  # figures imports models
-
         return iso_week_label(self.iso_year, self.iso_week)
+
+    @property
+    def versions_label(self) -> str:
+        """The agreement version(s) the week spans, as stored with the figures."""
+        stored = (self.figures or {}).get("agreement", {}).get("label")
+        if stored:
+            return stored
+        return f"version {self.agreement_version.number}" if self.agreement_version else "default terms"
 
     @property
     def week_days(self) -> tuple:
@@ -174,8 +182,8 @@ class Pass(models.Model):
     figures read these rows instead of finding every pass's next transition and business time
     per request. It is never edited by hand: inserting a transition (or changing a lead's team,
     source, persona or owner) marks the lead dirty in the same database transaction (triggers
-    from migration 0002), and ``sla.passes.refresh`` recomputes the dirty leads' passes from the
-    log before any figure is read. ``pass_id`` is the id of the transition that started the pass.
+    from migration 0002), and ``sla.passes.refresh`` (a task, never a page) recomputes the dirty
+    leads' passes from the log. ``pass_id`` is the id of the transition that started the pass.
     """
 
     pass_id = models.BigIntegerField(primary_key=True)
@@ -230,39 +238,17 @@ class PassState(models.Model):
     rollup_build = models.CharField(
         max_length=32, blank=True, help_text="Random id of the last full roll-up build (part of cache keys)."
     )
-
-
-class Rollup(models.Model):
-    """Figures of the *ended* passes of one day, per team, source, persona and SDR (PostgreSQL only).
-
-    A read model of ``sla.Pass`` kept by ``sla.rollup``: the dashboard and the report add these
-    rows up instead of re-reading every pass, and take medians/p90 from ``vals`` (the exact,
-    sorted business seconds to the first action of the group's acted passes). ``day`` is the
-    local date in the calendar's time zone. ``section`` is ``mql`` (one row per end kind and
-    reason), ``sal`` (follow-up: ``breached`` = missed, ``within`` = kept) or ``funnel_<stage>``
-    (moves into SAL/SQL/won, open or ended; ``sdr_id`` is then the owner at the move). Created by
-    migration 0003 with raw SQL because ``vals`` is a ``double precision[]``; never written by the ORM.
-    """
-
-    day = models.DateField(primary_key=True)  # not unique in fact: Django needs a primary key to read rows
-    section = models.CharField(max_length=16)
-    team_id = models.BigIntegerField(null=True)
-    source = models.CharField(max_length=20)
-    persona_id = models.BigIntegerField(null=True)
-    sdr_id = models.BigIntegerField(null=True)
-    kind = models.CharField(max_length=16)
-    reason_code = models.CharField(max_length=40)
-    n = models.IntegerField()
-    breached = models.IntegerField()
-    within = models.IntegerField()
-
-    class Meta:
-        managed = False
-        db_table = "sla_rollup"
+    refreshed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last refresh finished: the figures are as of this instant."
+    )
 
 
 class RollupDay(models.Model):
-    """Days whose roll-up rows lag behind the pass table (``stale``): figures read those days' passes."""
+    """Days whose roll-up rows lag behind the pass table (``stale``): figures read those days' passes.
+
+    The roll-up itself is the table ``sla_rollup`` (migration 0003, raw SQL: ``vals`` is a
+    ``double precision[]``), read and written only through ``sla.rollup``.
+    """
 
     day = models.DateField(unique=True)
     stale = models.BooleanField(default=True)

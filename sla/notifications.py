@@ -1,30 +1,27 @@
-"""Delivery of ``portal.notifications.notify``: in-app rows now, e-mail once the transaction commits."""
+"""Delivery of ``portal.notifications.notify``: in-app rows now, e-mail once the transaction commits.
+
+The receiver (``sla.handlers.deliver_notifications``) stores the rows here and queues the e-mails.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
 from django.utils import timezone
 
 from sla.models import Notification
 
 
 def notifications_deliver(*, user_ids: list[int], kind: str, title: str, body: str, url: str) -> list[int]:
-    """Store one notification per active user and queue their e-mails on commit; returns the ids."""
+    """Store one notification per active user; returns the ids, whose e-mails the caller queues on commit."""
     User = get_user_model()
     now = timezone.now()
     users = User.objects.filter(pk__in=user_ids, is_active=True).order_by("pk")
     created = Notification.objects.bulk_create(
         Notification(user=user, kind=kind, title=title, body=body, url=url, created_at=now) for user in users
     )
-    ids = [n.pk for n in created]
-    if ids:
-        from sla import tasks
-
-        transaction.on_commit(lambda: tasks.send_notification_emails.delay(ids))
-    return ids
+    return [n.pk for n in created]
 
 
 def notification_emails_send(*, notification_ids: list[int]) -> int:
@@ -39,7 +36,3 @@ def notification_emails_send(*, notification_ids: list[int]) -> int:
         send_mail(f"[Accord] {note.title}", text + "\n", None, [note.user.email])
         sent += 1
     return sent
-
-
-def on_notification_requested(sender, *, user_ids, kind, title, body, url, **kwargs) -> None:
-    notifications_deliver(user_ids=user_ids, kind=kind, title=title, body=body, url=url)

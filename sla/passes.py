@@ -2,18 +2,15 @@
 
 Triggers (migration 0002) queue the lead of every new transition, and of every change to a lead's
 team, source, persona or owner, in ``sla_dirtylead`` within the writing transaction. ``refresh``
-runs before any figure is read: it takes the queue (``DELETE … RETURNING``) and recomputes those
-leads' passes from ``leads_transition`` in one ``INSERT … SELECT … ON CONFLICT DO UPDATE``. A
-changed calendar or hour-table origin (the stored business seconds are relative to it) rebuilds
-every pass. Refreshes are serialised by an advisory lock so that an older snapshot can never
-overwrite a newer one.
+takes the queue (``DELETE … RETURNING``) and recomputes those leads' passes from
+``leads_transition`` in one ``INSERT … SELECT … ON CONFLICT DO UPDATE``. A changed calendar or
+hour-table origin (the stored business seconds are relative to it) rebuilds every pass. Refreshes
+are serialised by an advisory lock so that an older snapshot can never overwrite a newer one. On
+PostgreSQL the same refresh keeps ``sla_rollup`` (see ``sla.rollup``) in step.
 
-On PostgreSQL the same refresh keeps ``sla_rollup`` (see ``sla.rollup``) in step: the days the
-recomputed passes start on are marked stale and re-aggregated. A web request (``bounded=True``)
-does a bounded amount of that work — at most ``REQUEST_LEADS`` dirty leads and
-``rollup.REQUEST_DAYS`` days, and never a build of the whole history on a large log — and queues
-``sla.tasks.refresh_sla`` for the rest; the figures stay exact meanwhile because stale days are
-read from the passes. The command ``sla_refresh`` builds everything ahead of time.
+Only tasks and commands call ``refresh`` (``sla.tasks.refresh_sla``: every minute from beat, and on
+commit after an SDR moves a lead). Pages read ``freshness``: it writes nothing, and says how far
+the figures lag (``as_of`` and ``refreshing``) instead of catching up inside a request.
 """
 
 from __future__ import annotations
@@ -22,23 +19,21 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from leads.sql import Fragment, run, sql
 from sla import rollup
 from sla import sql as S
 from sla.clock import SlaTerms, ensure_hours
 from sla.models import PassState
 
+__all__ = ["FiguresPreparing", "Freshness", "freshness", "refresh", "vacuum"]
+
 LOCK_KEY = 0x51A9A55  # pg_advisory_xact_lock key of the pass refresh
 PASS_STAGES = ("mql", "sal", "sql", "won")
 # Beyond this many dirty leads one full rebuild is cheaper than an id list.
 FULL_REBUILD_AT = 200_000
-# A web request recomputes at most this many dirty leads; the task takes the rest.
-REQUEST_LEADS = 2_000
-# A web request builds the whole pass table itself only for a log this small (estimated rows).
-REQUEST_BUILD_TRANSITIONS = 100_000
 
 
 class FiguresPreparing(Exception):
@@ -46,13 +41,13 @@ class FiguresPreparing(Exception):
 
 
 @dataclass(frozen=True)
-class Sync:
-    """What ``sync`` did and what the figures may rely on."""
+class Freshness:
+    """How far the stored passes and roll-up may be trusted, read without writing anything."""
 
-    leads: int  # leads recomputed; -1 after a full rebuild
+    as_of: dt.datetime | None  # when the last refresh finished
+    refreshing: bool  # changes wait in the dirty-lead queue: figures lag behind them until the task runs
     rollup: bool  # sla_rollup is usable (PostgreSQL, built with the current terms)
-    pending: bool  # dirty leads remain for the task (figures lag behind them)
-    stale: frozenset = frozenset()  # roll-up days left stale (figures read those days' passes)
+    stale: frozenset = frozenset()  # roll-up days that lag the passes (figures read those days' passes)
     generations: dict = field(default_factory=dict)  # roll-up day → generation, for the asked span
     build: str = ""  # random id of the last full roll-up build
 
@@ -63,65 +58,106 @@ COLUMNS = (
 )
 
 
-def _upsert_sql(*, by_ids: bool) -> str:
-    stages = ", ".join(f"'{s}'" for s in PASS_STAGES)
+def _upsert(terms: SlaTerms, lead_ids: list[int] | None) -> None:
+    """Recompute the passes of ``lead_ids`` (every lead when ``None``) from the log.
+
+    Each pass's next transition is one probe of ``transition_lead_at_idx`` (lead, at, id); the
+    lead's transitions come from the same index, and both business-time lookups are equality
+    joins on the unique ``sla_businesshour_unique`` (calendar_key, hour_start).
+    """
+    stages = S.text(", ".join(f"'{s}'" for s in PASS_STAGES))
+    key = S.bind(terms.key)
+    if lead_ids is None:
+        lead_filter = Fragment("")
+    elif S.pg():
+        lead_filter = sql(" AND t.lead_id = ANY({ids})", ids=lead_ids)
+    else:
+        lead_filter = sql(" AND t0.lead_id IN (SELECT value FROM json_each({ids}))", ids=json.dumps(lead_ids))
     if S.pg():
-        lead_filter = " AND t.lead_id = ANY(%(ids)s)" if by_ids else ""
-        source = """
+        source = sql(
+            """
           FROM leads_transition t
           JOIN leads_lead l ON l.id = t.lead_id
           LEFT JOIN LATERAL (
             SELECT x.id, x.at, x.to_stage, x.actor_id, x.owner_id, x.reason_code FROM leads_transition x
             WHERE x.lead_id = t.lead_id AND (x.at, x.id) > (t.at, t.id) ORDER BY x.at, x.id LIMIT 1) n ON TRUE"""
+        )
+        where = sql("t.to_stage IN ({stages}){lead_filter}", stages=stages, lead_filter=lead_filter)
     else:
-        lead_filter = " AND t0.lead_id IN (SELECT value FROM json_each(%(ids)s))" if by_ids else ""
-        source = f"""
+        source = sql(
+            """
           FROM (SELECT t0.*, (SELECT x.id FROM leads_transition x
                                WHERE x.lead_id = t0.lead_id AND (x.at, x.id) > (t0.at, t0.id)
                                ORDER BY x.at, x.id LIMIT 1) AS next_id
                 FROM leads_transition t0 WHERE t0.to_stage IN ({stages}){lead_filter}) t
           JOIN leads_lead l ON l.id = t.lead_id
-          LEFT JOIN leads_transition n ON n.id = t.next_id"""
-        lead_filter = ""
+          LEFT JOIN leads_transition n ON n.id = t.next_id""",
+            stages=stages,
+            lead_filter=lead_filter,
+        )
+        where = sql("t.to_stage IN ({stages})", stages=stages)
     updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in COLUMNS.split(",")[1:])
-    return f"""
-        INSERT INTO sla_pass ({COLUMNS})
+    statement = sql(
+        """
+        INSERT INTO sla_pass ({columns})
         SELECT t.id, t.lead_id, t.to_stage, t.at, t.owner_id, COALESCE(NULLIF(t.grade, ''), 'D'),
                t.agreement_version_id, l.team_id, l.source, l.persona_id, l.owner_id,
-               n.id, n.at, n.to_stage, n.actor_id, n.owner_id, n.reason_code, %(key)s,
-               {S.cum("hs", "t.at")}, CASE WHEN n.id IS NULL THEN NULL ELSE {S.cum("he", "n.at")} END
+               n.id, n.at, n.to_stage, n.actor_id, n.owner_id, n.reason_code, {key},
+               {start_cum}, CASE WHEN n.id IS NULL THEN NULL ELSE {end_cum} END
         {source}
-          JOIN sla_businesshour hs ON hs.calendar_key = %(key)s AND hs.hour_start = {S.hour("t.at")}
-          LEFT JOIN sla_businesshour he ON he.calendar_key = %(key)s AND he.hour_start = {S.hour("n.at")}
-        WHERE t.to_stage IN ({stages}){lead_filter}
-        ON CONFLICT (pass_id) DO UPDATE SET {updates}"""
+          JOIN sla_businesshour hs ON hs.calendar_key = {key} AND hs.hour_start = {start_hour}
+          LEFT JOIN sla_businesshour he ON he.calendar_key = {key} AND he.hour_start = {end_hour}
+        WHERE {where}
+        ON CONFLICT (pass_id) DO UPDATE SET {updates}""",
+        columns=S.text(COLUMNS),
+        key=key,
+        start_cum=S.cum("hs", "t.at"),
+        end_cum=S.cum("he", "n.at"),
+        source=source,
+        start_hour=S.hour("t.at"),
+        end_hour=S.hour("n.at"),
+        where=where,
+        updates=S.text(updates),
+    )
+    run(statement, fetch=False)
+
+
+def _lock() -> None:
+    """Serialise refreshes (transaction-scoped advisory lock; no table lock, readers never wait)."""
+    if S.pg():
+        run(sql("SELECT pg_advisory_xact_lock({key})", key=LOCK_KEY))
+
+
+def _empty() -> None:
+    """Forget every pass and queued lead before a full rebuild."""
+    run(Fragment("DELETE FROM sla_dirtylead"), fetch=False)
+    run(Fragment("DELETE FROM sla_pass"), fetch=False)
+
+
+def _claim(limit: int | None) -> list[int]:
+    """Take dirty leads off the queue (oldest first by the primary key), at most ``limit``."""
+    if limit is None:
+        rows = run(Fragment("DELETE FROM sla_dirtylead RETURNING lead_id"))
+    else:
+        rows = run(
+            sql(
+                "DELETE FROM sla_dirtylead WHERE id IN (SELECT id FROM sla_dirtylead ORDER BY id LIMIT {n})"
+                " RETURNING lead_id",
+                n=limit,
+            )
+        )
+    return sorted({row[0] for row in rows})
 
 
 def _rebuild(terms: SlaTerms, origin: dt.datetime, now: dt.datetime) -> int:
-    S.run("DELETE FROM sla_dirtylead", {})
-    S.run("DELETE FROM sla_pass", {})
-    S.run(_upsert_sql(by_ids=False), {"key": terms.key})
+    _empty()
+    _upsert(terms, None)
     PassState.objects.all().delete()
-    PassState.objects.create(calendar_key=terms.key, hours_origin=origin, built_at=now)
+    PassState.objects.create(calendar_key=terms.key, hours_origin=origin, built_at=now, refreshed_at=now)
     if S.pg():
-        S.run("ANALYZE sla_pass", {})
+        run(Fragment("ANALYZE sla_pass"), fetch=False)
         rollup.rebuild_all(terms, origin=origin, now=now)
     return -1
-
-
-def _large_log() -> bool:
-    if not S.pg():
-        return False  # the embedded SQLite demo is small
-    rows = S.run("SELECT reltuples FROM pg_class WHERE oid = 'leads_transition'::regclass", {})
-    return bool(rows) and float(rows[0][0] or 0) > REQUEST_BUILD_TRANSITIONS
-
-
-def _queue_task() -> None:
-    """Queue one background refresh (at most one a minute from web requests)."""
-    if cache.add("sla:refresh-queued", 1, timeout=60):
-        from sla import tasks  # tasks import services, which import this module
-
-        transaction.on_commit(lambda: tasks.refresh_sla.delay())
 
 
 def vacuum() -> None:
@@ -132,100 +168,93 @@ def vacuum() -> None:
     for the command and the tasks, which run in autocommit.
     """
     if S.pg() and not connection.in_atomic_block:
-        S.run("VACUUM (ANALYZE) sla_pass", {})
-        S.run("VACUUM (ANALYZE) sla_rollup", {})
+        run(Fragment("VACUUM (ANALYZE) sla_pass"), fetch=False)
+        run(Fragment("VACUUM (ANALYZE) sla_rollup"), fetch=False)
 
 
-def refresh(*, terms: SlaTerms, now: dt.datetime | None = None) -> int:
-    """Bring the pass table (and roll-up) fully up to date; the number of leads recomputed (-1 after a rebuild)."""
-    return sync(terms=terms, now=now).leads
+def refresh(
+    *, terms: SlaTerms, now: dt.datetime | None = None, leads: int | None = None, days: int | None = None
+) -> int:
+    """Bring the pass table and the roll-up up to date; the number of leads recomputed (-1 after a rebuild).
 
-
-def sync(*, terms: SlaTerms, now: dt.datetime | None = None, bounded: bool = False, span: tuple | None = None) -> Sync:
-    """Bring the pass table and the roll-up up to date — all of it, or a request's bounded share.
-
-    ``span`` (first and last local day) asks for the roll-up days' generations in that span.
+    ``leads`` and ``days`` bound the work of one run (dirty leads claimed, stale roll-up days
+    re-aggregated); what is left stays queued or stale for the next run and figures stay exact.
     """
     now = now or timezone.now()
     origin = ensure_hours(terms, now=now)
     with transaction.atomic():
-        if S.pg():
-            S.run("SELECT pg_advisory_xact_lock(%(k)s)", {"k": LOCK_KEY})
+        _lock()
         state = PassState.objects.first()
         if state is None or state.calendar_key != terms.key or state.hours_origin != origin:
-            if bounded and _large_log():
-                # Queued on this block's commit; raising inside the block would discard it.
-                _queue_task()
+            return _rebuild(terms, origin, now)
+        claimed = _claim(leads)
+        if len(claimed) > FULL_REBUILD_AT:
+            return _rebuild(terms, origin, now)
+        use_rollup = rollup.usable(state, terms, origin)
+        if claimed:
+            before = rollup.days_of_leads(terms, claimed) if use_rollup else set()
+            _upsert(terms, claimed)
+            if use_rollup:
+                rollup.mark_stale(before | rollup.days_of_leads(terms, claimed))
+        if S.pg():
+            if not use_rollup:
+                rollup.rebuild_all(terms, origin=origin, now=now)
             else:
-                _rebuild(terms, origin, now)
-                return _fresh(terms, span, leads=-1)
-        else:
-            return _sync_dirty(state, terms=terms, origin=origin, now=now, bounded=bounded, span=span)
-    raise FiguresPreparing("The SLA figures are being prepared; this takes a few minutes.")
+                stale, _ = rollup.stale_days(None)
+                ordered = sorted(stale, reverse=True)  # recent days first: they are the ones people look at
+                rollup.rebuild_days(terms, ordered if days is None else ordered[:days], now=now)
+        PassState.objects.filter(pk=state.pk).update(refreshed_at=now)
+        return len(claimed)
 
 
-def _sync_dirty(
-    state: PassState, *, terms: SlaTerms, origin, now: dt.datetime, bounded: bool, span: tuple | None
-) -> Sync:
-    """The passes of the leads marked dirty (a request's bounded share, or all), inside ``sync``'s lock."""
-    limit = f" WHERE id IN (SELECT id FROM sla_dirtylead ORDER BY id LIMIT {REQUEST_LEADS})" if bounded else ""
-    claim = f"DELETE FROM sla_dirtylead{limit} RETURNING lead_id"
-    use_rollup = rollup.usable(state, terms, origin)
-    if use_rollup:
-        # One round trip: the claimed leads, the days left stale by earlier bounded refreshes and
-        # the generations of the span's days (cache keys of finished weeks).
-        in_span = " OR day BETWEEN %(a)s AND %(b)s" if span else ""
-        rows = S.run(
-            f"WITH d AS ({claim}) SELECT lead_id, NULL::date, NULL::boolean, NULL::integer FROM d UNION ALL"
-            f" SELECT NULL, day, stale, generation FROM sla_rollupday WHERE stale{in_span}",
-            {"a": span[0], "b": span[1]} if span else {},
+def _coverage(key: str) -> tuple:
+    """The hour table's first and last hour for ``key`` (index ``sla_businesshour_unique``) and
+    whether any lead waits in the dirty-lead queue, in one read."""
+    row = run(
+        sql(
+            "SELECT (SELECT MIN(hour_start) FROM sla_businesshour WHERE calendar_key = {key}),"
+            " (SELECT MAX(hour_start) FROM sla_businesshour WHERE calendar_key = {key}),"
+            " EXISTS (SELECT 1 FROM sla_dirtylead)",
+            key=key,
         )
-        stale = {row[1] for row in rows if row[1] is not None and row[2]}
-        generations = {row[1]: row[3] for row in rows if row[1] is not None}
-        rows = [row for row in rows if row[0] is not None]
-    else:
-        rows, stale, generations = S.run(claim, {}), set(), {}
-    claimed = sorted({row[0] for row in rows})
-    pending = bounded and len(rows) >= REQUEST_LEADS  # more may wait: the task takes them
-    if len(claimed) > FULL_REBUILD_AT:
-        _rebuild(terms, origin, now)
-        return _fresh(terms, span, leads=-1)
-    if claimed:
-        ids = claimed if S.pg() else json.dumps(claimed)
-        before = rollup.days_of_leads(terms, claimed) if use_rollup else set()
-        S.run(_upsert_sql(by_ids=True), {"key": terms.key, "ids": ids})
-        if use_rollup:
-            changed = before | rollup.days_of_leads(terms, claimed)
-            rollup.mark_stale(changed)
-            stale |= changed
-    if not S.pg():
-        return Sync(leads=len(claimed), rollup=False, pending=False)
-    if not use_rollup:
-        if bounded and _large_log():
-            _queue_task()  # figures read the passes until the roll-up is rebuilt
-            return Sync(leads=len(claimed), rollup=False, pending=pending)
-        rollup.rebuild_all(terms, origin=origin, now=now)
-        return _fresh(terms, span, leads=len(claimed), pending=pending)
-    ordered = sorted(stale, reverse=True)  # recent days first: they are the ones people look at
-    todo = ordered[: rollup.REQUEST_DAYS] if bounded else ordered
-    rollup.rebuild_days(terms, todo, now=now)
-    for day in todo:
-        generations[day] = generations.get(day, 0) + 1
-    if len(ordered) > len(todo) or pending:
-        _queue_task()
-    return Sync(
-        leads=len(claimed),
+    )[0]
+    return S.parse_dt(row[0]), S.parse_dt(row[1]), bool(row[2])
+
+
+def _any_transition() -> bool:
+    """Whether the log holds anything at all (one probe of the transition table's primary key)."""
+    return bool(run(Fragment("SELECT EXISTS (SELECT 1 FROM leads_transition)"))[0][0])
+
+
+def freshness(*, terms: SlaTerms, now: dt.datetime, span: tuple | None = None) -> Freshness:
+    """What the stored passes and roll-up can answer for, read without writing (pages call this).
+
+    Raises ``FiguresPreparing`` when the passes were never built for these terms, or the hour table
+    no longer matches them: only the background refresh may build them. ``span`` (first and last
+    local day) asks for the roll-up days' generations in that span.
+    """
+    state = PassState.objects.first()
+    if state is None and not _any_transition():
+        return Freshness(as_of=None, refreshing=False, rollup=False)  # a new installation: nothing to count yet
+    first, last, dirty = _coverage(terms.key)
+    hour_now = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    if (
+        state is None
+        or state.calendar_key != terms.key
+        or first is None
+        or state.hours_origin != first
+        or last < hour_now
+    ):
+        raise FiguresPreparing("The SLA figures are being prepared; this takes a few minutes.")
+    as_of = state.refreshed_at or state.built_at
+    if not rollup.usable(state, terms, first):
+        return Freshness(as_of=as_of, refreshing=dirty, rollup=False)
+    stale, generations = rollup.stale_days(span)
+    return Freshness(
+        as_of=as_of,
+        refreshing=dirty,
         rollup=True,
-        pending=pending,
-        stale=frozenset(ordered[len(todo) :]),
+        stale=frozenset(stale),
         generations=generations,
         build=state.rollup_build,
     )
-
-
-def _fresh(terms: SlaTerms, span: tuple | None, *, leads: int, pending: bool = False) -> Sync:
-    """After a full build: nothing stale, every generation 0, a new build time."""
-    if not S.pg():
-        return Sync(leads=leads, rollup=False, pending=pending)
-    build = PassState.objects.values_list("rollup_build", flat=True).first() or ""
-    return Sync(leads=leads, rollup=True, pending=pending, build=build)

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import logging
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,10 +23,32 @@ from alignment.models import AgreementVersion
 from leads.models import Assignment, Lead, Stage, Team, Transition
 from leads.scoring.rescoring import batches
 from portal.access import Role, display_name
-from sla import figures as F
 from sla import passes
 from sla.clock import SlaTerms, current_terms
-from sla.models import Alert, Notification, WeeklyReport
+from sla.figures import Scope, alert_candidates, compute, iso_week_bounds, iso_week_label
+from sla.models import Alert, Notification, PassState, WeeklyReport
+from sla.weeks import previous_iso_week
+
+__all__ = [
+    "BreachCheckResult",
+    "SlaError",
+    "alert_raise",
+    "breach_email_send",
+    "breaches_check",
+    "due_times_fill",
+    "figures_refresh",
+    "notification_read",
+    "notifications_read_all",
+    "previous_iso_week",
+    "report_csv",
+    "report_figures",
+    "report_generate",
+    "report_recipients",
+    "report_send",
+    "reports_due",
+    "version_in_force",
+    "versions_spanned",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +74,7 @@ class BreachCheckResult:
     breaches: int = 0
     escalated: int = 0
     due_times_filled: int = 0
-
-
-def _alert_candidates(terms: SlaTerms, now: dt.datetime) -> list[tuple]:
-    """Open MQL passes that crossed 75 % or 100 % of their target and lack that alert (one statement)."""
-    params: dict = {}
-    scope = F.Scope(start=now, end=now, tz=terms.calendar.tz, now=now)
-    ctes = F._passes_ctes(prefix="o", source="open", scope=scope, terms=terms, params=params)
-    sql = f"""
-        WITH {ctes}
-        SELECT oq.pass_id, oq.lead_id, oq.start_at, oq.target_seconds, oq.breached
-        FROM oq
-        WHERE oq.warned = 1 AND (
-          (oq.breached = 0 AND NOT EXISTS (
-             SELECT 1 FROM sla_alert a WHERE a.mql_transition_id = oq.pass_id AND a.threshold = 'warning'))
-          OR (oq.breached = 1 AND NOT EXISTS (
-             SELECT 1 FROM sla_alert a WHERE a.mql_transition_id = oq.pass_id AND a.threshold = 'breach'))
-        )
-        ORDER BY oq.start_at, oq.pass_id"""
-    return F._run(sql, params)
+    to_email: list[int] = field(default_factory=list)  # breach alerts whose manager gets an e-mail (the task sends)
 
 
 def _manager_for(lead: Lead, owner: User | None) -> User | None:
@@ -155,11 +159,6 @@ def alert_raise(
             )
         if lead.team_id and lead.team.escalate_breaches and owner is not None:
             _escalate(lead=lead, alert=alert, owner=owner, now=now)
-        if manager is not None and manager.email:
-            from sla import tasks  # tasks import services; imported here to keep the module graph acyclic
-
-            alert_id = alert.pk
-            transaction.on_commit(lambda: tasks.send_breach_email.delay(alert_id))
         return alert
 
 
@@ -244,8 +243,7 @@ def breaches_check(*, now: dt.datetime | None = None) -> BreachCheckResult:
     terms = current_terms()
     passes.refresh(terms=terms, now=now)
     result = BreachCheckResult(due_times_filled=due_times_fill(terms=terms))
-    for pass_id, lead_id, start_at, target_seconds, breached in _alert_candidates(terms, now):
-        start_at = F._parse_dt(start_at)
+    for pass_id, lead_id, start_at, target_seconds, breached in alert_candidates(terms, now):
         due = terms.calendar.add_hours(start_at, float(target_seconds) / 3600) if target_seconds else None
         threshold = Alert.Threshold.BREACH if breached else Alert.Threshold.WARNING
         alert = alert_raise(lead_id=lead_id, pass_id=pass_id, threshold=threshold, due_at=due, now=now)
@@ -254,6 +252,8 @@ def breaches_check(*, now: dt.datetime | None = None) -> BreachCheckResult:
         if threshold == Alert.Threshold.BREACH:
             result.breaches += 1
             result.escalated += int(alert.escalated)
+            if alert.manager is not None and alert.manager.email:
+                result.to_email.append(alert.pk)
         else:
             result.warnings += 1
     return result
@@ -296,20 +296,53 @@ def notifications_read_all(*, user: User, now: dt.datetime | None = None) -> int
 # --- Weekly reports ---------------------------------------------------------------------------------
 
 
-def previous_iso_week(*, now: dt.datetime, tz: zoneinfo.ZoneInfo) -> tuple[int, int]:
-    year, week, _ = (now.astimezone(tz).date() - dt.timedelta(days=7)).isocalendar()
-    return year, week
+def _signed_versions() -> list[AgreementVersion]:
+    """Every published version (active or retired), in the order they came into force."""
+    return list(
+        AgreementVersion.objects.filter(
+            status__in=[AgreementVersion.Status.ACTIVE, AgreementVersion.Status.RETIRED], published_at__isnull=False
+        ).order_by("published_at", "number")
+    )
+
+
+def versions_spanned(start: dt.datetime, end: dt.datetime) -> list[AgreementVersion]:
+    """The signed versions in force at some instant of [start, end), oldest first."""
+    signed = _signed_versions()
+    spanned = []
+    for i, version in enumerate(signed):
+        until = signed[i + 1].published_at if i + 1 < len(signed) else None
+        if version.published_at < end and (until is None or until > start):
+            spanned.append(version)
+    return spanned
 
 
 def version_in_force(at: dt.datetime) -> AgreementVersion | None:
     """The agreement published last before ``at`` (the one both sides lived by that week)."""
-    version = (
-        AgreementVersion.objects.filter(published_at__isnull=False, published_at__lt=at)
-        .exclude(status__in=[AgreementVersion.Status.DRAFT, AgreementVersion.Status.ABANDONED])
-        .order_by("-published_at", "-number")
-        .first()
-    )
-    return version or AgreementVersion.objects.active()
+    before = [v for v in _signed_versions() if v.published_at < at]
+    return before[-1] if before else AgreementVersion.objects.active()
+
+
+def _agreement_snapshot(start: dt.datetime, end: dt.datetime) -> dict:
+    """Which versions the week spans, each with the response targets it set, as stored in the report."""
+    versions = []
+    for version in versions_spanned(start, end):
+        hours = ((version.spec or {}).get("sla") or {}).get("response_hours") or {}
+        versions.append(
+            {
+                "id": version.pk,
+                "number": version.number,
+                "published_at": version.published_at.isoformat(),
+                "response_hours": {g: h for g, h in sorted(hours.items()) if h is not None},
+            }
+        )
+    numbers = [str(v["number"]) for v in versions]
+    if not numbers:
+        label = "default terms"
+    elif len(numbers) == 1:
+        label = f"version {numbers[0]}"
+    else:
+        label = f"versions {', '.join(numbers[:-1])} and {numbers[-1]}"
+    return {"versions": versions, "label": label}
 
 
 def report_recipients(team: Team) -> list[User]:
@@ -328,10 +361,10 @@ def _average(values: list) -> float | None:
 def report_figures(*, team: Team, iso_year: int, iso_week: int, now: dt.datetime, terms: SlaTerms) -> dict:
     """The report's content: the week's figures, the previous week and the average of the 8 before."""
     tz = zoneinfo.ZoneInfo(team.time_zone)
-    start, end = F.iso_week_bounds(iso_year, iso_week, tz)
-    scope = F.Scope(start=start, end=end, tz=tz, now=now, team_id=team.pk)
+    start, end = iso_week_bounds(iso_year, iso_week, tz)
+    scope = Scope(start=start, end=end, tz=tz, now=now, team_id=team.pk)
     names = _sdr_names()
-    data = F.compute(scope, terms=terms, user_names=names, bounded=False).as_dict()
+    data = compute(scope, terms=terms, user_names=names)
     trends = data["trends"]
     previous = trends[-2]
     before = trends[-9:-1]  # the 8 weeks before the report week
@@ -351,7 +384,8 @@ def report_figures(*, team: Team, iso_year: int, iso_week: int, now: dt.datetime
             "breaches": _average([w["breaches"] for w in before]),
         },
     }
-    data["week"] = {"iso_year": iso_year, "iso_week": iso_week, "label": F.iso_week_label(iso_year, iso_week)}
+    data["agreement"] = _agreement_snapshot(start, end)
+    data["week"] = {"iso_year": iso_year, "iso_week": iso_week, "label": iso_week_label(iso_year, iso_week)}
     data["team"] = {"id": team.pk, "name": team.name, "time_zone": team.time_zone}
     return data
 
@@ -369,18 +403,19 @@ def report_generate(
     user: User | None = None,
     now: dt.datetime | None = None,
     if_missing: bool = False,
-    send: bool = True,
 ) -> WeeklyReport | None:
-    """Snapshot one team's ISO week and e-mail it on commit. ``if_missing`` skips weeks already reported.
+    """Snapshot one team's ISO week. ``if_missing`` skips weeks already reported; the caller queues the e-mail.
 
-    The team row lock makes concurrent Monday runs produce one report; a deliberate regeneration
-    (``if_missing=False``) always adds a new snapshot and leaves the old one untouched.
+    The snapshot is taken from the log as it is now (the pass table is caught up first), with the
+    reason words and targets of the moment. The team row lock makes concurrent Monday runs produce
+    one report; a deliberate regeneration (``if_missing=False``) always adds a new snapshot and
+    leaves the old one untouched.
     """
     now = now or timezone.now()
     try:
         dt.date.fromisocalendar(iso_year, iso_week, 1)
     except ValueError:
-        raise SlaError(f"{F.iso_week_label(iso_year, iso_week)} is not an ISO week.") from None
+        raise SlaError(f"{iso_week_label(iso_year, iso_week)} is not an ISO week.") from None
     with transaction.atomic():
         team = Team.objects.select_for_update(of=("self",)).select_related("manager").filter(pk=team_id).first()
         if team is None:
@@ -388,10 +423,11 @@ def report_generate(
         if if_missing and WeeklyReport.objects.for_week(team=team, iso_year=iso_year, iso_week=iso_week).exists():
             return None
         tz = zoneinfo.ZoneInfo(team.time_zone)
-        start, end = F.iso_week_bounds(iso_year, iso_week, tz)
+        start, end = iso_week_bounds(iso_year, iso_week, tz)
         if start > now:
-            raise SlaError(f"{F.iso_week_label(iso_year, iso_week)} has not started yet in {team.time_zone}.")
+            raise SlaError(f"{iso_week_label(iso_year, iso_week)} has not started yet in {team.time_zone}.")
         terms = current_terms()
+        passes.refresh(terms=terms, now=now)
         version = version_in_force(end)
         report = WeeklyReport.objects.create(
             team=team,
@@ -404,11 +440,6 @@ def report_generate(
             generated_at=now,
             generated_by=user,
         )
-        if send:
-            from sla import tasks  # tasks import services; imported here to keep the module graph acyclic
-
-            report_id = report.pk
-            transaction.on_commit(lambda: tasks.send_weekly_report.delay(report_id))
     return report
 
 
@@ -422,8 +453,7 @@ def report_csv(report: WeeklyReport) -> str:
     prev, avg = comp.get("previous_week", {}), comp.get("eight_week_average", {})
     writer.writerow(["report", "team", report.team.name, "", ""])
     writer.writerow(["report", "week", report.week_label, prev.get("week", ""), ""])
-    version = report.agreement_version.number if report.agreement_version else ""
-    writer.writerow(["report", "agreement_version", version, "", ""])
+    writer.writerow(["report", "agreement_versions", report.versions_label, "", ""])
     writer.writerow(["report", "generated_at", report.generated_at.isoformat(), "", ""])
     writer.writerow(["marketing", "mqls_delivered", f["mql"]["delivered"], prev.get("mqls", ""), avg.get("mqls", "")])
     writer.writerow(["marketing", "mql_quota_prorated", f["mql"]["quota"], "", ""])
@@ -536,14 +566,12 @@ def reports_due(*, now: dt.datetime | None = None) -> list[WeeklyReport]:
 def figures_refresh(*, rebuild: bool = False, now: dt.datetime | None = None) -> int:
     """Bring the pass table and the daily roll-up fully up to date; ``rebuild`` starts both from scratch.
 
-    The command ``sla_refresh`` and the task ``refresh_sla`` call this, so that no web request ever
-    builds the whole history. Returns the number of leads recomputed (-1 after a full build).
+    The command ``sla_refresh`` and the task ``refresh_sla`` call this; no web request does. Returns
+    the number of leads recomputed (-1 after a full build).
     """
     terms = current_terms()
     if rebuild:
         with transaction.atomic():
-            from sla.models import PassState
-
             PassState.objects.all().delete()
     leads = passes.refresh(terms=terms, now=now)
     if leads < 0:

@@ -10,6 +10,14 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+__all__ = [
+    "TABLE_KEYS",
+    "Column",
+    "Table",
+    "chart_data",
+    "chart_tables",
+]
+
 # Column kinds tell the template how to print a raw value: int, pct (0–1), hours, text.
 Column = tuple[str, str]
 

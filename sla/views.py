@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,15 +16,25 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from leads.inbox.selectors import agreed_reason_labels
-from leads.models import Lead, Team, reason_label
+from leads.inbox.selectors import reason_words
+from leads.models import Lead, Team
 from portal.access import LEADERS, Role, display_name, has_role, role_required
-from sla import figures as F
-from sla import services
+from sla import services, tasks
 from sla.clock import current_terms
+from sla.figures import (
+    DISTRIBUTION_LABELS,
+    FUNNEL_METRICS,
+    Drill,
+    DrillRows,
+    FiguresPreparing,
+    Scope,
+    compute,
+    iso_week_label,
+    local_midnight,
+    week_label,
+)
 from sla.forms import DashboardFilterForm, ReportGenerateForm
 from sla.models import Notification, WeeklyReport
-from sla.passes import FiguresPreparing
 from sla.tables import TABLE_KEYS, chart_data, chart_tables
 
 DASHBOARD_ROLES = (Role.MANAGER, *LEADERS, Role.SDR)
@@ -88,9 +99,9 @@ class _Filters:
         self.team = cd.get("team")
         tz = zoneinfo.ZoneInfo(self.team.time_zone) if self.team else self.terms.calendar.tz
         self.own_only = own_figures_only(request.user)
-        self.scope = F.Scope(
-            start=F.local_midnight(cd["date_from"], tz),
-            end=F.local_midnight(cd["date_to"] + dt.timedelta(days=1), tz),
+        self.scope = Scope(
+            start=local_midnight(cd["date_from"], tz),
+            end=local_midnight(cd["date_to"] + dt.timedelta(days=1), tz),
             tz=tz,
             now=timezone.now(),
             team_id=self.team.pk if self.team else None,
@@ -118,7 +129,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Both sides of the agreement at a glance: tiles, charts with their tables, per-SDR figures."""
     filters = _Filters(request)
     try:
-        figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+        figures = compute(filters.scope, terms=filters.terms)
     except FiguresPreparing as exc:
         return _preparing(request, exc)
     _name_sdrs(figures, request.user, filters.own_only)
@@ -136,6 +147,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "drill": _DrillLinks(filters),
             "own_only": filters.own_only,
             "latest_report": None if filters.own_only else _latest_report(filters.team),
+            "as_of": dt.datetime.fromisoformat(figures["as_of"]) if figures["as_of"] else None,
         },
     )
 
@@ -166,7 +178,7 @@ class _DrillLinks:
         return self._filters.drill_url(metric)
 
 
-def _drill_from_request(request: HttpRequest, own_only: bool) -> F.Drill:
+def _drill_from_request(request: HttpRequest, own_only: bool) -> Drill:
     def as_int(name):
         raw = request.GET.get(name, "").strip()
         if raw == "":
@@ -177,7 +189,7 @@ def _drill_from_request(request: HttpRequest, own_only: bool) -> F.Drill:
             raise Http404(f"{name} must be a number.") from None
 
     sdr_raw = request.GET.get("sdr", "").strip()
-    drill = F.Drill(
+    drill = Drill(
         metric=request.GET.get("metric", "").strip(),
         week=as_int("week"),
         sdr=None if own_only or sdr_raw in ("", "none") else as_int("sdr"),
@@ -197,33 +209,34 @@ def drill(request: HttpRequest) -> HttpResponse:
     filters = _Filters(request)
     spec = _drill_from_request(request, filters.own_only)
     try:
-        rows = F.DrillRows(filters.scope, spec, filters.terms)
+        rows = DrillRows(filters.scope, spec, filters.terms)
     except FiguresPreparing as exc:
         return _preparing(request, exc)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     items = list(page.object_list)
     leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
     names = _names({r["sdr_id"] for r in items})
-    codes = {r["reason_code"] for r in items if r["reason_code"]} | ({spec.reason} if spec.reason else set())
-    labels = agreed_reason_labels(codes)
+    words = reason_words()
     for row in items:
         row["lead"] = leads.get(row["lead_id"])
         row["sdr_name"] = names.get(row["sdr_id"], "Unassigned" if row["sdr_id"] is None else "")
-        row["reason_label"] = reason_label(row["reason_code"], labels)
+        row["reason_label"] = words.label(row["reason_code"] or "", at=row["end_at"])
     query = request.GET.copy()
     query.pop("page", None)
     context_bits = []
     if spec.week is not None:
         weeks = filters.scope.week_starts
-        context_bits.append(f"week {F._week_label(weeks[spec.week], filters.scope.tz)}")
+        context_bits.append(f"week {week_label(weeks[spec.week], filters.scope.tz)}")
     if spec.sdr is not None:
         context_bits.append(f"SDR {_names([spec.sdr]).get(spec.sdr, spec.sdr)}")
     if spec.sdr_unassigned:
         context_bits.append("unassigned")
     if spec.reason is not None:
-        context_bits.append(f"reason “{reason_label(spec.reason, labels) or 'none given'}”")
-    if spec.bucket is not None and 0 <= spec.bucket < len(F.DISTRIBUTION_LABELS):
-        context_bits.append(f"{F.DISTRIBUTION_LABELS[spec.bucket]} of target used")
+        # The same words as the dashboard's bar: the version in force at the range's end.
+        at = min(filters.scope.end, filters.scope.now)
+        context_bits.append(f"reason “{words.label(spec.reason, at=at) or 'none given'}”")
+    if spec.bucket is not None and 0 <= spec.bucket < len(DISTRIBUTION_LABELS):
+        context_bits.append(f"{DISTRIBUTION_LABELS[spec.bucket]} of target used")
     return render(
         request,
         "sla/drill.html",
@@ -235,7 +248,7 @@ def drill(request: HttpRequest) -> HttpResponse:
             "rows": items,
             "query": query.urlencode(),
             "filters": filters,
-            "is_funnel": spec.metric in F.FUNNEL_METRICS,
+            "is_funnel": spec.metric in FUNNEL_METRICS,
             "open_source": spec.metric in ("open_now", "at_risk", "overdue"),
         },
     )
@@ -249,7 +262,7 @@ def export(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404("No such table.")
     filters = _Filters(request)
     try:
-        figures = F.compute(filters.scope, terms=filters.terms).as_dict()
+        figures = compute(filters.scope, terms=filters.terms)
     except FiguresPreparing as exc:
         return _preparing(request, exc)
     _name_sdrs(figures, request.user, filters.own_only)
@@ -277,7 +290,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
     default_week = ""
     if team is not None:
         year, week = services.previous_iso_week(now=now, tz=zoneinfo.ZoneInfo(team.time_zone))
-        default_week = F.iso_week_label(year, week)
+        default_week = iso_week_label(year, week)
     return render(
         request,
         "sla/report_list.html",
@@ -333,6 +346,7 @@ def report_generate(request: HttpRequest) -> HttpResponse:
     except services.SlaError as exc:
         messages.error(request, str(exc))
         return redirect("sla:report_list")
+    transaction.on_commit(lambda: tasks.send_weekly_report.delay(report.pk))
     report.refresh_from_db(fields=["sent_to"])
     sent = f" and e-mailed to {', '.join(report.sent_to)}" if report.sent_to else ""
     messages.success(request, f"Report {report.week_label} for {report.team} generated{sent}.")

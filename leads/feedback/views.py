@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from leads.feedback.selectors import rejected_leads
 from leads.inbox import services
-from leads.inbox.selectors import agreed_reason_labels
+from leads.inbox.selectors import reason_words
 from leads.models import Lead
 from portal.access import Role, has_role, role_required
 
@@ -22,10 +22,11 @@ def rejected_list(request: HttpRequest) -> HttpResponse:
     """Every rejected lead with its reason, the SDR's note and the answers; marketing acts on them."""
     page = Paginator(rejected_leads(), 25).get_page(request.GET.get("page"))
     leads = list(page.object_list)
-    labels = agreed_reason_labels({lead.reject_reason for lead in leads if lead.reject_reason})
+    words = reason_words() if any(lead.reject_reason for lead in leads) else None
     people = get_user_model().objects.in_bulk({lead.rejected_by_id for lead in leads if lead.rejected_by_id})
     for lead in leads:
-        lead.reason_label = labels.get(lead.reject_reason, lead.reject_reason or "—")
+        # The words of the signed version in force when the SDR rejected it (never a draft's).
+        lead.reason_label = words.label(lead.reject_reason, at=lead.rejected_at) if lead.reject_reason else "—"
         lead.rejected_by = people.get(lead.rejected_by_id)
     return render(
         request,

@@ -13,7 +13,7 @@ from django.utils import timezone
 from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
-from leads.models import SYSTEM_REASONS, Lead, Stage, Team, TeamMember, Transition, reason_label
+from leads.models import Lead, Stage, Team, TeamMember, Transition, reason_label
 from leads.scoring.scorer import (
     _known,
     _norm,
@@ -37,26 +37,69 @@ def latest_transitions(limit: int = 15) -> list[Transition]:
     return with_reason_labels(list(rows))
 
 
-def agreed_reason_labels(codes: set[str]) -> dict[str, str]:
-    """The agreement's words for these reject/recycle reason codes, from the newest version that
-    has each one, so a code a later version dropped still reads as it did. One query at most."""
-    codes = set(codes) - SYSTEM_REASONS.keys()
-    agreed: dict[str, str] = {}
-    if codes:
-        for spec in AgreementVersion.objects.order_by("-published_at", "-id").values_list("spec", flat=True):
-            for kind in ("reject", "recycle"):
-                for code, label in vocab.reason_choices(spec, kind):
-                    agreed.setdefault(code, label)
-            if codes <= agreed.keys():
-                break
-    return agreed
+@dataclass(frozen=True)
+class ReasonWords:
+    """The words of reject/recycle reason codes, by the one rule every page, export, report and e-mail uses.
+
+    A reason reads as the label of the signed (published) version in force when it was given — the
+    version recorded on its transition, else the one published last before that instant — falling
+    back to the newest signed version that defines the code; never a draft's. A code no signed
+    version defines reads as the system's words or as the code made readable (``reason_label``).
+    """
+
+    published: tuple[tuple[dt.datetime | None, int], ...] = ()  # (published_at, version id), oldest first
+    by_version: dict[int, dict[str, str]] = field(default_factory=dict)
+    newest: dict[str, str] = field(default_factory=dict)  # code → label of the newest version having it
+
+    def version_at(self, at: dt.datetime | None) -> int | None:
+        """The signed version in force at ``at`` (the last one published at or before it)."""
+        if at is None or not self.published:
+            return None
+        instants = [p or dt.datetime.min.replace(tzinfo=dt.UTC) for p, _ in self.published]
+        i = bisect_right(instants, at)
+        return self.published[i - 1][1] if i else None
+
+    def agreed(self, code: str, *, version_id: int | None = None, at: dt.datetime | None = None) -> str:
+        """The words of the version ``code`` was given under (or in force ``at``); blank when none has it."""
+        if version_id not in self.by_version:
+            version_id = self.version_at(at)
+        return self.by_version.get(version_id, {}).get(code) or self.newest.get(code, "")
+
+    def label(self, code: str, *, version_id: int | None = None, at: dt.datetime | None = None) -> str:
+        return reason_label(code, {code: self.agreed(code, version_id=version_id, at=at)} if code else {})
+
+    def labels_at(self, at: dt.datetime, codes: set[str]) -> dict[str, str]:
+        """``{code: words}`` for reasons counted together, in the version in force at ``at``."""
+        return {code: self.label(code, at=at) for code in codes if code}
 
 
-def with_reason_labels(transitions: list[Transition]) -> list[Transition]:
-    """Give each transition ``reason_label`` (``leads.models.reason_label``)."""
-    agreed = agreed_reason_labels({t.reason_code for t in transitions if t.reason_code})
+def reason_words() -> ReasonWords:
+    """Every signed version's reason labels (one query; the specs' reason lists only)."""
+    rows = (
+        AgreementVersion.objects.filter(status__in=[AgreementVersion.Status.ACTIVE, AgreementVersion.Status.RETIRED])
+        .order_by(F("published_at").asc(nulls_first=True), "number", "id")
+        .values_list("id", "published_at", "spec__reject_reasons", "spec__recycle_reasons")
+    )
+    published, by_version, newest = [], {}, {}
+    for vid, published_at, *lists in rows:
+        labels = {
+            r["code"]: r.get("label") or ""
+            for reasons in lists
+            for r in (reasons or [])
+            if isinstance(r, dict) and r.get("code")
+        }
+        published.append((published_at, vid))
+        by_version[vid] = labels
+        newest.update({code: label for code, label in labels.items() if label})
+    return ReasonWords(published=tuple(published), by_version=by_version, newest=newest)
+
+
+def with_reason_labels(transitions: list[Transition], words: ReasonWords | None = None) -> list[Transition]:
+    """Give each transition ``reason_label``: the words of the version in force when it was given."""
+    if words is None and any(t.reason_code for t in transitions):
+        words = reason_words()
     for t in transitions:
-        t.reason_label = reason_label(t.reason_code, agreed)
+        t.reason_label = words.label(t.reason_code, version_id=t.agreement_version_id, at=t.at) if t.reason_code else ""
     return transitions
 
 

@@ -30,8 +30,11 @@ from alignment.dictionary import TYPES, Dictionary, builtin_dictionary, load_dic
 from alignment.models import AgreementVersion, Attribute, Persona
 from leads.intake import writes as intake
 from leads.intake.attributes import ValueRefused, clean_attributes, clean_builtin_choice
+from leads.intake.history import HistoryError, clean_created_at, clean_history
 from leads.intake.identity import resolve_identities
+from leads.lifecycle import HISTORY_STAGES
 from leads.models import API_SCOPES, Lead, Stage
+from leads.scoring.insights_api import router as insights_router
 from leads.scoring.scorer import explain
 
 MAX_BATCH = 1000
@@ -154,6 +157,11 @@ class StrictIn(pydantic.BaseModel):
 _MAX = intake.MAX_LENGTHS  # the columns' limits, shared with the CSV import
 
 
+class HistoryStepIn(StrictIn):
+    stage: str = Field(description="One of " + ", ".join(HISTORY_STAGES) + ".", examples=["won"])
+    at: dt.datetime = Field(description="When the lead reached it (ISO 8601, not in the future).")
+
+
 def _dictionary(info: ValidationInfo) -> Dictionary:
     """The organisation's dictionary the endpoint loaded once for the whole request."""
     return (info.context or {}).get("dictionary") or builtin_dictionary()
@@ -208,6 +216,38 @@ class LeadIn(StrictIn):
         description="The organisation's own lead and account attributes by key; null clears one.",
         examples=[{"lead_origin": "Google", "time_on_site": 2.5}],
     )
+    created_at: dt.datetime | None = Field(
+        None,
+        description="When the lead really arrived, for past leads (history import). ISO 8601, not in the future; "
+        "default: now. Applies when the lead is created (or has not moved yet).",
+    )
+    history: list[HistoryStepIn] | None = Field(
+        None,
+        description='A past lead\'s path, in order: e.g. [{"stage": "sql", "at": "2025-03-02"}, '
+        '{"stage": "won", "at": "2025-04-10"}]. Stored as historical transitions: evidence reads them, '
+        "SLA figures never do. Needs created_at.",
+    )
+
+    @field_validator("created_at")
+    @classmethod
+    def _past(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else _checked(clean_created_at, value)
+
+    @field_validator("history")
+    @classmethod
+    def _path(cls, value: list[HistoryStepIn] | None, info: ValidationInfo) -> list[HistoryStepIn] | None:
+        if not value:
+            return value
+        created_at = info.data.get("created_at")
+        if created_at is None:
+            raise PydanticCustomError("history_created_at", "A history needs the lead's created_at.")
+        try:
+            clean_history([step.model_dump() for step in value], created_at=created_at)
+        except HistoryError as exc:
+            raise PydanticCustomError(
+                "history", "{field}: {message}", {"field": exc.field, "message": str(exc)}
+            ) from None
+        return value
 
     @field_validator(*intake.LEAD_CHOICE_FIELDS, "industry", "country", mode="before")
     @classmethod
@@ -414,6 +454,15 @@ class LeadQuery(Schema):
 
 # --- Endpoints ------------------------------------------------------------------------------
 
+
+def lead_data(payload: LeadIn) -> dict[str, Any]:
+    """A validated lead as the writer takes it: set fields only, the history as checked steps."""
+    data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
+    if payload.history:
+        data["history"] = clean_history([step.model_dump() for step in payload.history], created_at=payload.created_at)
+    return data
+
+
 router = Router(tags=["v1"])
 
 
@@ -473,7 +522,8 @@ def _lead_row(raw: Any, dictionary: Dictionary) -> tuple[dict | None, dict[str, 
         item = LeadIn.model_validate(raw, context={"dictionary": dictionary})
     except pydantic.ValidationError as exc:
         return None, field_errors(exc.errors())
-    row = {k: v for k, v in item.model_dump(exclude_unset=True).items() if v is not None and k != "attributes"}
+    row = lead_data(item)
+    row.pop("attributes", None)
     if item.attributes:
         cleaned, errors = clean_attributes(item.attributes, dictionary)
         if errors:
@@ -844,3 +894,4 @@ def kinds_create(request: HttpRequest, payload: KindIO):
 
 
 api.add_router("/v1", router)
+api.add_router("/v1", insights_router)

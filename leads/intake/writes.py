@@ -41,7 +41,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from alignment import spec as vocab
 from alignment.models import AgreementVersion
 from leads.bulk import SQL_CHUNK, batches, insert_rows
-from leads.lifecycle import ENTER, new_lead_team_id, transitions_add
+from leads.lifecycle import ENTER, HISTORY, new_lead_team_id, transitions_add
 from leads.models import API_SCOPES, Account, Activity, ApiToken, Lead, hash_token
 from leads.scoring.rescoring import requested_since, rescore_leads_later
 from leads.scoring.scorer import ACCOUNT_FACTS_ON_LEAD
@@ -602,7 +602,7 @@ def leads_write(
                 "account_id": account_ids.get(domain) if domain else None,
                 "team_id": team_id,
                 "stage": ENTER.to_stage,
-                "created_at": now,
+                "created_at": row.get("created_at") or now,
                 "updated_at": now,
                 "rescore_requested_at": now,  # a new lead waits for its first score
                 **{name: row.get(name, (defaults or {}).get(name, "")) for name in LEAD_FIELDS},
@@ -614,9 +614,11 @@ def leads_write(
             }
         )
     inserted = insert_rows(Lead, new_leads, now=now, returning=("email", "id"))
+    created_at: dict[int, dt.datetime] = {}
     for email, lead_id in inserted:
         result.created.add(lead_id)
         existing[email.lower()] = lead_id
+        created_at[lead_id] = merged[email.lower()].get("created_at") or now
     if len(inserted) < len(new_leads):  # lost a race: the other request's lead is the one to update
         lost = [lead["email"].lower() for lead in new_leads if lead["email"].lower() not in existing]
         existing.update(_leads_by_email(lost, ("id",)))
@@ -631,12 +633,13 @@ def leads_write(
                     "lead_id": lead_id,
                     "from_stage": "",
                     "to_stage": ENTER.to_stage,
-                    "at": now,
+                    "at": created_at[lead_id],
                     "agreement_version_id": version_id,
                 }
                 for lead_id in sorted(result.created)
             ]
         )
+    _history_write(merged, existing, result, now)
     changes, patches = [], []
     for key, row in merged.items():
         lead_id = existing[key]
@@ -666,6 +669,39 @@ def leads_write(
     _update_from_values(Lead, changes, [*columns, ("account", "bigint")], updated_at=now)
     _attributes_patch(Lead, sorted(patches))
     return result
+
+
+def _history_write(
+    merged: Mapping[str, Mapping[str, Any]], ids: Mapping[str, int], result: UpsertResult, now: dt.datetime
+) -> None:
+    """The dated steps of past leads (``history``, checked by ``leads.intake.history``), as historical moves.
+
+    A lead takes a history when this write created it, or when it is still untouched (stage New,
+    no move yet); a lead that already has one keeps it, so importing the same file twice changes
+    nothing. Its stage becomes the last step's, as the log says.
+    """
+    paths = {ids[key]: row["history"] for key, row in merged.items() if row.get("history")}
+    if not paths:
+        return
+    untouched = set(
+        Lead.objects.filter(pk__in=[pk for pk in paths if pk not in result.created], stage=ENTER.to_stage)
+        .exclude(transitions__from_stage__gt="")
+        .values_list("pk", flat=True)
+    )
+    rows, stages = [], []
+    for lead_id in sorted(paths):
+        if lead_id not in result.created and lead_id not in untouched:
+            continue
+        previous = ENTER.to_stage
+        for step in paths[lead_id]:
+            rows.append({"lead_id": lead_id, "from_stage": previous, "to_stage": step.stage, "at": step.at})
+            previous = step.stage
+        stages.append((lead_id, previous))
+        result.updated.discard(lead_id)
+    if not rows:
+        return
+    transitions_add(rows, by=HISTORY, historical=True)
+    _update_from_values(Lead, stages, [("stage", None)], updated_at=now)
 
 
 def leads_upsert(

@@ -30,9 +30,9 @@ from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q, V
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from alignment.spec import reason_choices
+from leads.inbox.selectors import reason_words
 from leads.models import Activity, Lead, Stage, Transition
-from leads.scoring.scorer import annotate_scores, condition_matches
+from leads.scoring.scorer import annotate_scores
 
 DEFAULT_DAYS = 90
 DAY_CHOICES = (30, 60, 90, 180, 365)
@@ -178,7 +178,7 @@ def _in_own_connection(work):
         connection.close()
 
 
-def _run_side_by_side(*passes):
+def run_side_by_side(*passes):
     """Run read-only passes two at a time on two connections (a scoring pass keeps one core busy).
 
     Inside an open transaction (tests, or a caller's atomic block) another connection could not
@@ -226,10 +226,10 @@ def _backtest(
         return outcomes_by_lead(days=days, now=now), base.count()
 
     if baseline is None:
-        draft, active, (outcomes, total) = _run_side_by_side(qualifying(draft_spec), qualifying(active_spec), history)
+        draft, active, (outcomes, total) = run_side_by_side(qualifying(draft_spec), qualifying(active_spec), history)
         baseline = Baseline(now=now, active=active, outcomes=outcomes, total=total)
     else:
-        (draft,) = _run_side_by_side(qualifying(draft_spec))
+        (draft,) = run_side_by_side(qualifying(draft_spec))
     return _tally(draft, baseline, days), baseline
 
 
@@ -323,169 +323,7 @@ def cached_backtest(*, draft_spec: dict, active_spec: dict, days: int) -> Backte
     return result
 
 
-# --- Suggestions from outcomes -----------------------------------------------------------------
-
-SIZE_BANDS = ((1, 50), (51, 200), (201, 1000), (1001, 5000), (5001, None))
-DIMENSIONS = (
-    ("industry", "Industry", "account__industry"),
-    ("size", "Company size", None),
-    ("country", "Country", "account__country"),
-    ("persona", "Persona", "persona__name"),
-    ("seniority", "Seniority", "seniority"),
-    ("source", "Lead source", "source"),
-)
-
-
-def _size_band_expression():
-    whens = [
-        m.When(
-            Q(account__employees__gte=low) & (Q(account__employees__lte=high) if high else Q()),
-            then=Value(f"{low:,}–{high:,}" if high else f"{low:,}+"),
-        )
-        for low, high in SIZE_BANDS
-    ]
-    return m.Case(*whens, default=Value(""), output_field=m.CharField())
-
-
-def _fit_points(spec: dict, fields: tuple[str, ...], value) -> int:
-    return sum(
-        rule["points"]
-        for rule in spec.get("fit_rules", [])
-        if rule["field"] in fields and condition_matches(rule, value)
-    )
-
-
-def _current_points(spec: dict, dimension: str, value, extra: dict) -> str:
-    """The active definition's fit points for an attribute value, as shown next to its lift."""
-    from alignment.spec import region_for_country
-
-    if value in (None, ""):
-        return "—"
-    if dimension == "size":
-        low, high = extra["bounds"]
-        at_low = _fit_points(spec, ("employees",), low)
-        at_high = _fit_points(spec, ("employees",), high or low * 10)
-        return f"{at_low:+d}" if at_low == at_high else f"{at_low:+d} to {at_high:+d}"
-    if dimension == "country":
-        points = _fit_points(spec, ("country",), value) + _fit_points(spec, ("region",), region_for_country(value))
-        return f"{points:+d}"
-    if dimension == "persona":
-        return f"{_fit_points(spec, ('persona',), extra['persona_id']):+d}"
-    return f"{_fit_points(spec, (dimension,), value):+d}"
-
-
-@dataclass
-class Signal:
-    dimension: str
-    value: str
-    leads: int
-    converted: int
-    rate: float
-    lift: float | None
-    points: str
-
-    @property
-    def small(self) -> bool:
-        return self.leads < SMALL_SAMPLE
-
-    @property
-    def rate_pct(self) -> float:
-        return 100 * self.rate
-
-
-def _converted() -> Exists:
-    return _reached(Stage.SQL, Stage.WON)
-
-
-def suggestions(*, spec: dict, days: int = 180, now: dt.datetime | None = None) -> dict:
-    """Lift per attribute value and activity kind against the overall SQL/won rate (SQL aggregates)."""
-    from alignment.spec import ACTIVITY_KINDS, COUNTRIES, DEPARTMENTS, SENIORITIES, SOURCES
-
-    now = now or timezone.now()
-    base = population(days=days, now=now).annotate(converted=_converted())
-    totals = base.aggregate(n=Count("pk"), c=Count("pk", filter=Q(converted=True)))
-    overall = totals["c"] / totals["n"] if totals["n"] else 0.0
-    labels = {
-        "seniority": dict(SENIORITIES),
-        "source": dict(SOURCES),
-        "department": dict(DEPARTMENTS),
-        "country": {code: name for code, (name, _) in COUNTRIES.items()},
-    }
-    signals: list[Signal] = []
-
-    def add(dimension: str, value, shown: str, n: int, c: int, points: str) -> None:
-        rate = c / n if n else 0.0
-        lift = rate / overall if overall else None
-        signals.append(Signal(dimension, shown, n, c, rate, lift, points))
-
-    for key, title, path in DIMENSIONS:
-        if key == "size":
-            rows = (
-                base.annotate(v=_size_band_expression())
-                .values("v")
-                .annotate(n=Count("pk"), c=Count("pk", filter=Q(converted=True)))
-                .order_by()
-            )
-            bounds = {(f"{lo:,}–{hi:,}" if hi else f"{lo:,}+"): (lo, hi) for lo, hi in SIZE_BANDS}
-            for row in rows:
-                if not row["v"]:
-                    continue
-                add(
-                    title,
-                    row["v"],
-                    row["v"],
-                    row["n"],
-                    row["c"],
-                    _current_points(spec, "size", row["v"], {"bounds": bounds[row["v"]]}),
-                )
-            continue
-        if key == "persona":
-            rows = (
-                base.values("persona_id", "persona__name")
-                .annotate(n=Count("pk"), c=Count("pk", filter=Q(converted=True)))
-                .order_by()
-            )
-            for row in rows:
-                if row["persona_id"] is None:
-                    continue
-                points = _current_points(spec, "persona", row["persona__name"], {"persona_id": row["persona_id"]})
-                add(title, row["persona_id"], row["persona__name"], row["n"], row["c"], points)
-            continue
-        rows = base.values(v=F(path)).annotate(n=Count("pk"), c=Count("pk", filter=Q(converted=True))).order_by()
-        for row in rows:
-            if row["v"] in (None, ""):
-                continue
-            shown = labels.get(key, {}).get(row["v"], row["v"])
-            add(title, row["v"], shown, row["n"], row["c"], _current_points(spec, key, row["v"], {}))
-
-    kind_rows = (
-        Activity.objects.filter(lead__in=population(days=days, now=now))
-        .values("kind")
-        .annotate(
-            n=Count("lead_id", distinct=True),
-            c=Count(
-                "lead_id",
-                distinct=True,
-                filter=Q(
-                    Exists(Transition.objects.filter(lead_id=OuterRef("lead_id"), to_stage__in=(Stage.SQL, Stage.WON)))
-                ),
-            ),
-        )
-        .order_by()
-    )
-    kind_labels = dict(ACTIVITY_KINDS)
-    for row in kind_rows:
-        rules = [r for r in spec.get("behaviour_rules", []) if r["kind"] == row["kind"]]
-        points = (
-            ", ".join(
-                f"{r['points']:+d} each" + (f", cap {r['cap']}" if r.get("cap") is not None else "") for r in rules
-            )
-            or "not scored"
-        )
-        add("Activity", row["kind"], kind_labels.get(row["kind"], row["kind"]), row["n"], row["c"], points)
-
-    signals.sort(key=lambda s: (s.small, -(s.lift or 0), -s.leads))
-    return {"days": days, "leads": totals["n"], "converted": totals["c"], "overall": overall, "signals": signals}
+# --- Rejections of what met a definition ----------------------------------------------------------
 
 
 def rejection_reasons(*, spec: dict, days: int = DEFAULT_DAYS, now: dt.datetime | None = None) -> list[dict]:
@@ -500,7 +338,7 @@ def rejection_reasons(*, spec: dict, days: int = DEFAULT_DAYS, now: dt.datetime 
     )
     with _analytics():
         rows = list(rows)
-    labels = dict(reason_choices(spec, "reject"))
+    labels = reason_words().labels_at(now, {r["reason_code"] for r in rows})
     total = sum(r["n"] for r in rows)
     return [
         {

@@ -49,11 +49,12 @@ from django.db.models import (
     Min,
     OuterRef,
     Q,
+    Subquery,
     Value,
     When,
 )
 from django.db.models.functions import Coalesce, TruncDate
-from django.db.models.lookups import GreaterThan, LessThan
+from django.db.models.lookups import Exact, GreaterThan, IsNull, LessThan
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -61,7 +62,7 @@ from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
 from leads import bulk, lifecycle
 from leads.inbox.routing import route_mqls
-from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage
+from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Transition
 from leads.scoring.scorer import NEVER, annotate_scores, compile_condition
 from leads.sql import Fragment, join, query, run, sql, table
 
@@ -74,6 +75,7 @@ ID_BATCH = 5000
 REASON_QUALIFIED = "qualified"
 REASON_NO_LONGER_QUALIFIES = "no_longer_qualifies"
 REASON_KNOCKED_OUT = "knocked_out"
+REASON_NO_LONGER_KNOCKED_OUT = "no_longer_knocked_out"
 
 
 @dataclass
@@ -225,7 +227,8 @@ def _score_rows_returning(update: Fragment, *, threshold: int, version_id: int) 
             COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}), '{{}}'),
             COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}
                 OR (stage IN ({qualify}) AND NOT knocked_out AND score >= {threshold})
-                OR (knocked_out AND stage IN ({knock_out}))), '{{}}')
+                OR (knocked_out AND stage IN ({knock_out}))
+                OR (NOT knocked_out AND stage IN ({reinstate}))), '{{}}')
         FROM scored
         """,
         update=update,
@@ -233,6 +236,7 @@ def _score_rows_returning(update: Fragment, *, threshold: int, version_id: int) 
         qualify=_stages(lifecycle.QUALIFY),
         threshold=threshold,
         knock_out=_stages(lifecycle.KNOCK_OUT),
+        reinstate=_stages(lifecycle.REINSTATE),
     )
 
 
@@ -306,7 +310,18 @@ def _move_condition(threshold: int, *, newly_versioned: Iterable[int], now: dt.d
         else NEVER
     )
     to_disqualified = Q(knocked_out=True, stage__in=lifecycle.KNOCK_OUT.from_stages)
-    return to_mql | to_nurture | to_disqualified
+    return to_mql | to_nurture | to_disqualified | _reinstatable()
+
+
+def _reinstatable() -> Q:
+    """Disqualified by a knock-out that no longer fires: the latest transition is the system's
+    knock-out (no actor), not a person's disqualification. Read through the (lead, at, id) index."""
+    latest = Transition.objects.filter(lead_id=OuterRef("pk")).order_by("-at", "-id")
+    return (
+        Q(stage__in=lifecycle.REINSTATE.from_stages, knocked_out=False)
+        & Q(Exact(Subquery(latest.values("reason_code")[:1]), Value(REASON_KNOCKED_OUT)))
+        & Q(IsNull(Subquery(latest.values("actor_id")[:1]), True))
+    )
 
 
 def _moving_queryset(target: _Target, spec: dict, *, newly_versioned: list[int], now: dt.datetime):
@@ -345,9 +360,13 @@ def _stage_move(spec: dict, version: AgreementVersion, now: dt.datetime) -> _Sta
     team-less new MQL. A knocked-out lead keeps its owner in its closed record.
     """
     ko, qualify, withdraw = lifecycle.KNOCK_OUT, lifecycle.QUALIFY, lifecycle.WITHDRAW
+    reinstate = lifecycle.REINSTATE
     to_stage = sql(
-        "CASE WHEN l.knocked_out THEN {ko} WHEN l.stage IN ({withdraw_from}) THEN {withdraw} ELSE {qualify} END",
+        "CASE WHEN l.knocked_out THEN {ko} WHEN l.stage IN ({reinstate_from}) THEN {reinstate}"
+        " WHEN l.stage IN ({withdraw_from}) THEN {withdraw} ELSE {qualify} END",
         ko=ko.to_stage,
+        reinstate_from=_stages(reinstate),
+        reinstate=reinstate.to_stage,
         withdraw_from=_stages(withdraw),
         withdraw=withdraw.to_stage,
         qualify=qualify.to_stage,
@@ -371,8 +390,10 @@ def _stage_move(spec: dict, version: AgreementVersion, now: dt.datetime) -> _Sta
         revisit_on = CASE WHEN {becomes_mql} THEN NULL ELSE l.revisit_on END,
         owner_id = CASE WHEN {releases_owner} THEN NULL ELSE l.owner_id END,
         team_id = CASE WHEN {becomes_mql} THEN COALESCE(l.team_id, {team}) ELSE l.team_id END,
+        rescore_requested_at = CASE WHEN {reinstated} THEN {at} ELSE l.rescore_requested_at END,
         updated_at = {at}
         """,
+        reinstated=sql("(NOT l.knocked_out AND l.stage IN ({disqualified}))", disqualified=_stages(reinstate)),
         to_stage=to_stage,
         becomes_mql=becomes_mql,
         at=at,
@@ -382,8 +403,12 @@ def _stage_move(spec: dict, version: AgreementVersion, now: dt.datetime) -> _Sta
     )
     threshold = spec.get("mql_threshold", 0)
     number = version.number
+    # A reinstated lead (back from a knock-out) is asked to be scored again at once: it may qualify.
     reason = sql(
-        "CASE s.to_stage WHEN {mql} THEN {qualified} WHEN {nurture} THEN {no_longer} ELSE {knocked_out} END",
+        "CASE WHEN s.from_stage IN ({reinstate_from}) THEN {not_ko}"
+        " WHEN s.to_stage = {mql} THEN {qualified} WHEN s.to_stage = {nurture} THEN {no_longer} ELSE {knocked_out} END",
+        reinstate_from=_stages(reinstate),
+        not_ko=REASON_NO_LONGER_KNOCKED_OUT,
         mql=qualify.to_stage,
         qualified=REASON_QUALIFIED,
         nurture=withdraw.to_stage,
@@ -391,8 +416,11 @@ def _stage_move(spec: dict, version: AgreementVersion, now: dt.datetime) -> _Sta
         knocked_out=REASON_KNOCKED_OUT,
     )
     note = sql(
-        "CASE s.to_stage WHEN {mql} THEN {qualified} WHEN {nurture} THEN {no_longer}"
+        "CASE WHEN s.from_stage IN ({reinstate_from}) THEN {not_ko}"
+        " WHEN s.to_stage = {mql} THEN {qualified} WHEN s.to_stage = {nurture} THEN {no_longer}"
         " ELSE {knocked_out} || s.ko_label END",
+        reinstate_from=_stages(reinstate),
+        not_ko=f"No knock-out of version {number} applies any more.",
         mql=qualify.to_stage,
         qualified=f"Meets version {number}: score at least {threshold}.",
         nurture=withdraw.to_stage,

@@ -33,7 +33,7 @@ from django.db.models.lookups import (
 from django.utils import timezone
 
 from alignment import spec as vocab
-from leads.lifecycle import KNOCK_OUT, QUALIFY, WITHDRAW
+from leads.lifecycle import KNOCK_OUT, QUALIFY, REINSTATE, WITHDRAW
 
 # Lead facts a rule can look at: spec field → how to read it from a Lead (through its account).
 FACT_PATHS: dict[str, str] = {
@@ -365,13 +365,24 @@ def persona_for(job_title: str, seniority: str, department: str, personas) -> in
 
 
 # Stages scoring may move a lead out of; sales-worked and closed stages keep theirs.
-def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool, new_version: bool, held: bool) -> str:
+def next_stage(
+    stage: str,
+    *,
+    qualifies: bool,
+    knocked_out: bool,
+    worked: bool,
+    new_version: bool,
+    held: bool,
+    knocked_out_before: bool = False,
+) -> str:
     """The stage scoring leaves a lead in (the SQL rescore applies the same rule set-based).
 
     ``worked``: an SDR has already acted on the MQL (``first_action_at`` is set).
     ``new_version``: this is the lead's first scoring under the version being applied (its
     ``scored_version`` is another one, or none).
     ``held``: a recycled lead waiting for its revisit date without new engagement (``recycle_hold``).
+    ``knocked_out_before``: the lead is disqualified because a knock-out fired (its latest
+    transition is the system's knock-out), not because a person disqualified it.
 
     The moves are the lifecycle's (``leads.lifecycle``): knock-outs disqualify new, nurture and
     MQL leads on any rescore. New/nurture leads that qualify become MQLs, except a held one: an
@@ -382,6 +393,8 @@ def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool, 
     """
     if knocked_out and KNOCK_OUT.allows(stage):
         return KNOCK_OUT.to_stage
+    if not knocked_out and knocked_out_before and REINSTATE.allows(stage):
+        return REINSTATE.to_stage
     if qualifies and not held and QUALIFY.allows(stage):
         return QUALIFY.to_stage
     if not qualifies and not worked and new_version and WITHDRAW.allows(stage):
@@ -410,6 +423,14 @@ def recycle_hold(
     )
 
 
+def knocked_out_by_scoring(lead) -> bool:
+    """Is ``lead`` disqualified because a knock-out fired (the system's move), not by a person?"""
+    if lead.stage not in REINSTATE.from_stages:
+        return False
+    latest = lead.transitions.order_by("-at", "-id").values_list("reason_code", "actor_id").first()
+    return latest is not None and latest[0] == "knocked_out" and latest[1] is None
+
+
 def stage_after(lead, result: ScoreResult, *, version_id: int, now: dt.datetime) -> str:
     """``next_stage`` for ``lead`` (as it is before the pass) scored ``result`` under ``version_id`` at ``now``."""
     return next_stage(
@@ -418,6 +439,7 @@ def stage_after(lead, result: ScoreResult, *, version_id: int, now: dt.datetime)
         knocked_out=result.knocked_out,
         worked=lead.first_action_at is not None,
         new_version=lead.scored_version_id != version_id,
+        knocked_out_before=knocked_out_by_scoring(lead),
         held=recycle_hold(
             stage=lead.stage,
             recycled_at=lead.recycled_at,

@@ -51,7 +51,11 @@ def sla_history():
             moves.append((stage, mql + dt.timedelta(hours=hours), owner, reason))
         history(lead, *moves)
     year, week = services.previous_iso_week(now=timezone.now(), tz=dt.UTC)
-    services.report_generate(team_id=team.pk, iso_year=year, iso_week=week, send=False)
+    services.report_generate(
+        team_id=team.pk,
+        iso_year=year,
+        iso_week=week,
+    )
     return manager
 
 

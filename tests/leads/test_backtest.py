@@ -18,9 +18,11 @@ from leads.scoring.backtest import (
     example_leads,
     rejection_reasons,
     run_backtest,
-    suggestions,
     week_start,
 )
+from leads.scoring.evidence import Window
+from leads.scoring.lift import lift
+from leads.scoring.outcomes import parse_outcome
 from leads.scoring.scorer import activity_weights, facts_for_lead, score_lead
 from tests.factories import AccountFactory, ActivityFactory, AgreementVersionFactory, LeadFactory, TransitionFactory
 
@@ -220,18 +222,19 @@ def test_suggestions_compute_lift_against_the_overall_rate():
         TransitionFactory(lead=lead, to_stage=Stage.SQL, at=now)
     for lead in software[:1]:
         ActivityFactory(lead=lead, kind="demo_request", occurred_at=now - dt.timedelta(days=1))
-    data = suggestions(spec=default_spec(), days=90)
-    assert (data["leads"], data["converted"]) == (8, 2)
-    by_value = {(s.dimension, s.value): s for s in data["signals"]}
-    software_row = by_value[("Industry", "Software")]
+    data = lift(window=Window.last_days(90), outcome=parse_outcome("sql"), spec=default_spec())
+    assert (data.leads, data.converted) == (8, 2)
+    by_value = {(r.attribute, r.value): r for r in data.rows}
+    software_row = by_value[("industry", "Software")]
     assert (software_row.leads, software_row.converted, software_row.rate) == (4, 2, 0.5)
     assert software_row.lift == pytest.approx(2.0)
-    assert software_row.points == "+15" and software_row.small
-    assert by_value[("Industry", "Retail")].lift == 0
-    assert by_value[("Industry", "Retail")].points == "+0"
-    demo = by_value[("Activity", "Demo request")]
-    assert (demo.leads, demo.converted, demo.points) == (1, 1, "+30 each, cap 30")
-    assert by_value[("Company size", "201–1,000")].points == "+15"
+    assert software_row.points == "+15" and software_row.small_sample
+    assert by_value[("industry", "Retail")].lift == 0
+    assert by_value[("industry", "Retail")].points == "+0"
+    demo = by_value[("activity:demo_request", "had_it")]
+    assert (demo.leads, demo.converted, demo.points) == (1, 1, "+30 each")
+    not_demo = by_value[("activity:demo_request", "did_not")]
+    assert (not_demo.leads, not_demo.converted) == (7, 1)
 
 
 def test_rejection_reasons_of_leads_that_met_the_active_definition():
@@ -243,6 +246,7 @@ def test_rejection_reasons_of_leads_that_met_the_active_definition():
         TransitionFactory(lead=lead, to_stage=Stage.REJECTED, reason_code=code, at=now)
     unqualified = LeadFactory(created_at=now - dt.timedelta(days=3), seniority="student")  # knocked out
     TransitionFactory(lead=unqualified, to_stage=Stage.REJECTED, reason_code="duplicate", at=now)
+    AgreementVersionFactory(spec=spec, published_at=now - dt.timedelta(days=30))  # its words name the reasons
     rows = rejection_reasons(spec=spec, days=90)
     assert [(r["code"], r["label"], r["count"]) for r in rows] == [
         ("bad_fit", "Not our ideal customer", 2),
@@ -270,5 +274,5 @@ def test_evidence_panel_query_count_is_fixed(login, marketing, django_assert_max
     AgreementVersionFactory(number=1)
     draft = AgreementVersionFactory(number=2, status="draft", spec=draft_of(default_spec()), published_at=None)
     client = login(marketing)
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(25):
         assert client.get(reverse("leads:evidence"), {"version": draft.number, "days": 180}).status_code == 200

@@ -481,3 +481,43 @@ def test_no_index_of_the_lead_table_holds_a_column_the_rescore_writes():
     assert indexed, "the query found no index at all"
     assert [(index, column) for index, column in indexed if column in SCORING_COLUMNS] == []
     assert "fillfactor=75" in (options or [])
+
+
+def test_a_knock_out_is_a_rule_not_a_verdict_a_lead_comes_back_when_a_version_drops_it(team):
+    from copy import deepcopy
+
+    from leads.scoring.rescoring import rescore_pending
+
+    strict = AgreementVersionFactory(number=7)
+    student = hot_lead(seniority="student", email="ana@uni-campus.example")
+    person = hot_lead(seniority="student", email="bo@uni-campus.example", stage=Stage.MQL)
+    rescore_leads(lead_ids=[student.id], now=NOW)
+    student.refresh_from_db()
+    assert student.stage == Stage.DISQUALIFIED
+    # A person's disqualification is not the knock-out's: it stays whatever the definition says.
+    TransitionFactory(lead=person, from_stage=Stage.MQL, to_stage=Stage.DISQUALIFIED, actor=team.manager, at=NOW)
+    Lead.objects.filter(pk=person.pk).update(stage=Stage.DISQUALIFIED, knocked_out=True)
+
+    lenient_spec = deepcopy(strict.spec)
+    lenient_spec["knockouts"] = [k for k in lenient_spec["knockouts"] if k["label"] != "Student"]
+    strict.status = AgreementVersion.Status.RETIRED
+    strict.save(update_fields=["status"])
+    AgreementVersionFactory(number=8, spec=lenient_spec)
+    later = NOW + dt.timedelta(hours=1)
+    rescore_leads(lead_ids=[student.id, person.id], now=later)
+    student.refresh_from_db()
+    assert student.stage == Stage.NURTURE
+    back = student.transitions.order_by("-at", "-id").first()
+    assert (back.from_stage, back.to_stage, back.reason_code, back.actor) == (
+        Stage.DISQUALIFIED,
+        Stage.NURTURE,
+        "no_longer_knocked_out",
+        None,
+    )
+    # It is asked to be scored again at once, and qualifies like any lead.
+    assert student.rescore_requested_at is not None
+    rescore_pending(now=later)
+    student.refresh_from_db()
+    assert student.stage == Stage.MQL
+    person.refresh_from_db()
+    assert person.stage == Stage.DISQUALIFIED

@@ -38,7 +38,17 @@ def _kind(nxt) -> str:
     return "disqualified"
 
 
-def _passes(transitions, leads, terms: SlaTerms, now, stage="mql"):
+def _published_targets(versions) -> tuple[dict, dict]:
+    """Response hours of every signed version (read from their specs) and of the active one."""
+    signed = {v.id: (v.spec.get("sla") or {}).get("response_hours") or {} for v in versions if v.status in SIGNED}
+    active = next((v for v in versions if v.status == "active"), None)
+    return signed, signed.get(active.id, {}) if active else {}
+
+
+SIGNED = ("active", "retired")
+
+
+def _passes(transitions, leads, terms: SlaTerms, now, stage="mql", versions=None):
     by_lead = defaultdict(list)
     for t in transitions:
         by_lead[t.lead_id].append(t)
@@ -50,7 +60,12 @@ def _passes(transitions, leads, terms: SlaTerms, now, stage="mql"):
                 continue
             nxt = rows[i + 1] if i + 1 < len(rows) else None
             grade = t.grade or "D"
-            if stage == "mql":
+            if stage == "mql" and versions is not None:
+                # The version recorded on the MQL transition holds the pass to its own targets.
+                signed, active = _published_targets(versions)
+                hours = signed.get(t.agreement_version_id, active).get(grade)
+                target = hours * 3600 if hours is not None else None
+            elif stage == "mql":
                 if t.agreement_version_id in terms.targets_by_version:
                     hours = terms.targets_by_version[t.agreement_version_id].get(grade)
                 else:
@@ -89,10 +104,13 @@ def _lead_ok(lead, scope: Scope) -> bool:
     )
 
 
-def brute_force(transitions, leads: dict, scope: Scope, terms: SlaTerms) -> dict:
-    """The figures ``sla.figures.compute`` must produce, by looping over everything."""
+def brute_force(transitions, leads: dict, scope: Scope, terms: SlaTerms, versions=None) -> dict:
+    """The figures ``sla.figures.compute`` must produce, by looping over everything.
+
+    With ``versions`` (every ``AgreementVersion``) targets are read from the versions' own specs.
+    """
     now = scope.now
-    passes = [p for p in _passes(transitions, leads, terms, now) if _lead_ok(p["lead"], scope)]
+    passes = [p for p in _passes(transitions, leads, terms, now, versions=versions) if _lead_ok(p["lead"], scope)]
     if scope.sdr_id:
         passes = [p for p in passes if p["sdr"] == scope.sdr_id]
     in_range = [p for p in passes if scope.start <= p["start"] < scope.end]
@@ -139,7 +157,7 @@ def brute_force(transitions, leads: dict, scope: Scope, terms: SlaTerms) -> dict
     # Open now: MQL passes that are the lead's latest transition, whenever they started.
     open_now = [
         p
-        for p in _passes(transitions, leads, terms, now)
+        for p in _passes(transitions, leads, terms, now, versions=versions)
         if p["is_latest"] and p["lead"].stage == "mql" and _lead_ok(p["lead"], scope)
     ]
     if scope.sdr_id:
@@ -179,7 +197,27 @@ def brute_force(transitions, leads: dict, scope: Scope, terms: SlaTerms) -> dict
             "missed": sum(p["breached"] for p in sal),
         },
         "funnel": {"mql": len(in_range), **dict(funnel)},
+        "acted": len(acted),
+        "sdr_breaches": {sid: s["breaches"] for sid, s in sdrs.items()},
     }
+
+
+def reason_words(code: str, versions, at: dt.datetime) -> str:
+    """A reason bar's words: the signed version in force at ``at``, else the newest signed one with the code."""
+    if not code:
+        return "No reason given"
+    signed = sorted((v for v in versions if v.status in SIGNED), key=lambda v: (v.published_at, v.number))
+
+    def label(v):
+        return {r["code"]: r["label"] for k in ("reject", "recycle") for r in v.spec.get(f"{k}_reasons", [])}.get(code)
+
+    in_force = [v for v in signed if v.published_at <= at]
+    if in_force and label(in_force[-1]):
+        return label(in_force[-1])
+    for v in reversed(signed):
+        if label(v):
+            return label(v)
+    return code.replace("_", " ").capitalize()
 
 
 def hours(seconds) -> float | None:

@@ -12,7 +12,7 @@ from django.db import connection
 from alignment.signals import agreement_published
 from leads.models import Assignment, Lead, Stage
 from portal.celery import app as celery_app
-from sla import services
+from sla import services, tasks
 from sla.models import Alert, Notification
 from tests.factories import AgreementVersionFactory
 from tests.sla.conftest import at, history
@@ -22,7 +22,11 @@ MQL_AT = at("2026-03-02 09:00")
 
 
 def check(now: str):
-    return services.breaches_check(now=at(now))
+    """What the beat task does: the check, then one e-mail per breach alert whose manager has an address."""
+    result = services.breaches_check(now=at(now))
+    for alert_id in result.to_email:
+        tasks.send_breach_email.delay(alert_id)
+    return result
 
 
 def test_no_alert_while_less_than_three_quarters_of_the_time_is_used(agreement, sdr, manager, make_mql):
@@ -200,7 +204,7 @@ def test_concurrent_runs_raise_each_alert_once(team):
     def run():
         try:
             barrier.wait()
-            services.breaches_check(now=at("2026-03-02 14:00"))
+            check("2026-03-02 14:00")
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:

@@ -7,11 +7,11 @@ import datetime as dt
 import zoneinfo
 
 import pytest
-from django.db import connection
 
 from alignment.calendar import BusinessCalendar, sla_due_at, working_windows
 from alignment.spec import default_spec
-from sla import figures as F
+from leads.sql import run, sql
+from sla import sql as S
 from sla.clock import calendar_key, current_terms, ensure_hours
 from sla.models import BusinessHour
 
@@ -97,16 +97,20 @@ def test_the_hour_table_measures_business_time_like_the_python_calendar(agreemen
         ("2026-03-03 09:00", "2026-03-03 17:30"),  # one full day
         ("2026-03-29 00:30", "2026-03-29 03:30"),  # the night the clocks change
     ]
-    sql = (
-        "SELECT ({e}) - ({s}) FROM sla_businesshour he, sla_businesshour hs "
-        "WHERE he.calendar_key = %(k)s AND hs.calendar_key = %(k)s "
-        "AND he.hour_start = {he} AND hs.hour_start = {hs}"
-    ).format(e=F._cum("he", "%(end)s"), s=F._cum("hs", "%(start)s"), he=F._hour("%(end)s"), hs=F._hour("%(start)s"))
     for start, end in instants:
         a, b = london(start), london(end)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, {"k": terms.key, "start": a, "end": b})
-            seconds = float(cursor.fetchone()[0])
+        end_at, start_at, key = S.bind(b), S.bind(a), S.bind(terms.key)
+        statement = sql(
+            "SELECT ({e}) - ({s}) FROM sla_businesshour he, sla_businesshour hs "
+            "WHERE he.calendar_key = {k} AND hs.calendar_key = {k} "
+            "AND he.hour_start = {he} AND hs.hour_start = {hs}",
+            e=S.cum("he", end_at),
+            s=S.cum("hs", start_at),
+            k=key,
+            he=S.hour(end_at),
+            hs=S.hour(start_at),
+        )
+        seconds = float(run(statement)[0][0])
         assert seconds == pytest.approx(CAL.hours_between(a, b) * 3600), (start, end)
 
 

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leads.models import Lead, Transition
-from sla import figures as F
-from sla import passes, rollup
+from leads.sql import run, sql
+from sla import passes
 from sla.clock import current_terms
+from sla.figures import Scope, compute, rolled
 from sla.models import Pass, PassState, RollupDay
-from sla.sql import run
 from tests.factories import AgreementVersionFactory, TeamFactory, UserFactory
 from tests.sla.conftest import at, history
 from tests.sla.reference import brute_force
@@ -27,7 +27,7 @@ NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 
 def _scope(tz=LONDON, days=28, end=NOW, **kw):
-    return F.Scope(start=end - dt.timedelta(days=days), end=end, tz=tz, now=NOW, **kw)
+    return Scope(start=end - dt.timedelta(days=days), end=end, tz=tz, now=NOW, **kw)
 
 
 @pytest.mark.django_db
@@ -42,9 +42,8 @@ def _scope(tz=LONDON, days=28, end=NOW, **kw):
     team_filter=st.sampled_from([None, 0]),
 )
 def test_figures_stay_exact_as_the_log_grows_and_days_go_stale(
-    monkeypatch, first, later, reassign, request_days, tz, range_days, team_filter
+    first, later, reassign, request_days, tz, range_days, team_filter
 ):
-    monkeypatch.setattr(rollup, "REQUEST_DAYS", request_days)  # 0: every changed day is left stale
     with transaction.atomic():
         old = AgreementVersionFactory(status="retired")
         old.spec["sla"]["response_hours"] = {"A": 2, "B": 6, "C": 12}
@@ -54,7 +53,7 @@ def test_figures_stay_exact_as_the_log_grows_and_days_go_stale(
         teams = [TeamFactory(name="Inside Sales"), TeamFactory(name="Field Sales")]
         leads, _ = _build(first, users, teams, [old, active])
         scope = _scope(tz=tz, days=range_days, team_id=teams[team_filter].id if team_filter is not None else None)
-        F.compute(scope, terms=current_terms())  # builds passes and roll-up from the first batch
+        passes.refresh(terms=current_terms(), now=NOW)  # builds passes and roll-up from the first batch
         more, _ = _build(later, users, teams, [old, active])  # new passes on old and recent days
         leads.update(more)
         if reassign:
@@ -63,42 +62,44 @@ def test_figures_stay_exact_as_the_log_grows_and_days_go_stale(
             lead.refresh_from_db()
             leads[lead.pk] = lead
         terms = current_terms()
-        figures = F.compute(scope, terms=terms)
+        passes.refresh(terms=terms, now=NOW, days=request_days)  # 0: every changed day is left stale
+        figures = compute(scope, terms=terms)
         expected = brute_force(list(Transition.objects.all()), leads, scope, terms)
         _assert_same(figures, expected)
-        assert figures.data == F.compute(scope, terms=terms, use_rollup=False).data
+        assert figures == compute(scope, terms=terms, use_rollup=False)
         transaction.set_rollback(True)
 
 
-def test_a_day_changed_later_is_re_aggregated_by_the_next_request(agreement, sdr, make_mql):
+def test_a_day_changed_later_is_re_aggregated_by_the_next_refresh(agreement, sdr, make_mql):
     lead = make_mql(sdr, at("2026-03-02 09:00"))
-    F.compute(_scope(end=at("2026-03-06 00:00")))
+    passes.refresh(terms=current_terms(), now=NOW)
     assert not RollupDay.objects.filter(stale=True).exists()
     history_row = Transition.objects.create(
         lead=lead, from_stage="mql", to_stage="sal", at=at("2026-03-02 10:00"), actor=sdr, owner=sdr
     )
     Lead.objects.filter(pk=lead.pk).update(stage="sal")
-    state = passes.sync(terms=current_terms(), now=NOW, bounded=True)
-    assert state.rollup and not state.stale
+    assert passes.refresh(terms=current_terms(), now=NOW) == 1
+    state = passes.freshness(terms=current_terms(), now=NOW)
+    assert state.rollup and not state.stale and not state.refreshing
     day = RollupDay.objects.get(day=dt.date(2026, 3, 2))
     assert not day.stale and day.generation == 1
-    kinds = run("SELECT kind, n, vals FROM sla_rollup WHERE section = 'mql' AND day = '2026-03-02'", {})
+    kinds = run(sql("SELECT kind, n, vals FROM sla_rollup WHERE section = 'mql' AND day = '2026-03-02'"))
     assert kinds == [("accepted", 1, [3600.0])]
     assert history_row.pk  # the SAL pass now exists too
     assert Pass.objects.filter(lead=lead, stage="sal").exists()
 
 
-def test_stale_days_beyond_the_request_budget_are_read_from_the_passes(monkeypatch, agreement, sdr, make_mql):
-    monkeypatch.setattr(rollup, "REQUEST_DAYS", 1)
+def test_stale_days_beyond_the_refresh_budget_are_read_from_the_passes(agreement, sdr, make_mql):
     leads = [make_mql(sdr, at(f"2026-03-0{d} 09:00")) for d in (2, 3, 4)]
     scope = _scope(end=at("2026-03-06 00:00"))
-    F.compute(scope)
+    terms = current_terms()
+    passes.refresh(terms=terms, now=NOW)
     for lead in leads:
         history(lead, ("sal", lead.transitions.order_by("-at").first().at + dt.timedelta(hours=2), sdr))
-    terms = current_terms()
-    with_rollup = F.compute(scope, terms=terms).data
+    passes.refresh(terms=terms, now=NOW, days=1)
+    with_rollup = compute(scope, terms=terms)
     assert RollupDay.objects.filter(stale=True).count() == 2  # one day re-aggregated, two left
-    assert with_rollup == F.compute(scope, terms=terms, use_rollup=False).data
+    assert with_rollup == compute(scope, terms=terms, use_rollup=False)
     assert with_rollup["decisions"]["accepted"] == 3 and with_rollup["response"]["median_hours"] == 2.0
 
 
@@ -109,34 +110,37 @@ def test_finished_weeks_percentiles_are_cached_until_their_days_change(
     history(old, ("sal", at("2026-02-10 12:00"), sdr))
     scope = _scope(end=at("2026-03-06 00:00"))
     terms = current_terms()
+    passes.refresh(terms=terms, now=NOW)
     with django_capture_on_commit_callbacks(execute=True):
-        first = F.compute(scope, terms=terms).data
+        first = compute(scope, terms=terms)
     week = next(w for w in first["trends"] if w["mqls"])
     assert week["median_hours"] == 3.0
     seen = []
-    original = F.rollup_figures_sql
+    from sla.figures import dashboard
+
+    original = rolled.rollup_figures_sql
 
     def spy(*args, **kwargs):
         seen.append(kwargs["pct_weeks"])
         return original(*args, **kwargs)
 
-    F.rollup_figures_sql = spy
+    dashboard.rollup_figures_sql = spy
     try:
-        assert F.compute(scope, terms=terms).data == first
+        assert compute(scope, terms=terms) == first
         assert week["index"] not in seen[-1]  # served from the cache
         late = make_mql(sdr, at("2026-02-11 09:00"))  # a late entry lands in that week
         history(late, ("sal", at("2026-02-11 10:00"), sdr))
-        again = F.compute(scope, terms=terms).data
+        passes.refresh(terms=terms, now=NOW)
+        again = compute(scope, terms=terms)
         assert week["index"] in seen[-1]  # the day's generation moved: recomputed
     finally:
-        F.rollup_figures_sql = original
+        dashboard.rollup_figures_sql = original
     assert again["trends"][week["index"]]["median_hours"] == 1.0
-    assert again == F.compute(scope, terms=terms, use_rollup=False).data
+    assert again == compute(scope, terms=terms, use_rollup=False)
 
 
-def test_a_large_unbuilt_log_is_never_built_inside_a_request(monkeypatch, login, manager, agreement, sdr, make_mql):
+def test_an_unbuilt_log_is_never_built_inside_a_request(login, manager, agreement, sdr, make_mql):
     make_mql(sdr, at("2026-03-02 09:00"))
-    monkeypatch.setattr(passes, "_large_log", lambda: True)
     response = login(manager).get(reverse("sla:dashboard"))
     assert response.status_code == 503
     assert "being prepared" in response.content.decode()
@@ -146,21 +150,15 @@ def test_a_large_unbuilt_log_is_never_built_inside_a_request(monkeypatch, login,
     assert login(manager).get(reverse("sla:dashboard")).status_code == 200
 
 
-def test_the_request_that_finds_the_log_unbuilt_queues_the_background_build(
-    monkeypatch, agreement, sdr, make_mql, django_capture_on_commit_callbacks
-):
-    from django.core.cache import cache
-
-    from sla import tasks
-
-    make_mql(sdr, at("2026-03-02 09:00"))
-    monkeypatch.setattr(passes, "_large_log", lambda: True)
-    queued = []
-    monkeypatch.setattr(tasks.refresh_sla, "delay", lambda: queued.append("refresh_sla"))
-    cache.delete("sla:refresh-queued")
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(passes.FiguresPreparing):
-        passes.sync(terms=current_terms(), bounded=True)
-    assert queued == ["refresh_sla"]  # raising inside the transaction used to discard it
+def test_a_transition_written_by_an_sdr_queues_the_refresh_on_commit(agreement, sdr, make_mql, on_commit):
+    lead = make_mql(sdr, at("2026-03-02 09:00"))
+    passes.refresh(terms=current_terms(), now=NOW)
+    with on_commit(execute=False) as callbacks:
+        Transition.objects.create(lead=lead, from_stage="mql", to_stage="sal", at=at("2026-03-02 10:00"), actor=sdr)
+        Lead.objects.filter(pk=lead.pk).update(stage="sal")
+    assert len(callbacks) == 1  # CELERY_EAGER: the refresh runs when the callback does
+    callbacks[0]()
+    assert Pass.objects.get(lead=lead, stage="mql").end_to_stage == "sal"
 
 
 def test_the_command_rebuilds_passes_and_roll_up_from_scratch(agreement, sdr, make_mql, capsys):
@@ -168,11 +166,11 @@ def test_the_command_rebuilds_passes_and_roll_up_from_scratch(agreement, sdr, ma
     history(lead, ("rejected", at("2026-03-02 11:00"), sdr, "bad_fit"))
     call_command("sla_refresh")
     build = PassState.objects.get().rollup_build
-    run("DELETE FROM sla_rollup", {})  # lost rows come back with --rebuild
+    run(sql("DELETE FROM sla_rollup"), fetch=False)  # lost rows come back with --rebuild
     call_command("sla_refresh", "--rebuild")
     assert "built from the whole log" in capsys.readouterr().out
     assert PassState.objects.get().rollup_build != build
-    assert run("SELECT kind, reason_code, n FROM sla_rollup WHERE section = 'mql'", {}) == [("rejected", "bad_fit", 1)]
+    assert run(sql("SELECT kind, reason_code, n FROM sla_rollup WHERE section = 'mql'")) == [("rejected", "bad_fit", 1)]
 
 
 def test_a_deleted_lead_leaves_the_figures(agreement, sdr, make_mql):
@@ -180,9 +178,29 @@ def test_a_deleted_lead_leaves_the_figures(agreement, sdr, make_mql):
     for lead in (keep, gone):
         history(lead, ("sal", lead.transitions.order_by("-at").first().at + dt.timedelta(hours=1), sdr))
     scope = _scope(end=at("2026-03-06 00:00"))
-    assert F.compute(scope).data["mql"]["delivered"] == 2
-    gone.delete()  # the ORM deletes its passes too: the trigger marks their days stale
     terms = current_terms()
-    figures = F.compute(scope, terms=terms).data
+    passes.refresh(terms=terms, now=NOW)
+    assert compute(scope)["mql"]["delivered"] == 2
+    gone.delete()  # the ORM deletes its passes too: the trigger marks their days stale
+    figures = compute(scope, terms=terms)
     assert figures["mql"]["delivered"] == 1 and figures["funnel"][1]["count"] == 1
-    assert figures == F.compute(scope, terms=terms, use_rollup=False).data
+    assert figures == compute(scope, terms=terms, use_rollup=False)
+
+
+def test_a_publish_refreshes_the_figures_after_the_rescore_it_queues(agreement, sdr, make_mql, on_commit):
+    from alignment.models import AgreementVersion
+    from alignment.signals import agreement_published
+    from sla.models import DirtyLead
+    from tests.factories import AgreementVersionFactory
+    from tests.sla.conftest import recent
+
+    lead = make_mql(sdr, recent(2))
+    passes.refresh(terms=current_terms())
+    AgreementVersion.objects.filter(pk=agreement.pk).update(status="retired")
+    new = AgreementVersionFactory(number=agreement.number + 1, spec={**agreement.spec, "mql_threshold": 1000})
+    with on_commit(execute=True):
+        agreement_published.send(sender=AgreementVersion, version_id=new.pk)
+    lead.refresh_from_db()
+    assert lead.stage != "mql"  # the rescore withdrew it: a set-based move, no signal of its own
+    assert not DirtyLead.objects.exists()
+    assert Pass.objects.get(lead=lead, stage="mql").end_id is not None

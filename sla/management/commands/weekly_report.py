@@ -5,12 +5,14 @@ from __future__ import annotations
 import zoneinfo
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 
 from leads.models import Team
-from sla.figures import iso_week_label
+from sla import tasks
 from sla.forms import WEEK
 from sla.services import SlaError, previous_iso_week, report_generate
+from sla.weeks import iso_week_label
 
 
 class Command(BaseCommand):
@@ -43,9 +45,7 @@ class Command(BaseCommand):
         for t in teams:
             year, number = parsed or previous_iso_week(now=now, tz=zoneinfo.ZoneInfo(t.time_zone))
             try:
-                report = report_generate(
-                    team_id=t.pk, iso_year=year, iso_week=number, now=now, if_missing=if_missing, send=not no_email
-                )
+                report = report_generate(team_id=t.pk, iso_year=year, iso_week=number, now=now, if_missing=if_missing)
             except SlaError as exc:
                 raise CommandError(str(exc)) from None
             label = iso_week_label(year, number)
@@ -56,6 +56,7 @@ class Command(BaseCommand):
                 made += 1
                 sent = ", ".join(report.sent_to) if report.sent_to else "not e-mailed"
                 if not no_email:
+                    transaction.on_commit(lambda report_id=report.pk: tasks.send_weekly_report.delay(report_id))
                     report.refresh_from_db(fields=["sent_to"])
                     sent = ", ".join(report.sent_to) or "queued for e-mail"
                 self.stdout.write(self.style.SUCCESS(f"{t.name} {label}: report #{report.pk} generated ({sent})."))
