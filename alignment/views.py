@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -66,6 +67,7 @@ from alignment.services import (
 from alignment.services import open_draft as current_open_draft
 from alignment.validation import SpecInvalid, error_messages, validate_spec
 from portal.access import EVERYONE, LEADERS, has_role, role_required
+from portal.params import page_number, whole_number
 
 Status = AgreementVersion.Status
 
@@ -190,7 +192,7 @@ def open_draft(request: HttpRequest) -> HttpResponse:
 @role_required(*EVERYONE)
 def history(request: HttpRequest) -> HttpResponse:
     """Every version: number, status, author, signatures, published and retired dates."""
-    page = Paginator(versions_with_signatures(), 25).get_page(request.GET.get("page"))
+    page = Paginator(versions_with_signatures(), 25).get_page(page_number(request))
     for version in page:
         version.slots = signature_slots(version)
     numbers = list(AgreementVersion.objects.order_by("-number").values_list("number", flat=True))
@@ -201,11 +203,8 @@ def history(request: HttpRequest) -> HttpResponse:
 def diff(request: HttpRequest) -> HttpResponse:
     """Human-readable changes between any two versions (?from=3&to=5)."""
     numbers = list(AgreementVersion.objects.order_by("-number").values_list("number", flat=True))
-    try:
-        to_number = int(request.GET.get("to") or (numbers[0] if numbers else 0))
-        from_number = int(request.GET.get("from") or (to_number - 1 if to_number > 1 else to_number))
-    except ValueError:
-        return HttpResponseBadRequest("Version numbers must be whole numbers.")
+    to_number = whole_number(request, "to", numbers[0] if numbers else 0)
+    from_number = whole_number(request, "from", to_number - 1 if to_number > 1 else to_number)
     versions = {v.number: v for v in AgreementVersion.objects.filter(number__in=[from_number, to_number])}
     old, new = versions.get(from_number), versions.get(to_number)
     missing = [n for n, v in ((from_number, old), (to_number, new)) if v is None and numbers]
@@ -393,12 +392,9 @@ def rule_row(request: HttpRequest, number: int, section: str) -> HttpResponse:
     _open_version(number)
     if section not in RULE_SECTIONS:
         raise Http404("Unknown section.")
-    try:
-        index = int(request.GET.get("index", ""))
-    except ValueError:
-        return HttpResponseBadRequest("index is required")
-    if not 0 <= index < 1000:
-        return HttpResponseBadRequest("index out of range")
+    index = whole_number(request, "index")
+    if index is None or index >= 1000:
+        raise BadRequest("“index” must be the formset's next row number, below 1000.")
     _, formset_class = RULE_SECTIONS[section]
     formset = formset_class(prefix=section, form_kwargs={"personas": _personas()})
     # The formset builds the row so it carries the same prefix and "Remove" field as the others.

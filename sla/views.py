@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from leads.inbox.selectors import agreed_reason_labels
 from leads.models import Lead, Team, reason_label
 from portal.access import LEADERS, Role, display_name, has_role, role_required
+from portal.params import page_number
 from sla import figures as F
 from sla import services
 from sla.clock import current_terms
@@ -200,7 +201,7 @@ def drill(request: HttpRequest) -> HttpResponse:
         rows = F.DrillRows(filters.scope, spec, filters.terms)
     except FiguresPreparing as exc:
         return _preparing(request, exc)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page = Paginator(rows, 50).get_page(page_number(request))
     items = list(page.object_list)
     leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
     names = _names({r["sdr_id"] for r in items})
@@ -271,7 +272,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
     team_id = request.GET.get("team", "")
     if team_id.isdigit():
         reports = reports.filter(team_id=int(team_id))
-    page = Paginator(reports.order_by("-week_start", "-generated_at", "-id"), 25).get_page(request.GET.get("page"))
+    page = Paginator(reports.order_by("-week_start", "-generated_at", "-id"), 25).get_page(page_number(request))
     now = timezone.now()
     team = Team.objects.order_by("name").first()
     default_week = ""
@@ -346,7 +347,7 @@ def report_generate(request: HttpRequest) -> HttpResponse:
 @require_GET
 def notification_list(request: HttpRequest) -> HttpResponse:
     notifications = Notification.objects.for_user(request.user).order_by("-created_at", "-id")
-    page = Paginator(notifications, 30).get_page(request.GET.get("page"))
+    page = Paginator(notifications, 30).get_page(page_number(request))
     unread = Notification.objects.for_user(request.user).unread().count()
     return render(request, "sla/notification_list.html", {"page": page, "unread": unread, "query": ""})
 

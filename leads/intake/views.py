@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from leads.intake import importing
 from leads.models import ImportJob
 from portal.access import Role, role_required
+from portal.params import page_number
 
 ImportStatus = ImportJob.Status
 
@@ -192,7 +193,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(pk)
     if job.status in (ImportStatus.UPLOADED, ImportStatus.MAPPED):
         return redirect("leads:import_preview" if job.status == ImportStatus.MAPPED else "leads:import_mapping", pk=pk)
-    page = Paginator(job.errors, 50).get_page(request.GET.get("page"))
+    page = Paginator(job.errors, 50).get_page(page_number(request))
     return render(request, "leads/import_detail.html", {"job": job, "page": page, **_progress(job)})
 
 
@@ -249,5 +250,5 @@ def _with_bom(rows):
 @require_GET
 def import_history(request: HttpRequest) -> HttpResponse:
     jobs = ImportJob.objects.select_related("created_by").order_by("-created_at", "-id")
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    page = Paginator(jobs, 25).get_page(page_number(request))
     return render(request, "leads/import_history.html", {"page": page, "upload_url": reverse("leads:import_upload")})

@@ -5,6 +5,7 @@ They live in ``leads`` because they read leads' history; ``alignment`` only incl
 
 from __future__ import annotations
 
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -22,24 +23,20 @@ from leads.scoring.backtest import (
     suggestions,
 )
 from portal.access import EVERYONE, role_required
+from portal.params import whole_number
 
 SUGGESTION_DAYS = (90, 180, 365)
-
-
-def _days(request: HttpRequest, allowed: tuple[int, ...], default: int) -> int:
-    try:
-        days = int(request.GET.get("days", default))
-    except ValueError:
-        return default
-    return days if days in allowed else default
 
 
 @require_GET
 @role_required(*EVERYONE)
 def evidence(request: HttpRequest) -> HttpResponse:
     """Draft (``?version=N``) against the active version over the last ``?days=`` days of leads."""
-    version = get_object_or_404(AgreementVersion, number=request.GET.get("version") or 0)
-    days = _days(request, DAY_CHOICES, DEFAULT_DAYS)
+    number = whole_number(request, "version", minimum=1)
+    if number is None:
+        raise BadRequest("Say which version to test: ?version=3.")
+    version = get_object_or_404(AgreementVersion, number=number)
+    days = whole_number(request, "days", DEFAULT_DAYS, choices=DAY_CHOICES)
     active = AgreementVersion.objects.active()
     context = {"version": version, "active": active, "days": days, "day_choices": DAY_CHOICES, "as_of": AS_OF_DAYS}
     if active is None or active.pk == version.pk:
@@ -98,7 +95,7 @@ def evidence(request: HttpRequest) -> HttpResponse:
 def evidence_suggestions(request: HttpRequest) -> HttpResponse:
     """Lift per attribute value and activity kind, with the active definition's points, and top rejections."""
     active = AgreementVersion.objects.active()
-    days = _days(request, SUGGESTION_DAYS, 180)
+    days = whole_number(request, "days", 180, choices=SUGGESTION_DAYS)
     if active is None:
         return render(request, "leads/evidence_suggestions.html", {"active": None})
     data = suggestions(spec=active.spec, days=days)
