@@ -92,14 +92,20 @@ class LeadQuerySet(models.QuerySet):
         return self.filter(stage=Stage.MQL)
 
     def search(self, text: str) -> LeadQuerySet:
-        """Leads whose e-mail, name, company or job title contains ``text`` (any case)."""
-        return self.filter(
-            Q(email__icontains=text)
-            | Q(first_name__icontains=text)
-            | Q(last_name__icontains=text)
-            | Q(account__name__icontains=text)
-            | Q(job_title__icontains=text)
-        )
+        """Leads matching every word of ``text`` (any case) in their e-mail, name, company or title.
+
+        Each word may match a different field, so "Leo Baker", "baker acme" and "leo@acme" all find
+        Leo Baker of Acme; a full e-mail is one word and matches the e-mail column.
+        """
+        for word in text.split()[:8]:  # a pasted paragraph is not a search; eight words narrow enough
+            self = self.filter(
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(account__name__icontains=word)
+                | Q(job_title__icontains=word)
+            )
+        return self
 
     def for_owner(self, user) -> LeadQuerySet:
         return self.filter(owner=user)
@@ -243,6 +249,7 @@ SYSTEM_REASONS = {
     "no_longer_qualifies": "No longer qualifies",
     "knocked_out": "Knocked out",
     "nurture_program": "Nurture programme",
+    "undo": "Undone by its author",
 }
 
 
