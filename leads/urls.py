@@ -31,6 +31,7 @@ urlpatterns = [
     path("<int:pk>/won/", views.won, name="won"),
     path("<int:pk>/lost/", views.lost, name="lost"),
     path("<int:pk>/reassign/", views.reassign, name="reassign"),
+    path("<int:pk>/undo/", views.undo, name="undo"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
     # CSV import (marketing leaders): upload → mapping → preview → import → result
     path("import/", import_views.import_upload, name="import_upload"),

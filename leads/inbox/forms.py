@@ -238,7 +238,7 @@ class InboxFilterForm(forms.Form):
         self.fields["persona"].choices = [("", "Any persona"), *sorted(personas.items(), key=lambda i: i[1])]
 
     def filters(self) -> InboxFilters:
-        """The valid filters; an invalid value (a stale link) is ignored rather than failing the page."""
+        """The valid filters; an invalid value (a stale link) is left out, and the page says which."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         return InboxFilters(

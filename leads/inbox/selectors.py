@@ -60,6 +60,12 @@ def with_reason_labels(transitions: list[Transition]) -> list[Transition]:
     return transitions
 
 
+def undoable_transition(lead: Lead, user) -> int | None:
+    """The id of ``lead``'s latest transition when ``user`` made it (what an Undo would take back)."""
+    last = lead.transitions.order_by("-at", "-id").values_list("id", "actor_id").first()
+    return last[0] if last is not None and last[1] == user.id else None
+
+
 # --- the SDR inbox ------------------------------------------------------------------------------
 #
 # One page of the queue costs a fixed number of queries whatever its size: the page of leads
