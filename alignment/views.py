@@ -13,6 +13,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from alignment import presence
 from alignment import spec as vocab
@@ -531,7 +532,7 @@ def _comments_partial(
     )
     if notify:
         # The sidebar refreshes on changes made in a rule's thread, not on its own (it has just been swapped).
-        response["HX-Trigger"] = json.dumps({"comments-changed": {"unresolved": counts["unresolved"], "scope": scope}})
+        trigger_client_event(response, "comments-changed", {"unresolved": counts["unresolved"], "scope": scope})
     return response
 
 

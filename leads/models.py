@@ -182,7 +182,11 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(models.functions.Lower("email"), name="lead_email_ci_unique"),
+            models.UniqueConstraint(
+                models.functions.Lower("email"),
+                name="lead_email_ci_unique",
+                violation_error_message="Another lead already has this e-mail; a lead is found by its e-mail.",
+            ),
         ]
         indexes = [
             # Inbox queue: open MQLs by SLA urgency (partial: only MQLs are indexed). The queue sorts
@@ -447,3 +451,30 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class ImportedLead(models.Model):
+    """A lead an import created or updated: "See the imported leads" lists exactly these."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="imported")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    created = models.BooleanField(help_text="False: the import updated a lead that existed.")
+
+    class Meta:
+        constraints = [
+            # One row per lead and import (a file may repeat an e-mail); its index lists an import's leads.
+            models.UniqueConstraint(fields=["job", "lead"], name="imported_lead_job_lead_uniq"),
+        ]
+
+
+class LeadEdit(models.Model):
+    """A correction of a lead's own fields on its page: who, when, and each field's old and new value."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="edits")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    changes = models.JSONField(help_text='{"field": ["old", "new"], …} in the form\'s words.')
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lead", "at"], name="lead_edit_lead_at_idx")]  # the lead page's history

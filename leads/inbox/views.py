@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,17 +18,18 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from alignment.spec import ACTIVITY_KINDS
-from leads.inbox import services
-from leads.inbox.filters import LeadFilter
+from leads.inbox import editing, services
+from leads.inbox.filters import SORT_LABELS, LeadFilter, export_rows
 from leads.inbox.forms import (
     AwayForm,
     ConvertForm,
     DisqualifyForm,
     InboxFilterForm,
+    LeadCorrectionForm,
     LostForm,
     NoteForm,
     ReassignForm,
@@ -46,6 +47,7 @@ from leads.inbox.selectors import (
     inbox_page,
     inbox_row,
     latest_transitions,
+    lead_edits,
     persona_names,
     sla_clock,
     stage_counts,
@@ -54,9 +56,10 @@ from leads.inbox.selectors import (
     with_reason_labels,
 )
 from leads.inbox.services import LeadError
-from leads.models import Lead
+from leads.models import ImportJob, Lead
 from leads.scoring.scorer import explain
 from portal.access import EVERYONE, Role, display_name, has_role, role_required
+from portal.downloads import csv_download
 from portal.params import one_of, page_number
 
 INBOX_ROLES = (Role.SDR, Role.MANAGER)
@@ -77,18 +80,48 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _lead_filter(request: HttpRequest) -> LeadFilter:
+    queryset = Lead.objects.select_related("account", "owner", "persona").order_by("-updated_at", "-id")
+    return LeadFilter(request.GET, queryset=queryset)
+
+
 @role_required(*EVERYONE)
 def lead_list(request: HttpRequest) -> HttpResponse:
-    queryset = Lead.objects.select_related("account", "owner", "persona").order_by("-updated_at", "-id")
-    lead_filter = LeadFilter(request.GET, queryset=queryset)
-    page = Paginator(lead_filter.qs, 50).get_page(page_number(request))
+    """Every lead, searchable, filterable and sortable by its columns; a malformed filter is a 400."""
+    lead_filter = _lead_filter(request)
+    valid = lead_filter.is_valid()
+    page = Paginator(lead_filter.qs if valid else Lead.objects.none(), 50).get_page(page_number(request))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request,
-        "leads/lead_list.html",
-        {"filter": lead_filter, "page": page, "query": query.urlencode()},
-    )
+    without_sort = query.copy()
+    without_sort.pop("sort", None)
+    sort = query.get("sort", "") if valid else ""
+    columns = [
+        (key, label, f"-{key}" if sort == key else key, "asc" if sort == key else "desc" if sort == f"-{key}" else "")
+        for key, label in SORT_LABELS.items()
+    ]
+    context = {
+        "filter": lead_filter,
+        "page": page,
+        "query": query.urlencode(),
+        "base_query": without_sort.urlencode(),
+        "columns": columns,
+        "job": ImportJob.objects.filter(pk=lead_filter.form.cleaned_data.get("imported") or 0).first()
+        if valid
+        else None,
+    }
+    return render(request, "leads/lead_list.html", context, status=200 if valid else 400)
+
+
+@require_GET
+@role_required(*EVERYONE)
+def lead_export(request: HttpRequest) -> HttpResponse:
+    """The lead list under its current filters and sort, as CSV (every page)."""
+    lead_filter = _lead_filter(request)
+    if not lead_filter.is_valid():
+        raise BadRequest(" ".join(f"{name}: {' '.join(e)}" for name, e in lead_filter.errors.items()))
+    stamp = timezone.localtime().strftime("%Y-%m-%d")
+    return csv_download(export_rows(lead_filter.qs), f"accord-leads-{stamp}.csv")
 
 
 # --- the inbox ----------------------------------------------------------------------------------
@@ -221,6 +254,7 @@ def _permissions(user, lead: Lead) -> dict:
         "can_act": owner or claimable,
         "can_claim": claimable,
         "can_reassign": lead.stage in services.REASSIGNABLE_STAGES and services.manages(user, lead),
+        "can_edit": editing.may_edit(user, lead),
     }
 
 
@@ -261,7 +295,32 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for activity in activities:
         activity.label = labels.get(activity.kind, activity.kind)
     context["activities"] = activities
+    context["edits"] = lead_edits(lead)
     return render(request, "leads/lead_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*EVERYONE)
+def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct the lead's own fields (its owner, its team's manager, a leader); recorded and rescored."""
+    lead = _get_lead(pk)
+    if not editing.may_edit(request.user, lead):
+        raise PermissionDenied("Only the lead's owner, its team's manager or a leader can correct it.")
+    form = LeadCorrectionForm(request.POST or None, instance=lead)
+    if request.method == "POST" and form.is_valid():
+        try:
+            edit = editing.lead_correct(lead_id=lead.pk, user=request.user, data=form.changed_values())
+        except LeadError as error:
+            form.add_error(None, str(error))
+        else:
+            if edit is None:
+                messages.info(request, "Nothing changed.")
+            else:
+                names = ", ".join(str(form.fields[name].label).lower() for name in edit.changes)
+                messages.success(request, f"Corrected {names} of {lead}; its score is recalculated.")
+            return redirect("leads:lead_detail", pk=lead.pk)
+    status = 422 if form.is_bound else 200
+    return render(request, "leads/lead_edit.html", {"lead": _get_lead(pk), "form": form}, status=status)
 
 
 # --- actions --------------------------------------------------------------------------------------
