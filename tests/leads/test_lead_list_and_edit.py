@@ -63,14 +63,13 @@ def test_the_export_holds_the_filtered_list_in_its_order_every_page(login, marke
     assert "Nurtured" not in {r["Last name"] for r in rows}
 
 
-# --- corrections ---
+# --- corrections --------------------------------------------------------------------------------
+
 
 def _form_data(client, lead) -> dict:
     """What the correction form posts unchanged (its initial values)."""
     form = client.get(reverse("leads:lead_edit", args=[lead.pk])).context["form"]
     return {name: ("" if value is None else value) for name, value in form.initial.items() if name in form.fields}
-
------------------------------------------------------------------------------
 
 
 def test_the_owner_corrects_a_lead_recorded_with_who_when_and_the_old_value(login, version, team, sdr):
