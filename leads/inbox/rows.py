@@ -39,7 +39,7 @@ ROW = """
     <div class="text-secondary text-truncate" title="Persona">{persona}</div></td>
   <td>{grade}<span class="d-sm-none small text-secondary d-block">{score}</span></td>
   <td class="text-end fw-semibold d-none d-sm-table-cell">{score}</td>
-  <td class="text-end small d-none d-lg-table-cell" title="Share of the definition's fields known">{completeness}%</td>
+  <td class="text-end small d-none d-lg-table-cell inbox-complete" title="Share of the definition's fields known">{completeness}%</td>
   <td class="small d-none d-lg-table-cell inbox-reasons">
     {reasons}
   </td>

@@ -498,7 +498,8 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
         # The lead comes back into a queue the page has already re-ordered: reload the queue.
         response = HttpResponse(_toast(_success_text("undo", lead)))
         reswap(response, "none")
-        return trigger_client_event(response, "accord:undone", {"lead": lead.pk}, after="swap")
+        counts = _tab_counts(request.user)
+        return trigger_client_event(response, "accord:undone", {"lead": lead.pk, "counts": counts}, after="swap")
     return _done(request, lead, _success_text("undo", lead), undo=False)
 
 
