@@ -210,6 +210,7 @@
     if (el) bootstrap.Modal.getOrCreateInstance(el).hide();
     const detail = event.detail || {};
     updateCounts(detail.counts);
+    refreshBulk();
     armUndo();
     if (rows().length || document.getElementById("queue")) {
       const row = select(current);
