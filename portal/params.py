@@ -54,12 +54,15 @@ def _has_control_characters(value: str) -> bool:
 
 class QueryStringMiddleware:
     """Refuses query strings with control characters (a NUL cannot be stored in PostgreSQL text and
-    no form produces one) before any view passes them to a query."""
+    no form produces one) before any view passes them to a query. The JSON API (``/api/``) is left
+    to its schema, which answers in JSON with the statuses it documents."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith("/api/"):
+            return self.get_response(request)
         for name, values in request.GET.lists():
             if _has_control_characters(name) or any(_has_control_characters(v) for v in values):
                 raise BadRequest("The address holds a control character; check the link you followed.")

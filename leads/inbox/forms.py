@@ -265,6 +265,8 @@ class LeadCorrectionForm(ErrorClassMixin, forms.ModelForm):
         for field in self.fields.values():
             css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             field.widget.attrs.setdefault("class", css)
+            if isinstance(field, forms.TypedChoiceField):
+                field.choices = [("", "Unknown"), *((v, label) for v, label in field.choices if v != "")]
 
     def validate_unique(self):
         """The e-mail's uniqueness is the service's to check, inside its transaction."""
