@@ -68,7 +68,7 @@ from alignment.services import (
 from alignment.services import open_draft as current_open_draft
 from alignment.validation import SpecInvalid, error_messages, validate_spec
 from portal.access import EVERYONE, LEADERS, has_role, role_required
-from portal.params import page_number, whole_number
+from portal.params import one_of, page_number, whole_number
 
 Status = AgreementVersion.Status
 
@@ -605,7 +605,7 @@ def comment_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*EVERYONE)
 def persona_list(request: HttpRequest) -> HttpResponse:
-    show = request.GET.get("show", "active")
+    show = one_of(request, "show", ("active", "all"), "active")
     personas = Persona.objects.all() if show == "all" else Persona.objects.active()
     return render(
         request,

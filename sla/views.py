@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from leads.inbox.selectors import agreed_reason_labels
 from leads.models import Lead, Team, reason_label
 from portal.access import LEADERS, Role, display_name, has_role, role_required
-from portal.params import page_number
+from portal.params import page_number, whole_number
 from sla import figures as F
 from sla import services
 from sla.clock import current_terms
@@ -269,9 +269,9 @@ def export(request: HttpRequest, key: str) -> HttpResponse:
 def report_list(request: HttpRequest) -> HttpResponse:
     """The archive: every snapshot, newest week first; regenerated weeks list each snapshot."""
     reports = WeeklyReport.objects.select_related("team", "agreement_version", "generated_by").defer("figures")
-    team_id = request.GET.get("team", "")
-    if team_id.isdigit():
-        reports = reports.filter(team_id=int(team_id))
+    team_id = whole_number(request, "team")
+    if team_id is not None:
+        reports = reports.filter(team_id=team_id)
     page = Paginator(reports.order_by("-week_start", "-generated_at", "-id"), 25).get_page(page_number(request))
     now = timezone.now()
     team = Team.objects.order_by("name").first()
@@ -285,8 +285,8 @@ def report_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "teams": Team.objects.order_by("name"),
-            "team_id": int(team_id) if team_id.isdigit() else None,
-            "query": f"team={team_id}" if team_id.isdigit() else "",
+            "team_id": team_id,
+            "query": f"team={team_id}" if team_id is not None else "",
             "generate_form": ReportGenerateForm(initial={"team": team, "week": default_week}),
         },
     )

@@ -75,3 +75,19 @@ def test_evidence_of_a_version_that_does_not_exist_is_a_404(marketing, login):
 def test_a_nul_character_in_any_parameter_is_refused(marketing, login):
     response = login(marketing).get("/agreement/personas/", {"show": "all\x00"})
     assert response.status_code == 400 and "control character" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "named"),
+    [
+        ("/agreement/personas/", {"show": "everything"}, "show"),
+        ("/agreement/history/", {"page": "1.5"}, "page"),
+        ("/agreement/diff/", {"to": "abc"}, "to"),
+        ("/sla/reports/", {"team": "abc"}, "team"),
+        ("/leads/import/history/", {"page": "-3"}, "page"),
+    ],
+)
+def test_a_malformed_value_is_named_in_the_refusal(url, params, named, admin_user, login):
+    response = login(admin_user).get(url, params)
+    assert response.status_code == 400
+    assert f"“{named}”" in response.content.decode()
