@@ -211,3 +211,30 @@ def test_the_message_of_an_inbox_action_offers_undo_and_undo_reloads_the_queue(l
     )
     assert undone.status_code == 200 and "accord:undone" in undone["HX-Trigger-After-Swap"]
     assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+def test_undo_from_the_lead_page_refreshes_its_panel(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr)
+    client = login(sdr)
+    done = client.post(reverse("leads:accept", args=[lead.pk]), {"ctx": "detail"}, HTTP_HX_REQUEST="true")
+    assert 'name="ctx" value="detail"' in done.content.decode()
+
+    undone = client.post(
+        reverse("leads:undo", args=[lead.pk]), {"ctx": "detail", "transition": _last(lead).pk}, HTTP_HX_REQUEST="true"
+    )
+
+    assert undone.status_code == 200 and undone["HX-Retarget"] == "#lead-live"
+    assert "Undone" in undone.content.decode() and 'data-action="undo"' not in undone.content.decode()
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+
+
+def test_undo_of_someone_elses_action_is_a_409_with_the_reason(login, version, team, sdr, sdr2):
+    lead = MqlFactory(team=team, owner=sdr)
+    lead_accept(lead_id=lead.id, user=sdr)
+
+    response = login(sdr2).post(
+        reverse("leads:undo", args=[lead.pk]), {"ctx": "row", "transition": _last(lead).pk}, HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 409 and "Only" in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).stage == Stage.SAL
