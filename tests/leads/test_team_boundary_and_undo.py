@@ -238,3 +238,15 @@ def test_undo_of_someone_elses_action_is_a_409_with_the_reason(login, version, t
 
     assert response.status_code == 409 and "Only" in response.content.decode()
     assert Lead.objects.get(pk=lead.pk).stage == Stage.SAL
+
+
+def test_the_lifecycle_allows_taking_back_a_persons_move_only():
+    from leads import lifecycle
+
+    back = lifecycle.undo(lifecycle.RECYCLE, Stage.SAL)
+    assert (back.from_stages, back.to_stage) == ((Stage.NURTURE,), Stage.SAL)
+    assert lifecycle.allowed(Stage.SAL, Stage.MQL) and lifecycle.allowed(Stage.WON, Stage.SQL)
+    with pytest.raises(lifecycle.MoveError):
+        lifecycle.undo(lifecycle.QUALIFY, Stage.NEW)  # scoring's moves are not undone by people
+    with pytest.raises(lifecycle.MoveError):
+        lifecycle.undo(lifecycle.ACCEPT, Stage.NURTURE)  # an accept never started there
