@@ -41,6 +41,7 @@ __all__ = [
     "QUALIFY",
     "RECYCLE",
     "REJECT",
+    "RETURN",
     "SCORABLE_STAGES",
     "SYSTEM",
     "UNDOS",
@@ -94,20 +95,23 @@ DISQUALIFY = Move("disqualify", (Stage.MQL, Stage.SAL), Stage.DISQUALIFIED, PERS
 CONVERT = Move("convert", (Stage.SAL,), Stage.SQL, PERSON)
 MARK_WON = Move("won", (Stage.SQL,), Stage.WON, PERSON)
 MARK_LOST = Move("lost", (Stage.SQL,), Stage.LOST, PERSON)
+# Marketing takes a rejected lead back to nurture it (``leads.inbox.services.lead_return_to_nurture``).
+RETURN = Move("return", (Stage.REJECTED,), Stage.NURTURE, PERSON)
 
-PERSON_MOVES = (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)
+# The inbox's actions, which their author may take back right after (``leads.inbox.services.lead_undo``).
+UNDOABLE_MOVES = (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)
 
 
 def undo(move: Move, back_to: str) -> Move:
-    """Taking back a person's ``move`` right after it (``leads.inbox.services.lead_undo``): the lead
-    returns to ``back_to``, the stage the move left. Logged as a move of its own (reason ``undo``)."""
-    if move not in PERSON_MOVES or not move.allows(back_to):
+    """Taking back an inbox ``move`` right after it: the lead returns to ``back_to``, the stage the
+    move left. Logged as a move of its own (reason ``undo``)."""
+    if move not in UNDOABLE_MOVES or not move.allows(back_to):
         raise MoveError(f"{move.name} from {back_to or 'nowhere'} cannot be undone.")
     return Move(f"undo {move.name}", (move.to_stage,), back_to, PERSON)
 
 
-UNDOS = tuple(undo(move, stage) for move in PERSON_MOVES for stage in move.from_stages)
-MOVES = (ENTER, KNOCK_OUT, QUALIFY, WITHDRAW, ENROL, *PERSON_MOVES, *UNDOS)
+UNDOS = tuple(undo(move, stage) for move in UNDOABLE_MOVES for stage in move.from_stages)
+MOVES = (ENTER, KNOCK_OUT, QUALIFY, WITHDRAW, ENROL, *UNDOABLE_MOVES, RETURN, *UNDOS)
 # Stages scoring may move a lead out of; the others (worked or closed) keep their stage.
 SCORABLE_STAGES = tuple(dict.fromkeys(stage for move in (KNOCK_OUT, QUALIFY, WITHDRAW) for stage in move.from_stages))
 _ALLOWED = frozenset((stage, move.to_stage) for move in MOVES for stage in move.from_stages)

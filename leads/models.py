@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import hashlib
 
 from django.conf import settings
@@ -20,6 +21,11 @@ class Stage(models.TextChoices):
     LOST = "lost", "Lost"
     REJECTED = "rejected", "Rejected"
     DISQUALIFIED = "disqualified", "Disqualified"
+
+
+def list_weekdays() -> list[int]:
+    """Monday to Friday: a new team's working days."""
+    return [0, 1, 2, 3, 4]
 
 
 # Stages sales has taken ownership of: scoring updates their scores but never moves them.
@@ -43,12 +49,34 @@ class Team(models.Model):
     escalate_breaches = models.BooleanField(
         default=False, help_text="Return breached, unaccepted leads to the unassigned pool."
     )
+    working_days = models.JSONField(default=list_weekdays, help_text="Days the team works, Monday = 0.")
+    work_start = models.TimeField(default=datetime.time(9, 0), help_text="When the team's day starts (its time zone).")
+    work_end = models.TimeField(default=datetime.time(17, 30), help_text="When the team's day ends (its time zone).")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class TeamEvent(models.Model):
+    """Append-only record of a change to a team's settings or to one of its SDRs: who, when, what."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="events")
+    member = models.ForeignKey(
+        "TeamMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the team."
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+    changes = models.JSONField(default=list, help_text="One sentence per changed setting, old → new.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The settings page's change history of one team, newest first.
+            models.Index(fields=["team", "at"], name="teamevent_team_at_idx"),
+        ]
 
 
 class TeamMember(models.Model):

@@ -1,6 +1,7 @@
 """Accord settings: one file, everything that varies between machines comes from the environment.
 
-Embedded default (no variables set): DEBUG on, SQLite file, Celery runs tasks eagerly.
+Embedded default (no variables set): DEBUG on, SQLite file, Celery runs tasks eagerly. ``make run``
+turns DEBUG off (styled error pages) and serves over plain HTTP on this machine (SERVE_OVER_HTTP).
 Production: DEBUG=0 requires SECRET_KEY and ALLOWED_HOSTS and turns on the secure-cookie,
 HSTS and SSL settings so that ``manage.py check --deploy`` is clean.
 """
@@ -265,14 +266,17 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Production hardening (check --deploy is clean when DEBUG is off) ---
+# SERVE_OVER_HTTP=1: DEBUG off but served over plain HTTP on this machine (``make run``), where
+# HTTPS-only cookies and redirects would lock everyone out; never set it behind a public host name.
+SERVE_OVER_HTTP = env_bool("SERVE_OVER_HTTP", False)
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not SERVE_OVER_HTTP)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if SERVE_OVER_HTTP else 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = not SERVE_OVER_HTTP
+    SECURE_HSTS_PRELOAD = not SERVE_OVER_HTTP
+    SESSION_COOKIE_SECURE = not SERVE_OVER_HTTP
+    CSRF_COOKIE_SECURE = not SERVE_OVER_HTTP
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_REFERRER_POLICY = "same-origin"

@@ -16,6 +16,7 @@ PARAMETERS = (
     *("version", "days", "page", "tab", "after", "q", "grade", "persona", "source", "country", "stage"),
     *("next", "ctx", "was", "to", "from", "index", "editing", "revision", "scope", "show", "team", "sdr"),
     *("metric", "reason", "sort", "import", "owner", "week", "start", "end", "format", "kind"),
+    *("imported", "watching", "holidays", "holiday_country", "holiday_year", "holiday_region", "bucket"),
 )
 JUNK = ("abc", "1.5", "-1", "99999999999999999999999", "1e3", "\x00", "' OR 1=1 --", "2026-13-45", "~~~", "[]")
 

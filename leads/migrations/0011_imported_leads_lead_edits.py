@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('alignment', '0003_revisions_events_persona_comments'),
-        ('leads', '0009_transition_owner_repair'),
+        ('leads', '0010_team_settings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
