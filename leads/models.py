@@ -194,6 +194,12 @@ class Lead(models.Model):
         db_constraint=False,
     )
     scored_at = models.DateTimeField(null=True, blank=True)
+    # Set in the transaction that makes a new score necessary (an activity, an edit, an import);
+    # cleared by the rescoring pass that takes the request, in a statement before the one that
+    # scores, so the score always reads everything the request's transaction committed.
+    rescore_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Oldest rescore request not yet taken by a rescoring pass."
+    )
 
     mql_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True)
@@ -239,6 +245,15 @@ class Lead(models.Model):
             models.Index(fields=["stage"], name="lead_stage_idx"),
             # API listing: ?updated_since=&cursor=
             models.Index(fields=["updated_at", "id"], name="lead_updated_idx"),
+            # Leads waiting for a rescore, oldest request first (the worker's drain, the sweeper,
+            # /healthz). Partial: only waiting leads are indexed, and the scoring statement never
+            # writes this column, so a rescore still updates rows in place (HOT).
+            models.Index(
+                "rescore_requested_at",
+                "id",
+                name="lead_rescore_pending_idx",
+                condition=Q(rescore_requested_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -420,6 +435,12 @@ class RescoreChunk(models.Model):
     id_to = models.BigIntegerField(help_text="End of the range (exclusive).")
     leads = models.PositiveIntegerField(default=0, help_text="Leads scored in this range.")
     done_at = models.DateTimeField(null=True, blank=True)
+    # The lease: whoever holds the chunk (its message in the queue, then the worker that claimed it)
+    # holds it until ``lease_expires_at``; a working worker renews it. Once it expires, the sweeper
+    # queues the chunk again, so a chunk whose worker died waits minutes, not the broker's hour.
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it; empty while queued.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker took it.")
 
     class Meta:
         ordering = ["job", "id_from"]

@@ -245,10 +245,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A rescoring chunk's lease (renewed every third of it while a worker runs the chunk) and the period
+# of the sweeper that queues again what nobody holds: a chunk whose worker died is running again
+# within lease + sweep period (90 s by default), and a rescore request left behind by a broker
+# outage is taken within one sweep period of the broker's return.
+ACCORD_RESCORE_LEASE_SECONDS = env_int("ACCORD_RESCORE_LEASE_SECONDS", 60)
+ACCORD_RESCORE_SWEEP_SECONDS = env_int("ACCORD_RESCORE_SWEEP_SECONDS", 30)
 # Synced into django-celery-beat's tables when beat starts (editable in the admin afterwards).
 CELERY_BEAT_SCHEDULE = {
     "sla-check-breaches": {"task": "sla.tasks.check_breaches", "schedule": 300.0},
     "sla-weekly-reports": {"task": "sla.tasks.weekly_reports_due", "schedule": 900.0},
+    "leads-sweep-rescoring": {"task": "leads.tasks.sweep_rescoring", "schedule": float(ACCORD_RESCORE_SWEEP_SECONDS)},
     "leads-sweep-unscored": {"task": "leads.tasks.sweep_unscored", "schedule": 600.0},
     "leads-nightly-decay-rescore": {
         "task": "leads.tasks.rescore_aged",

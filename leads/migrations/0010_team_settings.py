@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0009_transition_owner_repair'),
+        ('leads', '0008_rescore_queue'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

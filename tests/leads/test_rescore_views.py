@@ -50,7 +50,8 @@ def test_running_job_shows_progress_and_polls_every_second(login, marketing, dja
         started_at=timezone.now() - dt.timedelta(seconds=2),
     )
     client = login(marketing)
-    with django_assert_max_num_queries(4):
+    # Session, user, roles, the job; the waiting leads; the job's chunks (is it stuck?).
+    with django_assert_max_num_queries(6):
         response = client.get(URL, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200
