@@ -120,14 +120,20 @@ class LeadQuerySet(models.QuerySet):
         return self.filter(stage=Stage.MQL)
 
     def search(self, text: str) -> LeadQuerySet:
-        """Leads whose e-mail, name, company or job title contains ``text`` (any case)."""
-        return self.filter(
-            Q(email__icontains=text)
-            | Q(first_name__icontains=text)
-            | Q(last_name__icontains=text)
-            | Q(account__name__icontains=text)
-            | Q(job_title__icontains=text)
-        )
+        """Leads matching every word of ``text`` (any case) in their e-mail, name, company or title.
+
+        Each word may match a different field, so "Leo Baker", "baker acme" and "leo@acme" all find
+        Leo Baker of Acme; a full e-mail is one word and matches the e-mail column.
+        """
+        for word in text.split()[:8]:  # a pasted paragraph is not a search; eight words narrow enough
+            self = self.filter(
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(account__name__icontains=word)
+                | Q(job_title__icontains=word)
+            )
+        return self
 
     def for_owner(self, user) -> LeadQuerySet:
         return self.filter(owner=user)
@@ -210,7 +216,11 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(models.functions.Lower("email"), name="lead_email_ci_unique"),
+            models.UniqueConstraint(
+                models.functions.Lower("email"),
+                name="lead_email_ci_unique",
+                violation_error_message="Another lead already has this e-mail; a lead is found by its e-mail.",
+            ),
         ]
         indexes = [
             # Inbox queue: open MQLs by SLA urgency (partial: only MQLs are indexed). The queue sorts
@@ -287,6 +297,7 @@ SYSTEM_REASONS = {
     "knocked_out": "Knocked out",
     "no_longer_knocked_out": "No longer knocked out",
     "nurture_program": "Nurture programme",
+    "undo": "Undone by its author",
 }
 
 
@@ -517,3 +528,30 @@ class InsightSettings(models.Model):
 
     def __str__(self) -> str:
         return f"converted = {self.converted}"
+
+
+class ImportedLead(models.Model):
+    """A lead an import created or updated: "See the imported leads" lists exactly these."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="imported")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    created = models.BooleanField(help_text="False: the import updated a lead that existed.")
+
+    class Meta:
+        constraints = [
+            # One row per lead and import (a file may repeat an e-mail); its index lists an import's leads.
+            models.UniqueConstraint(fields=["job", "lead"], name="imported_lead_job_lead_uniq"),
+        ]
+
+
+class LeadEdit(models.Model):
+    """A correction of a lead's own fields on its page: who, when, and each field's old and new value."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="edits")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    changes = models.JSONField(help_text='{"field": ["old", "new"], …} in the form\'s words.')
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lead", "at"], name="lead_edit_lead_at_idx")]  # the lead page's history

@@ -17,6 +17,7 @@ urlpatterns = [
     path("evidence/suggestions/", evidence_views.evidence_suggestions, name="evidence_suggestions"),
     path("evidence/suggestions/add-rule/", evidence_views.suggestion_add_rule, name="suggestion_add_rule"),
     path("", views.lead_list, name="lead_list"),
+    path("export.csv", views.lead_export, name="lead_export"),
     # The SDR inbox
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/next/", views.claim_next, name="claim_next"),
@@ -42,7 +43,9 @@ urlpatterns = [
     path("<int:pk>/won/", views.won, name="won"),
     path("<int:pk>/lost/", views.lost, name="lost"),
     path("<int:pk>/reassign/", views.reassign, name="reassign"),
+    path("<int:pk>/undo/", views.undo, name="undo"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
+    path("<int:pk>/edit/", views.lead_edit, name="lead_edit"),
     # CSV import (marketing leaders): upload → mapping → preview → import → result
     path("import/", import_views.import_upload, name="import_upload"),
     path("import/template.csv", import_views.import_template, name="import_template"),
