@@ -45,6 +45,7 @@ from leads.scoring.scorer import annotate_scores
 
 __all__ = [
     "FOLDS",
+    "OUTCOME_DAYS",
     "MAX_RULES",
     "MIN_CONVERSIONS",
     "MIN_LEADS",
