@@ -109,7 +109,8 @@ def scorecard_adopt(*, job: ScorecardJob, user) -> SaveResult:
     if job.status != Status.DONE or not job.result:
         raise ProposalError("This proposal has no result to start a draft from.")
     result = job.result
-    card = {**result["model_card"], "job": job.pk, "adopted_at": dt.datetime.now(dt.UTC).isoformat()}
+    rules = {r["id"]: r for r in result["spec"]["fit_rules"] + result["spec"]["behaviour_rules"]}
+    card = {**result["model_card"], "job": job.pk, "adopted_at": dt.datetime.now(dt.UTC).isoformat(), "rules": rules}
     n_rules = len(result["spec"]["fit_rules"]) + len(result["spec"]["behaviour_rules"])
     auc = result["cv_auc"]
     note = f"Proposed from outcomes: {n_rules} rules" + (f", cross-validated AUC {auc:.2f}" if auc else "")
