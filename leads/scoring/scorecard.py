@@ -37,7 +37,7 @@ from sklearn.model_selection import StratifiedKFold
 from alignment import spec as vocab
 from alignment.validation import validate_spec
 from leads.models import Activity, Stage, Transition
-from leads.scoring.backtest import AS_OF_DAYS, as_of
+from leads.scoring.backtest import AS_OF_DAYS, as_of, run_side_by_side
 from leads.scoring.evidence import CURVE_POINTS, DAYS_PER_MONTH, MIN_SPAN_DAYS, Window, window_leads
 from leads.scoring.lift import attributes, quantile_edges
 from leads.scoring.outcomes import Outcome, converted_condition
@@ -183,12 +183,21 @@ def population(*, window: Window, outcome: Outcome, now: dt.datetime):
 
 @dataclass
 class Column:
-    """One attribute's values over the population, prepared for rule evaluation."""
+    """One attribute's values over the population, as codes into its distinct values (compared
+    lower-case, like the scorer) so that rules and counts work on a few values, not on every lead."""
 
-    known: np.ndarray  # bool
-    text: np.ndarray  # lower-case text of known values ("" when unknown)
-    number: np.ndarray  # float (nan when unknown or not a number)
-    raw: list  # the stored values, unknown as None
+    codes: np.ndarray  # index into the distinct values, per lead
+    values: list  # a stored value for each distinct one (None: unknown)
+    text: np.ndarray  # lower-case text of each distinct value ("" for unknown)
+    number: np.ndarray  # per lead: the value as a number (nan when unknown or not a number)
+
+    @property
+    def known_values(self) -> np.ndarray:
+        return np.array([v is not None for v in self.values], dtype=bool)
+
+    @property
+    def known(self) -> np.ndarray:
+        return self.known_values[self.codes]
 
 
 @dataclass
@@ -227,16 +236,48 @@ def _as_number(value) -> float:
 
 
 def _column(raw: list) -> Column:
-    raw = [None if _unknown(v) else v for v in raw]
-    known = np.array([v is not None for v in raw], dtype=bool)
-    text = np.array(["" if v is None else _as_text(v) for v in raw], dtype=object)
-    number = np.array([_as_number(v) for v in raw], dtype=float)
-    return Column(known=known, text=text, number=number, raw=raw)
+    index: dict[str | None, int] = {}
+    values: list = []
+    codes = np.empty(len(raw), dtype=np.int32)
+    for i, value in enumerate(raw):
+        key = None if _unknown(value) else _as_text(value)
+        code = index.get(key)
+        if code is None:
+            code = index[key] = len(values)
+            values.append(None if key is None else value)
+        codes[i] = code
+    text = np.array(["" if v is None else _as_text(v) for v in values], dtype=object)
+    number = np.array([_as_number(v) for v in values], dtype=float)
+    return Column(codes=codes, values=values, text=text, number=number[codes] if len(values) else number)
 
 
 def _lead_window(window: Window, now: dt.datetime) -> Q:
     """``window_leads``' conditions, seen from an activity."""
     return Q(lead__in=window_leads(window, now=now).values("pk"))
+
+
+def _activity_counts(window: Window, kinds: list[Candidate], now: dt.datetime):
+    """(lead, kind, n) for activities within the behaviour window as of each lead's 14th day (and
+    after a recycle): exactly what a behaviour rule counts when the Evidence panel judges the lead."""
+    judged_at = Least(
+        m.ExpressionWrapper(F("lead__created_at") + Value(dt.timedelta(days=AS_OF_DAYS)), m.DateTimeField()),
+        Value(now, output_field=m.DateTimeField()),
+        output_field=m.DateTimeField(),
+    )
+    since = m.ExpressionWrapper(F("occurred_at") + Value(dt.timedelta(days=WINDOW_DAYS)), m.DateTimeField())
+    # The window's leads, not the population: PostgreSQL plans a semi-join against the
+    # population's OR-ed conditions badly (seconds at a few thousand leads); leads outside the
+    # population are skipped when the counts are placed.
+    return list(
+        Activity.objects.filter(_lead_window(window, now), kind__in=[c.activity_kind for c in kinds])
+        .annotate(judged_at=judged_at, since=since)
+        .filter(occurred_at__lte=F("judged_at"), since__gt=F("judged_at"))
+        .filter(Q(lead__recycled_at__isnull=True) | Q(occurred_at__gt=F("lead__recycled_at")))
+        .values("lead_id", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("lead_id", "kind", "n")
+    )
 
 
 def load(
@@ -245,19 +286,23 @@ def load(
     kinds: list[Candidate],
     outcome: Outcome,
     now: dt.datetime,
-    progress=None,
     *,
     window: Window,
 ) -> Data:
-    """The population's outcomes, attribute values and activity counts: one read each."""
+    """The population's outcomes and attribute values, and its activity counts: two reads, side by side."""
     paths = [c.path for c in fit]
-    rows = list(
-        queryset.annotate(conv=m.ExpressionWrapper(converted_condition(outcome), output_field=m.BooleanField()))
-        .order_by("pk")
-        .values_list("pk", "created_at", "conv", *paths)
-    )
-    if progress:
-        progress(15, "Read the leads")
+
+    def leads():
+        return list(
+            queryset.annotate(conv=m.ExpressionWrapper(converted_condition(outcome), output_field=m.BooleanField()))
+            .order_by("pk")
+            .values_list("pk", "created_at", "conv", *paths)
+        )
+
+    def activities():
+        return _activity_counts(window, kinds, now) if kinds else []
+
+    rows, counted = run_side_by_side(leads, activities)
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     data = Data(
         ids=ids,
@@ -266,34 +311,16 @@ def load(
         columns={c.rule_field: _column([r[3 + i] for r in rows]) for i, c in enumerate(fit)},
         counts={c.activity_kind: np.zeros(len(rows), dtype=np.int32) for c in kinds},
     )
-    if kinds and len(ids):
-        # Activities within the behaviour window as of each lead's 14th day (and after a recycle),
-        # exactly what a behaviour rule counts when the Evidence panel judges the lead.
-        judged_at = Least(
-            m.ExpressionWrapper(F("lead__created_at") + Value(dt.timedelta(days=AS_OF_DAYS)), m.DateTimeField()),
-            Value(now, output_field=m.DateTimeField()),
-            output_field=m.DateTimeField(),
-        )
-        since = m.ExpressionWrapper(F("occurred_at") + Value(dt.timedelta(days=WINDOW_DAYS)), m.DateTimeField())
-        # Joined on the window's dates rather than "lead in (population)": PostgreSQL plans that
-        # semi-join against the population's OR-ed conditions badly (seconds at a few thousand
-        # leads); leads outside the population are skipped below.
-        counted = (
-            Activity.objects.filter(_lead_window(window, now), kind__in=[c.activity_kind for c in kinds])
-            .annotate(judged_at=judged_at, since=since)
-            .filter(occurred_at__lte=F("judged_at"), since__gt=F("judged_at"))
-            .filter(Q(lead__recycled_at__isnull=True) | Q(occurred_at__gt=F("lead__recycled_at")))
-            .values("lead_id", "kind")
-            .annotate(n=Count("id"))
-            .order_by()
-            .values_list("lead_id", "kind", "n")
-        )
-        for lead_id, kind, n in counted:
-            i = np.searchsorted(ids, lead_id)
-            if i < len(ids) and ids[i] == lead_id:
-                data.counts[kind][i] = n
-    if progress:
-        progress(25, "Read the activities")
+    by_kind: dict[str, list[tuple[int, int]]] = {}
+    for lead_id, kind, n in counted:
+        by_kind.setdefault(kind, []).append((lead_id, n))
+    for kind, pairs in by_kind.items():
+        if not len(ids):
+            break
+        lead_ids, counts = np.array(pairs, dtype=np.int64).T
+        at = np.minimum(np.searchsorted(ids, lead_ids), len(ids) - 1)
+        inside = ids[at] == lead_ids
+        data.counts[kind][at[inside]] = counts[inside]
     return data
 
 
@@ -303,16 +330,16 @@ def load(
 def rule_mask(rule: dict, column: Column) -> np.ndarray:
     """Leads a fit rule fires for (``alignment.spec`` semantics: unknown satisfies only ``unknown``)."""
     operator, values = rule["operator"], rule.get("values") or []
+    known = column.known_values
     if operator == "known":
-        return column.known.copy()
+        return known[column.codes]
     if operator == "unknown":
-        return ~column.known
-    if operator == "in":
-        return column.known & np.isin(column.text, [str(v).lower() for v in values])
-    if operator == "not_in":
-        return column.known & ~np.isin(column.text, [str(v).lower() for v in values])
+        return ~known[column.codes]
+    if operator in ("in", "not_in"):
+        member = np.isin(column.text, [str(v).lower() for v in values])
+        return (known & (member if operator == "in" else ~member))[column.codes]
     if operator in ("is_true", "is_false"):
-        return column.text == ("yes" if operator == "is_true" else "no")
+        return (column.text == ("yes" if operator == "is_true" else "no"))[column.codes]
     with np.errstate(invalid="ignore"):
         if operator == "between":
             return (column.number >= values[0]) & (column.number <= values[1])
@@ -364,44 +391,30 @@ class Rule:
 
 
 def _choice_coding(cand: Candidate, column: Column, rows: np.ndarray) -> Coding | None:
-    train_known = column.known[rows]
-    if train_known.sum() < MIN_KNOWN:
+    counts = np.bincount(column.codes[rows], minlength=len(column.values))
+    known = column.known_values
+    if counts[known].sum() < MIN_KNOWN or (counts[known] > 0).sum() < 2:
         return None
-    counts: dict[str, int] = {}
-    originals: dict[str, object] = {}
-    for i in rows[train_known]:
-        t = column.text[i]
-        counts[t] = counts.get(t, 0) + 1
-        originals.setdefault(t, column.raw[i])
-    if len(counts) < 2 and train_known.all():
-        return None
-    levels, index = [], {}
-    other: list = []
-    for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        if n >= MIN_LEVEL:
-            index[t] = len(levels)
-            levels.append(Level(label=str(originals[t]), values=[originals[t]], count=n))
+    levels: list[Level] = []
+    level_of = np.full(len(column.values), -1, dtype=np.int32)
+    other = []
+    for code in sorted(np.flatnonzero(known & (counts > 0)), key=lambda c: (-counts[c], column.text[c])):
+        if counts[code] >= MIN_LEVEL:
+            level_of[code] = len(levels)
+            levels.append(Level(label=str(column.values[code]), values=[column.values[code]], count=int(counts[code])))
         else:
-            other.append(t)
+            other.append(code)
     if other:
-        other_index = len(levels)
-        levels.append(
-            Level(label="other", values=[originals[t] for t in sorted(other)], count=sum(counts[t] for t in other))
-        )
-        for t in other:
-            index[t] = other_index
-    unknown_n = int(len(rows) - train_known.sum())
-    unknown_index = len(levels)
-    levels.append(Level(label="unknown", values=[], count=unknown_n, unknown=True))
-    codes = np.full(len(column.known), -1, dtype=np.int32)
-    codes[~column.known] = unknown_index
-    for i in np.flatnonzero(column.known):
-        codes[i] = index.get(column.text[i], -1)
-    return Coding(cand, levels, codes)
+        level_of[other] = len(levels)
+        raw = sorted((column.values[c] for c in other), key=str)
+        levels.append(Level(label="other", values=raw, count=int(counts[other].sum())))
+    level_of[~known] = len(levels)
+    levels.append(Level(label="unknown", values=[], count=int(counts[~known].sum()), unknown=True))
+    return Coding(cand, levels, level_of[column.codes])
 
 
 def _number_coding(cand: Candidate, column: Column, rows: np.ndarray) -> Coding | None:
-    known_rows = rows[column.known[rows] & ~np.isnan(column.number[rows])]
+    known_rows = rows[~np.isnan(column.number[rows])]
     if len(known_rows) < MIN_KNOWN:
         return None
     values, counts = np.unique(column.number[known_rows], return_counts=True)
@@ -420,7 +433,7 @@ def _number_coding(cand: Candidate, column: Column, rows: np.ndarray) -> Coding 
         levels.append(Level(label=f"{low}–{high}", values=[low, high], count=n))
     unknown_index = len(levels)
     levels.append(Level(label="unknown", values=[], count=int(len(rows) - len(known_rows)), unknown=True))
-    codes = np.full(len(column.known), unknown_index, dtype=np.int32)
+    codes = np.full(len(column.codes), unknown_index, dtype=np.int32)
     has = ~np.isnan(column.number)
     codes[has] = np.minimum(
         np.searchsorted(np.array(edges, dtype=float), column.number[has], side="left"), len(edges) - 1
@@ -457,7 +470,7 @@ def _design(codings: list[Coding], rows: np.ndarray) -> tuple[sparse.csr_matrix,
 
 
 def _logistic(x, y) -> LogisticRegression:
-    model = LogisticRegression(C=REGULARISATION, max_iter=500, tol=1e-6)
+    model = LogisticRegression(C=REGULARISATION, max_iter=500)
     return model.fit(x, y)
 
 
@@ -799,21 +812,27 @@ def _figures(label: str, scores, knocked, grades, threshold: int, y, span_days: 
     }
 
 
-def compare(spec: dict, label: str, queryset, data: Data, now: dt.datetime) -> dict:
-    """An agreement's own figures on the same leads, judged as of their 14th day."""
-    rows = (
-        annotate_scores(queryset.order_by(), spec, now=as_of(now))
-        .values_list("pk", "sc_total", "sc_knocked_out", "sc_grade")
-        .order_by("pk")
-    )
-    scores = np.zeros(len(data.ids), dtype=np.int64)
-    knocked = np.zeros(len(data.ids), dtype=bool)
-    grades = np.full(len(data.ids), "", dtype=object)
-    for pk, total, ko, grade in rows:
-        i = np.searchsorted(data.ids, pk)
-        scores[i], knocked[i], grades[i] = total or 0, bool(ko), grade
-    threshold = int(spec.get("mql_threshold", 0))
-    return _figures(label, scores, knocked, grades, threshold, data.y, data.span_days)
+def compare(spec: dict, label: str, queryset, data: Data, now: dt.datetime) -> Callable[[], dict]:
+    """A pass giving an agreement's own figures on the same leads, judged as of their 14th day."""
+
+    def work() -> dict:
+        rows = list(
+            annotate_scores(queryset.order_by(), spec, now=as_of(now)).values_list(
+                "pk", "sc_total", "sc_knocked_out", "sc_grade"
+            )
+        )
+        scores = np.zeros(len(data.ids), dtype=np.int64)
+        knocked = np.zeros(len(data.ids), dtype=bool)
+        grades = np.full(len(data.ids), "", dtype=object)
+        if rows:
+            at = np.searchsorted(data.ids, np.array([r[0] for r in rows], dtype=np.int64))
+            scores[at] = [r[1] or 0 for r in rows]
+            knocked[at] = [bool(r[2]) for r in rows]
+            grades[at] = [r[3] for r in rows]
+        threshold = int(spec.get("mql_threshold", 0))
+        return _figures(label, scores, knocked, grades, threshold, data.y, data.span_days)
+
+    return work
 
 
 # --- The proposal --------------------------------------------------------------------------------
@@ -891,7 +910,8 @@ def propose(
     fit_cands = [c for c in considered if c.kind != "activity"]
     kind_cands = [c for c in considered if c.kind == "activity"]
     report(5, "Reading the leads")
-    data = load(queryset, fit_cands, kind_cands, request.outcome, now, report, window=request.window)
+    data = load(queryset, fit_cands, kind_cands, request.outcome, now, window=request.window)
+    report(25, "Read the leads and their activities")
     n, k = len(data.ids), int(data.y.sum())
     _gate(n, k)
     persona_ids = list(Persona.objects.active().values_list("pk", flat=True))
@@ -927,11 +947,12 @@ def propose(
     for row in proposal_figures["by_grade"]:
         in_grade = grades == row["grade"]
         row["predicted"] = float(predicted[in_grade].mean()) if in_grade.any() else None
-    others = []
-    if draft_spec is not None:
-        others.append(compare(draft_spec, draft_label, queryset, data, now))
-    if active_spec is not None:
-        others.append(compare(active_spec, active_label, queryset, data, now))
+    passes = [
+        compare(spec_, label, queryset, data, now)
+        for spec_, label in ((draft_spec, draft_label), (active_spec, active_label))
+        if spec_ is not None
+    ]
+    others = list(run_side_by_side(*passes)) if passes else []
 
     why = {**why_out, **final.why}
     labels = {c.key: c.label for c in candidates()}

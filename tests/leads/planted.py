@@ -93,16 +93,27 @@ def sample(n: int, seed: int) -> list[Drawn]:
     return [draw(rng) for _ in range(n)]
 
 
-def write(n: int, seed: int, *, now: dt.datetime, batch: int = 5000) -> int:
-    """Store ``n`` leads created 100–500 days before ``now``, their activities and outcomes."""
+def write(n: int, seed: int, *, now: dt.datetime, batch: int = 5000, every_kind: bool = False) -> int:
+    """Store ``n`` leads created 100–500 days before ``now``, their activities and outcomes.
+
+    ``every_kind`` adds, from a generator of its own, revenue and every other activity kind as
+    noise: as many columns as an organisation's history has, none of them with an effect.
+    """
+    from alignment.spec import ACTIVITY_KIND_KEYS
     from leads.models import Account, Activity, Lead, Stage, Transition
 
     rng = random.Random(seed)
+    noise = random.Random(seed + 1)
+    extra_kinds = [k for k in ACTIVITY_KIND_KEYS if k not in ACTIVITY] if every_kind else []
     start = Lead.objects.count()
     written = 0
     while written < n:
         size = min(batch, n - written)
         drawn = [draw(rng) for _ in range(size)]
+        for d in drawn:
+            for kind in extra_kinds:
+                if noise.random() < 0.2:
+                    d.times[kind] = [dt.timedelta(days=noise.uniform(0, 13.5))]
         created = [now - dt.timedelta(days=rng.uniform(100, 500)) for _ in range(size)]
         accounts = Account.objects.bulk_create(
             [
@@ -111,6 +122,7 @@ def write(n: int, seed: int, *, now: dt.datetime, batch: int = 5000) -> int:
                     name=f"Planted {start + written + i}",
                     industry=d.facts["industry"] or "",
                     employees=d.facts["employees"],
+                    annual_revenue=int(10 ** noise.uniform(5, 9)) if every_kind else None,
                     country=d.facts["country"],
                 )
                 for i, d in enumerate(drawn)
