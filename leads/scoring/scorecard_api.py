@@ -16,7 +16,7 @@ from ninja.errors import HttpError, ValidationError
 
 from alignment.services import open_draft
 from leads.models import ScorecardJob
-from leads.scoring.insights_api import INSIGHTS_SCOPE, require_scope
+from leads.scoring.insights_api import ERRORS, INSIGHTS_SCOPE, ErrorOut, require_scope
 from leads.scoring.outcomes import parse_outcome
 from leads.scoring.proposals import scorecard_job_create
 from leads.scoring.scorecard import MAX_RULES
@@ -67,10 +67,6 @@ class JobOut(Schema):
     result: ProposalOut | None
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
 def _job(job: ScorecardJob) -> dict:
     return {
         "id": job.pk,
@@ -84,7 +80,7 @@ def _job(job: ScorecardJob) -> dict:
 
 @router.post(
     "/insights/scorecard",
-    response={200: ProposalOut, 202: JobOut, 422: ErrorOut},
+    response={200: ProposalOut, 202: JobOut, 400: ErrorOut, 413: ErrorOut, **ERRORS},
     summary="Propose a definition from outcomes",
 )
 def scorecard_propose(request: HttpRequest, body: ScorecardIn):
@@ -117,11 +113,15 @@ def scorecard_propose(request: HttpRequest, body: ScorecardIn):
     if job.status == ScorecardJob.Status.DONE:
         return Status(200, job.result)
     if job.status == ScorecardJob.Status.FAILED:
-        return Status(422, {"detail": job.error})
+        return Status(422, {"detail": job.error, "errors": {}})
     return Status(202, _job(job))
 
 
-@router.get("/insights/scorecard/{job_id}", response=JobOut, summary="A proposal job and, once done, its result")
+@router.get(
+    "/insights/scorecard/{job_id}",
+    response={200: JobOut, 404: ErrorOut, **ERRORS},
+    summary="A proposal job and, once done, its result",
+)
 def scorecard_job(request: HttpRequest, job_id: int):
     """The job's status and progress; ``result`` holds the proposal once ``status`` is ``done``."""
     require_scope(request, INSIGHTS_SCOPE)
