@@ -77,6 +77,7 @@ GRADE_SHARES = (0.15, 0.40, 0.70)  # leads at or above the A, B and C cuts of th
 CLOSED_STAGES = (Stage.WON, Stage.LOST, Stage.REJECTED, Stage.DISQUALIFIED)
 PROPOSAL_SECTIONS = ("fit_rules", "behaviour_rules", "knockouts", "mql_threshold", "grade_bands")
 ACTIVITY_PREFIX = "activity:"
+LEAKS = "filled in by sales after the first contact: it would leak the outcome"
 
 
 class NotEnoughData(ValueError):
@@ -870,7 +871,7 @@ def _considered(request: ProposalRequest) -> tuple[list[Candidate], dict[str, st
         chosen = [c for c in everything if c.before_contact]
         for c in everything:
             if not c.before_contact:
-                why[c.key] = "filled in by sales after the first contact: it would leak the outcome"
+                why[c.key] = LEAKS
     else:
         unknown = sorted(set(request.keys) - known)
         if unknown:
@@ -878,7 +879,7 @@ def _considered(request: ProposalRequest) -> tuple[list[Candidate], dict[str, st
         chosen = [c for c in everything if c.key in request.keys]
         for c in everything:
             if c.key not in request.keys:
-                why[c.key] = "not chosen"
+                why[c.key] = "not chosen" if c.before_contact else LEAKS
         leaky = [c.label for c in chosen if not c.before_contact]
         if leaky:
             warnings.append(

@@ -119,3 +119,25 @@ def test_a_bad_request_is_shown_on_the_form(login, marketing):
     )
     assert response.status_code == 422
     assert not ScorecardJob.objects.exists()
+
+
+def test_a_large_population_is_fitted_in_the_background_behind_a_progress_bar(
+    login, marketing, history, monkeypatch, django_capture_on_commit_callbacks
+):
+    from leads.scoring import proposals
+
+    monkeypatch.setattr(proposals, "INLINE_LEADS", 100)
+    client = login(marketing)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = _propose(client)
+    job = ScorecardJob.objects.get()
+    assert job.status == ScorecardJob.Status.QUEUED and len(queued) == 1
+    page = client.get(response["Location"]).content.decode()
+    assert 'data-testid="scorecard-progress"' in page and 'role="progressbar"' in page
+    progress = reverse("leads:scorecard_progress", args=[job.pk])
+    assert client.get(progress, headers={"HX-Request": "true"}).status_code == 200
+    queued[0]()  # the worker runs the task
+    job.refresh_from_db()
+    assert job.status == ScorecardJob.Status.DONE and job.progress == 100 and job.result["leads"] == 800
+    assert client.get(progress, headers={"HX-Request": "true"})["HX-Refresh"] == "true"
+    assert login(marketing).get(response["Location"]).content.decode().count('data-testid="model-card"') == 1
