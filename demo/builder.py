@@ -13,7 +13,6 @@ version at the anchor — so a rescore right after seeding changes (almost) noth
 from __future__ import annotations
 
 import datetime as dt
-import io
 import random
 from dataclasses import dataclass, field
 
@@ -26,6 +25,8 @@ from alignment import diff as spec_diff
 from alignment import spec as vocab
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementEvent, AgreementVersion, Persona, SignOff
+from leads.bulk import copy_rows
+from leads.lifecycle import transitions_add
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, TeamMember, Transition
 from leads.scoring.scorer import behaviour_points, persona_for, score_lead, weights_from_times
 from portal.access import Role
@@ -753,22 +754,7 @@ class DemoBuilder:
             )
             for kind, at in sim.activities:
                 activity_rows.append((sim.id, kind, at, None, "{}", at))
-            for t in sim.transitions:
-                transition_rows.append(
-                    (
-                        sim.id,
-                        t["from_stage"],
-                        t["to_stage"],
-                        t["actor_id"],
-                        t["owner_id"],
-                        t["at"],
-                        t["reason_code"],
-                        t["note"],
-                        t["agreement_version_id"],
-                        t["score"],
-                        t["grade"],
-                    )
-                )
+            transition_rows.extend({"lead_id": sim.id, **t} for t in sim.transitions)
             for a in sim.assignments:
                 assignment_rows.append((sim.id, a["from_owner_id"], a["to_owner_id"], a["reason"], None, a["at"]))
         account_rows = [
@@ -785,33 +771,15 @@ class DemoBuilder:
             )
             for a in accounts
         ]
-        bulk_insert(
+        copy_rows(
             Account,
             ["id", "domain", "name", "industry", "employees", "annual_revenue", "country", "region", "created_at"],
             account_rows,
         )
-        bulk_insert(Lead, LEAD_COLUMNS, lead_rows)
-        bulk_insert(Activity, ["lead_id", "kind", "occurred_at", "external_id", "details", "created_at"], activity_rows)
-        bulk_insert(
-            Transition,
-            [
-                "lead_id",
-                "from_stage",
-                "to_stage",
-                "actor_id",
-                "owner_id",
-                "at",
-                "reason_code",
-                "note",
-                "agreement_version_id",
-                "score",
-                "grade",
-            ],
-            transition_rows,
-        )
-        bulk_insert(
-            Assignment, ["lead_id", "from_owner_id", "to_owner_id", "reason", "actor_id", "at"], assignment_rows
-        )
+        copy_rows(Lead, LEAD_COLUMNS, lead_rows)
+        copy_rows(Activity, ["lead_id", "kind", "occurred_at", "external_id", "details", "created_at"], activity_rows)
+        transitions_add(transition_rows, by="demo")
+        copy_rows(Assignment, ["lead_id", "from_owner_id", "to_owner_id", "reason", "actor_id", "at"], assignment_rows)
         reset_sequences([Account, Lead])
         last_at = {}
         for sim in sims:
@@ -865,39 +833,6 @@ LEAD_COLUMNS = [
     "created_at",
     "updated_at",
 ]
-
-
-def _copy_value(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def bulk_insert(model, columns: list[str], rows: list[tuple], batch: int = 5000) -> None:
-    """Insert rows fast: COPY on PostgreSQL, batched executemany elsewhere. Columns are db columns."""
-    if not rows:
-        return
-    table = model._meta.db_table
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for start in range(0, len(rows), 50_000):
-                buffer = io.StringIO()
-                for row in rows[start : start + 50_000]:
-                    buffer.write("\t".join(_copy_value(v) for v in row))
-                    buffer.write("\n")
-                buffer.seek(0)
-                cursor.cursor.copy_expert(f"COPY {table} ({quoted}) FROM STDIN", buffer)
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            sql = f"INSERT INTO {table} ({quoted}) VALUES ({placeholders})"  # noqa: S608 - names are ours
-            for start in range(0, len(rows), batch):
-                cursor.executemany(sql, rows[start : start + batch])
 
 
 def reset_sequences(models: list) -> None:

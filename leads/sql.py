@@ -17,6 +17,7 @@ value is ever spliced into the text.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from string import Formatter
@@ -24,7 +25,7 @@ from typing import Any
 
 from django.db import connection
 
-__all__ = ["Fragment", "column", "ident", "join", "run", "sql", "table"]
+__all__ = ["Fragment", "column", "ident", "join", "query", "run", "sql", "table"]
 
 _names = itertools.count(1)
 _FORMATTER = Formatter()
@@ -103,3 +104,23 @@ def run(statement: Fragment, *, fetch: bool = True) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(statement.text, dict(statement.params))
         return cursor.fetchall() if fetch and cursor.description else []
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def query(queryset) -> Fragment:
+    """A queryset's compiled SQL as a fragment, its positional parameters bound by name, so that an
+    ORM-built SELECT (filters, annotations) can be nested in a hand-written statement."""
+    text, params = queryset.query.sql_with_params()
+    values = iter(params)
+    bound: dict[str, Any] = {}
+
+    def bind(match: re.Match) -> str:
+        if match.group() == "%%":
+            return "%%"
+        piece = _param(next(values))
+        bound.update(piece.params)
+        return piece.text
+
+    return Fragment(_PLACEHOLDER.sub(bind, text), bound)

@@ -8,6 +8,30 @@ from django.test import Client
 
 from portal.access import Role
 from tests.factories import TeamFactory, TeamMemberFactory, UserFactory
+from tests.lifecycle_check import stage_log_mismatches
+
+# Suites whose code under test moves leads (SDR actions, rescoring, intake, the demo): after each
+# of their database tests, every lead's stage must be its log's latest move (True: and every
+# lead has a log).
+LIFECYCLE_SUITES = {
+    "tests.leads.test_actions": False,
+    "tests.leads.test_actions_concurrency": False,
+    "tests.leads.test_rescoring": False,
+    "tests.leads.test_rescore_jobs": False,
+    "tests.leads.test_rescore_worker": False,
+    "tests.leads.test_import": False,
+    "tests.leads.test_import_bulk": False,
+    "tests.leads.test_api": False,
+    "tests.leads.test_lifecycle": False,
+    # Only the generator creates leads here: each one must have its log.
+    "tests.demo.test_seed_demo": True,
+    "tests.demo.test_seed_demo_determinism": True,
+}
+_DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+def _uses_db(request) -> bool:
+    return bool(request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames))
 
 
 def pytest_configure(config):
@@ -79,8 +103,7 @@ def login():
 def _role_groups_exist(request):
     """Transactional tests (real threads, live server) flush every table after they run, the role
     groups a data migration created included; put them back so every database test finds them."""
-    db_fixtures = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
-    if not (request.node.get_closest_marker("django_db") or db_fixtures & set(request.fixturenames)):
+    if not _uses_db(request):
         return
     from django.contrib.auth.models import Group
 
@@ -89,3 +112,17 @@ def _role_groups_exist(request):
         names = {role.value for role in Role}
         missing = names - set(Group.objects.filter(name__in=names).values_list("name", flat=True))
         Group.objects.bulk_create([Group(name=name) for name in missing])
+
+
+@pytest.fixture(autouse=True)
+def _stage_follows_the_log(request):
+    """After a test of a suite that moves leads: ``Lead.stage`` = latest ``Transition.to_stage``."""
+    if request.module.__name__ not in LIFECYCLE_SUITES or not _uses_db(request):
+        yield
+        return
+    # Set up the test's database first, so that this check runs before it is rolled back or flushed.
+    request.getfixturevalue("_django_db_helper")
+    yield
+    with request.getfixturevalue("django_db_blocker").unblock():
+        every_lead_logged = LIFECYCLE_SUITES[request.module.__name__]
+        assert stage_log_mismatches(every_lead_logged=every_lead_logged) == [], "Lead.stage is not its log's latest"

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from leads.lifecycle import new_lead_team_id
 from leads.models import Assignment, Lead, Stage, Team, TeamMember
 from portal.access import Role
 
@@ -57,26 +58,20 @@ def open_loads(user_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def single_team_id() -> int | None:
-    """The organisation's team when it has exactly one (a lead without a team joins it), else None."""
-    ids = list(Team.objects.values_list("id", flat=True)[:2])
-    return ids[0] if len(ids) == 1 else None
-
-
 def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
     """Give owners to the unassigned MQLs among ``lead_ids`` whose team routes round robin.
 
     Each lead goes to the team's available SDR (not away, open MQL+SAL leads below capacity)
     who was assigned least recently; one ``Assignment`` (reason ``round_robin``, no actor) per
     lead. Pull-mode teams, and leads no SDR has room for, stay unassigned for the "Next lead"
-    button. A lead without a team joins the organisation's only team, if it has exactly one.
+    button. A lead without a team joins the team the lifecycle gives a new lead (``new_lead_team_id``).
     Returns the number of leads assigned.
     """
     if not lead_ids:
         return 0
     now = now or timezone.now()
     with transaction.atomic():
-        single_team = single_team_id()
+        single_team = new_lead_team_id()
         if single_team is not None:
             Lead.objects.filter(id__in=lead_ids, team__isnull=True).update(team_id=single_team)
             # One team holds every lead: no need to look for the teams of thousands of new MQLs

@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from alignment.models import AgreementVersion
 from alignment.spec import reason_choices
+from leads import lifecycle
 from leads.inbox.routing import open_loads
-from leads.models import Assignment, Lead, Note, Stage, TeamMember, Transition
+from leads.models import Assignment, Lead, Note, Stage, TeamMember
 from portal.access import Role, display_name, has_role, is_admin
 
 
@@ -29,23 +30,29 @@ class LeadError(Exception):
     """An action that cannot happen in the lead's current state; ``str(error)`` is for people."""
 
 
-# What each action does: the stages it starts from, where it goes, how to say it.
+# What each action does: the lifecycle move it makes, and how to say it.
 @dataclass(frozen=True)
 class Action:
-    name: str
+    move: lifecycle.Move
     verb: str  # "accept" — for "You cannot accept …"
     done: str  # "accepted" — for "sdr2 already accepted …"
-    from_stages: tuple[str, ...]
-    to_stage: str
+
+    @property
+    def from_stages(self) -> tuple[str, ...]:
+        return self.move.from_stages
+
+    @property
+    def to_stage(self) -> str:
+        return self.move.to_stage
 
 
-ACCEPT = Action("accept", "accept", "accepted", (Stage.MQL,), Stage.SAL)
-RECYCLE = Action("recycle", "recycle", "recycled", (Stage.MQL, Stage.SAL), Stage.NURTURE)
-REJECT = Action("reject", "reject", "rejected", (Stage.MQL,), Stage.REJECTED)
-DISQUALIFY = Action("disqualify", "disqualify", "disqualified", (Stage.MQL, Stage.SAL), Stage.DISQUALIFIED)
-CONVERT = Action("convert", "convert", "converted", (Stage.SAL,), Stage.SQL)
-MARK_WON = Action("won", "mark as won", "marked as won", (Stage.SQL,), Stage.WON)
-MARK_LOST = Action("lost", "mark as lost", "marked as lost", (Stage.SQL,), Stage.LOST)
+ACCEPT = Action(lifecycle.ACCEPT, "accept", "accepted")
+RECYCLE = Action(lifecycle.RECYCLE, "recycle", "recycled")
+REJECT = Action(lifecycle.REJECT, "reject", "rejected")
+DISQUALIFY = Action(lifecycle.DISQUALIFY, "disqualify", "disqualified")
+CONVERT = Action(lifecycle.CONVERT, "convert", "converted")
+MARK_WON = Action(lifecycle.MARK_WON, "mark as won", "marked as won")
+MARK_LOST = Action(lifecycle.MARK_LOST, "mark as lost", "marked as lost")
 # Leads a manager can hand to another SDR.
 REASSIGNABLE_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 
@@ -114,12 +121,12 @@ def _act(
             )
         for name, value in values.items():
             setattr(lead, name, value)
-        Transition.objects.create(
+        lifecycle.transition_record(
             lead=lead,
+            move=action.move,
             from_stage=from_stage,
-            to_stage=action.to_stage,
             actor=user,
-            owner=user,
+            owner_id=user.id,
             at=now,
             reason_code=reason_code,
             note=note.strip(),

@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
-import json
 import re
 import secrets
-import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -34,15 +31,18 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import DateTimeField, JSONField, Model
+from django.db.models import Model
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from alignment import spec as vocab
 from alignment.models import AgreementVersion
-from leads.models import Account, Activity, ApiToken, Lead, Stage, Team, Transition, hash_token
-from leads.scoring.rescoring import batches, rescore_leads_later
+from leads.bulk import SQL_CHUNK, batches, insert_rows
+from leads.lifecycle import ENTER, new_lead_team_id, transitions_add
+from leads.models import Account, Activity, ApiToken, Lead, hash_token
+from leads.scoring.rescoring import rescore_leads_later
+from leads.sql import Fragment, column, join, run, sql, table
 
 # --- What a field may hold ---------------------------------------------------------------------
 
@@ -301,156 +301,10 @@ def domain_of(row: Mapping[str, Any]) -> str | None:
 
 # --- Set-based SQL helpers (PostgreSQL and SQLite alike) ----------------------------------------
 
-# Rows per statement: keeps every statement under SQLite's 32,766 parameters.
-SQL_CHUNK = 1000
-
-
-def _insert_plan(model: type[Model], now: dt.datetime) -> tuple[list, list, dict]:
-    """Columns of ``model`` to insert, a cheap adapter per column, and per-column defaults."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not getattr(f, "generated", False)]
-    adapters = []
-    defaults = {}
-    for f in fields:
-        if isinstance(f, DateTimeField):
-            adapters.append(connection.ops.adapt_datetimefield_value)
-        elif isinstance(f, JSONField):
-            adapters.append(lambda value, encoder=f.encoder: json.dumps(value, cls=encoder))
-        else:
-            adapters.append(None)
-        auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        defaults[f.attname] = now if auto else f.get_default()
-    return fields, adapters, defaults
-
-
-def _insert_rows(
-    model: type[Model], rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, returning: Sequence[str] = ()
-) -> list[tuple]:
-    """``INSERT … ON CONFLICT DO NOTHING [RETURNING …]`` of plain dicts (field attname → value).
-
-    Returns the rows actually inserted, none of the conflicts: ``bulk_create(ignore_conflicts=True)``
-    cannot tell them apart, and that difference is the point here (who writes the first
-    Transition, what is a duplicate). Dicts, not model instances, and no per-value field
-    machinery: this is the hot path of a 100,000-row import.
-    """
-    if not rows:
-        return []
-    if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
-        return _copy_insert_rows(model, rows, now=now, returning=returning)
-    fields, adapters, defaults = _insert_plan(model, now)
-    meta = model._meta
-    qn = connection.ops.quote_name
-    names = [f.attname for f in fields]
-    columns = ", ".join(qn(f.column) for f in fields)
-    back = f" RETURNING {', '.join(qn(meta.get_field(name).column) for name in returning)}" if returning else ""
-    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    plan = list(zip(names, adapters, strict=True))
-    inserted: list[tuple] = []
-    for chunk in batches(rows, max(1, min(SQL_CHUNK, 30_000 // len(fields)))):
-        params = []
-        for row in chunk:
-            for name, adapt in plan:
-                value = row.get(name, defaults[name])
-                params.append(adapt(value) if adapt is not None and value is not None else value)
-        sql = (
-            f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {', '.join([one] * len(chunk))} "
-            f"ON CONFLICT DO NOTHING{back}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if returning:
-                inserted.extend(cursor.fetchall())
-    return inserted
-
-
-# From this many rows on, PostgreSQL gets the rows through COPY into a temporary table and one
-# ``INSERT … SELECT``: no per-value parameter quoting in psycopg2 and no 30,000-parameter statement
-# to parse — about half the time of multi-row VALUES for an import chunk.
-COPY_MIN_ROWS = 200
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: Any) -> str:
-    """One value in COPY's text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES)
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _copy_str(value: Any) -> str:
-    return value.translate(_COPY_ESCAPES) if value.__class__ is str else _copy_text(value)
-
-
-def _copy_json(value: Any, encoder=None) -> str:
-    return json.dumps(value, cls=encoder).translate(_COPY_ESCAPES)
-
-
-def _copy_insert_rows(
-    model: type[Model], rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, returning: Sequence[str] = ()
-) -> list[tuple]:
-    """``_insert_rows`` on PostgreSQL for many rows: COPY into a session temp table, then one
-    ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``. Same result, same race safety (the
-    conflict check is the target table's unique indexes, as with VALUES)."""
-    fields, _, defaults = _insert_plan(model, now)
-    meta = model._meta
-    qn = connection.ops.quote_name
-    # Only columns some row gives go through COPY; the others are one typed constant in the SELECT.
-    given = set().union(*rows)
-    copied = [f for f in fields if f.attname in given]
-    constant = [f for f in fields if f.attname not in given]
-    columns = ", ".join(qn(f.column) for f in copied)
-    # Named after the column list too, so a long-lived connection never reuses a stale shape.
-    staging = qn(f"intake_copy_{meta.db_table}_{zlib.crc32(columns.encode()):08x}")
-    plan = []
-    for f in copied:
-        if isinstance(f, JSONField):
-            fmt = functools.partial(_copy_json, encoder=f.encoder)
-        elif f.get_internal_type() in ("CharField", "TextField", "EmailField", "SlugField", "URLField"):
-            fmt = _copy_str
-        else:
-            fmt = _copy_text
-        default = defaults[f.attname]
-        plan.append((f.attname, fmt, fmt(default) if default is not None else "\\N"))
-    buffer = io.StringIO()
-    write = buffer.write
-    missing = object()
-    for row in rows:
-        get = row.get
-        write(
-            "\t".join(
-                [
-                    default if (value := get(name, missing)) is missing else "\\N" if value is None else fmt(value)
-                    for name, fmt, default in plan
-                ]
-            )
-        )
-        write("\n")
-    buffer.seek(0)
-    targets = ", ".join(qn(f.column) for f in (*copied, *constant))
-    selected = ", ".join([columns, *(f"CAST(%s AS {f.db_type(connection)})" for f in constant)])
-    params = [f.get_db_prep_save(defaults[f.attname], connection) for f in constant]
-    back = f" RETURNING {', '.join(qn(meta.get_field(name).column) for name in returning)}" if returning else ""
-    # No savepoint of its own: a failure here fails the caller's transaction anyway.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # A temp table of this session with the copied columns' types (no constraints, no indexes);
-        # emptied at commit, and here in case this transaction used it before.
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-            f"SELECT {columns} FROM {qn(meta.db_table)} WITH NO DATA; TRUNCATE {staging}"
-        )
-        cursor.copy_expert(f"COPY {staging} ({columns}) FROM STDIN", buffer)
-        insert = f"INSERT INTO {qn(meta.db_table)} ({targets}) SELECT {selected} FROM {staging}"
-        cursor.execute(f"{insert} ON CONFLICT DO NOTHING{back}", params)
-        return cursor.fetchall() if returning else []
-
 
 def _update_from_values(model: type[Model], rows: Sequence[tuple], columns: Sequence[tuple[str, str | None]], **fixed):
-    """One ``UPDATE … FROM (VALUES …)`` per chunk: ``rows`` are ``(id, value, …)``; NULL keeps the stored value.
+    """One ``UPDATE … FROM (VALUES …)`` per chunk, rows found by primary key: ``rows`` are
+    ``(id, value, …)``; NULL keeps the stored value.
 
     ``columns`` names each value's model field and its SQL cast (needed where a VALUES column
     may hold only NULLs, which PostgreSQL would otherwise type as text). ``fixed`` are set on
@@ -458,26 +312,48 @@ def _update_from_values(model: type[Model], rows: Sequence[tuple], columns: Sequ
     """
     if not rows:
         return
-    meta = model._meta
-    qn = connection.ops.quote_name
-    table = qn(meta.db_table)
-    one = "(CAST(%s AS bigint), " + ", ".join(f"CAST(%s AS {cast})" if cast else "%s" for _, cast in columns) + ")"
+    target = table(model)
+    # Casts are type names written in this module, never input.
+    casts = [Fragment("bigint"), *(Fragment(cast) if cast else None for _, cast in columns)]
     assignments = [
-        f"{qn(meta.get_field(name).column)} = COALESCE(v.column{i + 2}, {table}.{qn(meta.get_field(name).column)})"
+        sql(
+            "{col} = COALESCE({value}, {target}.{col})",
+            col=column(model, name),
+            value=Fragment(f"v.column{i + 2}"),
+            target=target,
+        )
         for i, (name, _) in enumerate(columns)
     ]
-    fixed_params = []
     for name, value in fixed.items():
-        f = meta.get_field(name)
-        assignments.append(f"{qn(f.column)} = %s")
-        fixed_params.append(f.get_db_prep_save(value, connection))
+        f = model._meta.get_field(name)
+        assignments.append(sql("{col} = {value}", col=column(model, name), value=f.get_db_prep_save(value, connection)))
     for chunk in batches(rows, max(1, min(SQL_CHUNK, 30_000 // (len(columns) + 1)))):
-        sql = (
-            f"UPDATE {table} SET {', '.join(assignments)} "
-            f"FROM (VALUES {', '.join([one] * len(chunk))}) AS v WHERE {table}.{qn(meta.pk.column)} = v.column1"
+        values = join(
+            ", ",
+            [
+                sql(
+                    "({cells})",
+                    cells=join(
+                        ", ",
+                        [
+                            sql("CAST({v} AS {t})", v=value, t=cast) if cast is not None else sql("{v}", v=value)
+                            for value, cast in zip(row, casts, strict=True)
+                        ],
+                    ),
+                )
+                for row in chunk
+            ],
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, fixed_params + [value for row in chunk for value in row])
+        run(
+            sql(
+                "UPDATE {target} SET {assignments} FROM (VALUES {values}) AS v WHERE {target}.{pk} = v.column1",
+                target=target,
+                assignments=join(", ", assignments),
+                values=values,
+                pk=column(model, model._meta.pk.name),
+            ),
+            fetch=False,
+        )
 
 
 # --- Leads ----------------------------------------------------------------------------------
@@ -536,7 +412,7 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
     ]
     # Rows go in key order (domain here, e-mail and id below): two imports that share keys then
     # wait for each other on the first shared one instead of deadlocking on two.
-    inserted = dict(_insert_rows(Account, new, now=now, returning=("domain", "id")))
+    inserted = dict(insert_rows(Account, new, now=now, returning=("domain", "id")))
     if len(inserted) < len(new):  # another request created some of them meanwhile
         missing = [a["domain"] for a in new if a["domain"] not in inserted]
         inserted.update(Account.objects.filter(domain__in=missing).values_list("domain", "id"))
@@ -575,8 +451,8 @@ def _has_account_facts(row: Mapping[str, Any]) -> bool:
 def _leads_by_email(keys: Sequence[str], names: Sequence[str]) -> list[tuple]:
     """``(lower(email), *names)`` of the leads with these lower-case e-mails: one query, any number of keys.
 
-    On PostgreSQL one array parameter (``= ANY``) on the ``lower(email)`` unique index; Django's
-    ``IN`` would send, quote and parse one parameter per address.
+    On PostgreSQL one array parameter (``= ANY``) on the ``lower(email)`` unique index
+    (``lead_email_ci_unique``); Django's ``IN`` would send, quote and parse one parameter per address.
     """
     if not keys:
         return []
@@ -589,14 +465,15 @@ def _leads_by_email(keys: Sequence[str], names: Sequence[str]) -> list[tuple]:
                 .values_list("email_ci", *names)
             )
         return found
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(Lead._meta.get_field(name).column) for name in names)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT lower(email), {columns} FROM {qn(Lead._meta.db_table)} WHERE lower(email) = ANY(%s::text[])",
-            [list(keys)],
+    return run(
+        sql(
+            "SELECT lower({email}), {columns} FROM {lead} WHERE lower({email}) = ANY({keys}::text[])",
+            email=column(Lead, "email"),
+            columns=join(", ", [column(Lead, name) for name in names]),
+            lead=table(Lead),
+            keys=list(keys),
         )
-        return cursor.fetchall()
+    )
 
 
 def leads_write(
@@ -614,7 +491,7 @@ def leads_write(
     account_ids = _accounts_upsert(
         {key: row for key, row in merged.items() if key not in existing or _has_account_facts(row)}, now
     )
-    team_id = Team.objects.order_by("id").values_list("id", flat=True).first()
+    team_id = new_lead_team_id()
     new_leads = []
     for key, row in sorted(merged.items()):
         if key in existing:
@@ -626,13 +503,13 @@ def leads_write(
                 "email_domain": row["email"].rpartition("@")[2].lower(),
                 "account_id": account_ids.get(domain) if domain else None,
                 "team_id": team_id,
-                "stage": Stage.NEW,
+                "stage": ENTER.to_stage,
                 "created_at": now,
                 "updated_at": now,
                 **{name: row.get(name, (defaults or {}).get(name, "")) for name in LEAD_FIELDS},
             }
         )
-    inserted = _insert_rows(Lead, new_leads, now=now, returning=("email", "id"))
+    inserted = insert_rows(Lead, new_leads, now=now, returning=("email", "id"))
     for email, lead_id in inserted:
         result.created.add(lead_id)
         existing[email.lower()] = lead_id
@@ -644,19 +521,17 @@ def leads_write(
         version_id = (
             AgreementVersion.objects.filter(status=AgreementVersion.Status.ACTIVE).values_list("id", flat=True).first()
         )
-        _insert_rows(
-            Transition,
+        transitions_add(
             [
                 {
                     "lead_id": lead_id,
                     "from_stage": "",
-                    "to_stage": Stage.NEW,
+                    "to_stage": ENTER.to_stage,
                     "at": now,
                     "agreement_version_id": version_id,
                 }
                 for lead_id in sorted(result.created)
-            ],
-            now=now,
+            ]
         )
     changes = []
     for key, row in merged.items():
@@ -724,7 +599,7 @@ def store_activities(
         unique.append(row)
     # External ids in order, so two overlapping batches cannot deadlock on the unique index.
     unique.sort(key=lambda row: row.get("external_id") or "")
-    inserted = _insert_rows(Activity, unique, now=now, returning=("lead",))
+    inserted = insert_rows(Activity, unique, now=now, returning=("lead",))
     touched = {lead_id for (lead_id,) in inserted}
     for chunk in batches(sorted(touched.difference(stamped)), SQL_CHUNK):
         Lead.objects.filter(pk__in=chunk).update(updated_at=now)

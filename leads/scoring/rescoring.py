@@ -13,10 +13,11 @@ activities) runs in one transaction:
    unworked MQLs it scored under this version for the first time that no longer qualify: only a
    new version sends an MQL back to nurture, never a rescore under the same one.
 3. One narrow statement for the rows that change stage (few, and found through the stored score):
-   it moves them and writes their ``Transition`` rows (actor NULL = the system) at once.
+   it moves them, the lifecycle's moves (``leads.lifecycle``), and logs them with the lifecycle's
+   set-based ``Transition`` insert (actor NULL = the system; the owner at that moment) at once.
 4. ``leads.inbox.routing.route_mqls`` gives the new MQLs owners in the same transaction (a lead entering
    MQL, again or for the first time, starts a new SLA pass without an owner; statement 3 already
-   gave a lead without a team the organisation's only team, routing's rule).
+   gave a lead without a team the team of a new lead, ``lifecycle.new_lead_team_id``).
 
 Every pass recomputes from scratch (idempotent), so a redelivered chunk changes nothing twice.
 """
@@ -27,7 +28,7 @@ import datetime as dt
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -54,9 +55,11 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
-from leads.inbox.routing import route_mqls, single_team_id
-from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Transition
+from leads import bulk, lifecycle
+from leads.inbox.routing import route_mqls
+from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage
 from leads.scoring.scorer import NEVER, annotate_scores, compile_condition
+from leads.sql import Fragment, join, query, run, sql, table
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +99,13 @@ class _Target:
             return Q(id__in=self.ids)
         return Q(id__gte=self.id_from, id__lt=self.id_to)
 
-    def sql(self, column: str) -> tuple[str, list]:
+    def where(self, key: Fragment) -> Fragment:
+        """The same leads as a condition on ``key`` (the lead id column of a statement)."""
         if self.ids is not None:
             if connection.vendor == "postgresql":
-                return f"{column} = ANY(%s)", [list(self.ids)]
-            return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(self.ids))]
-        return f"{column} >= %s AND {column} < %s", [self.id_from, self.id_to]
+                return sql("{key} = ANY({ids})", key=key, ids=list(self.ids))
+            return sql("{key} IN (SELECT value FROM json_each({ids}))", key=key, ids=json.dumps(list(self.ids)))
+        return sql("{key} >= {low} AND {key} < {high}", key=key, low=self.id_from, high=self.id_to)
 
 
 def _dt_param(value: dt.datetime | None):
@@ -109,39 +113,134 @@ def _dt_param(value: dt.datetime | None):
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
 
 
+def _stages(move: lifecycle.Move) -> Fragment:
+    """The stages ``move`` starts from, as a list for ``IN (…)``."""
+    return join(", ", move.from_stages)
+
+
 def _hold_active(version_id: int) -> dict | None:
-    """Lock the version row against publishing (FOR SHARE) and return its spec while it is active."""
-    table = AgreementVersion._meta.db_table
-    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT status, spec FROM {table} WHERE id = %s{lock}", [version_id])  # noqa: S608
-        row = cursor.fetchone()
-    if row is None or row[0] != AgreementVersion.Status.ACTIVE:
+    """Lock the version row against publishing (FOR SHARE) and return its spec while it is active.
+
+    Found by primary key.
+    """
+    lock = sql(" FOR SHARE") if connection.vendor == "postgresql" else sql("")
+    rows = run(
+        sql(
+            "SELECT status, spec FROM {version} WHERE id = {id}{lock}",
+            version=table(AgreementVersion),
+            id=version_id,
+            lock=lock,
+        )
+    )
+    if not rows or rows[0][0] != AgreementVersion.Status.ACTIVE:
         return None
-    spec = row[1]
+    spec = rows[0][1]
     return json.loads(spec) if isinstance(spec, str) else spec
 
 
-def _grade_sql(fit_column: str, spec: dict) -> tuple[str, list]:
+def _grade_sql(fit: Fragment, spec: dict) -> Fragment:
     """``grade_for`` over an already computed fit column (bands in spec order, first match wins)."""
-    parts, params = [], []
+    cases = []
     default = ""
     for band in spec.get("grade_bands", []):
         conditions = []
         if band.get("min") is not None:
-            conditions.append(f"{fit_column} >= %s")
-            params.append(band["min"])
+            conditions.append(sql("{fit} >= {min}", fit=fit, min=band["min"]))
         if band.get("max") is not None:
-            conditions.append(f"{fit_column} <= %s")
-            params.append(band["max"])
+            conditions.append(sql("{fit} <= {max}", fit=fit, max=band["max"]))
         if not conditions:
             default = band["grade"]
             break
-        parts.append(f"WHEN {' AND '.join(conditions)} THEN %s")
-        params.append(band["grade"])
-    if not parts:
-        return "%s", [default]
-    return f"CASE {' '.join(parts)} ELSE %s END", [*params, default]
+        cases.append(sql("WHEN {when} THEN {grade}", when=join(" AND ", conditions), grade=band["grade"]))
+    if not cases:
+        return sql("{grade}", grade=default)
+    return sql("CASE {cases} ELSE {grade} END", cases=join(" ", cases), grade=default)
+
+
+def _scores_update(target: _Target, spec: dict, version_id: int, now: dt.datetime) -> Fragment:
+    """The ``UPDATE … FROM (SELECT …)`` writing one pass's scores, by primary key (``l.id = s.id``).
+
+    Only columns no index holds change, so PostgreSQL updates each row in place (HOT) without
+    touching any index of the table.
+    """
+    personas = list(Persona.objects.active())
+    inner = (
+        annotate_scores(Lead.objects.filter(target.q()), spec, now=now, personas=personas)
+        .values("id", "sc_persona", "sc_fit", "sc_engagement", "sc_knocked_out", "sc_completeness", "scored_version_id")
+        .order_by()
+    )
+    # OFFSET 0 is an optimisation fence: without it PostgreSQL pulls the subselect up and
+    # evaluates the engagement subquery once per reference instead of once per lead.
+    fence = sql(" OFFSET 0") if connection.vendor == "postgresql" else sql("")
+    return sql(
+        """
+        UPDATE {lead} AS l SET
+            persona_id = s.sc_persona,
+            fit_score = s.sc_fit,
+            engagement_score = s.sc_engagement,
+            grade = {grade},
+            knocked_out = s.sc_knocked_out,
+            completeness = s.sc_completeness,
+            scored_version_id = {version},
+            scored_at = {now}
+        FROM ({inner}{fence}) AS s
+        WHERE l.id = s.id AND {target}
+        """,
+        lead=table(Lead),
+        grade=_grade_sql(sql("s.sc_fit"), spec),
+        version=version_id,
+        now=_dt_param(now),
+        inner=query(inner),
+        fence=fence,
+        target=target.where(sql("l.id")),
+    )
+
+
+def _score_rows_returning(update: Fragment, *, threshold: int, version_id: int) -> Fragment:
+    """PostgreSQL: the scores ``update`` and, from its RETURNING rows (no index needed, no second
+    read), the count, the MQLs this version withdraws and the ids whose stage may change.
+
+    ``s.scored_version_id`` is the version the row had before the update (the subselect reads
+    the snapshot); RETURNING sees the new scores (``score`` is generated).
+    """
+    demotable = sql(
+        "stage IN ({withdraw}) AND first_action_at IS NULL AND NOT knocked_out AND score < {threshold}"
+        " AND previous_version_id IS DISTINCT FROM {version}",
+        withdraw=_stages(lifecycle.WITHDRAW),
+        threshold=threshold,
+        version=version_id,
+    )
+    return sql(
+        """
+        WITH scored AS ({update}
+            RETURNING l.id, l.stage, l.first_action_at, l.knocked_out, l.score,
+                      s.scored_version_id AS previous_version_id)
+        SELECT count(*),
+            COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}), '{{}}'),
+            COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}
+                OR (stage IN ({qualify}) AND NOT knocked_out AND score >= {threshold})
+                OR (knocked_out AND stage IN ({knock_out}))), '{{}}')
+        FROM scored
+        """,
+        update=update,
+        demotable=demotable,
+        qualify=_stages(lifecycle.QUALIFY),
+        threshold=threshold,
+        knock_out=_stages(lifecycle.KNOCK_OUT),
+    )
+
+
+def _unworked_mqls_of_other_versions(target: _Target, version_id: int) -> Fragment:
+    """SQLite: the unworked MQLs of ``target`` not yet scored under ``version_id``, found by
+    primary key range or list (read before the scores are written, in the same transaction)."""
+    return sql(
+        "SELECT l.id FROM {lead} AS l WHERE {target} AND l.stage IN ({withdraw})"
+        " AND l.first_action_at IS NULL AND l.scored_version_id IS NOT {version}",
+        lead=table(Lead),
+        target=target.where(sql("l.id")),
+        withdraw=_stages(lifecycle.WITHDRAW),
+        version=version_id,
+    )
 
 
 def _score_rows(
@@ -161,66 +260,15 @@ def _score_rows(
     read off the rows just written, which this transaction now holds locked), so that statement 3
     looks at those few rows instead of the whole range; None on SQLite (statement 3 scans the range).
     """
-    personas = list(Persona.objects.active())
-    inner = (
-        annotate_scores(Lead.objects.filter(target.q()), spec, now=now, personas=personas)
-        .values("id", "sc_persona", "sc_fit", "sc_engagement", "sc_knocked_out", "sc_completeness", "scored_version_id")
-        .order_by()
-    )
-    inner_sql, inner_params = inner.query.sql_with_params()
-    pg = connection.vendor == "postgresql"
-    threshold = spec.get("mql_threshold", 0)
-    grade_sql, grade_params = _grade_sql("s.sc_fit", spec)
-    target_sql, target_params = target.sql("l.id")
-    # OFFSET 0 is an optimisation fence: without it PostgreSQL pulls the subselect up and
-    # evaluates the engagement subquery once per reference instead of once per lead.
-    fence = " OFFSET 0" if pg else ""
-    update = f"""
-        UPDATE {Lead._meta.db_table} AS l SET
-            persona_id = s.sc_persona,
-            fit_score = s.sc_fit,
-            engagement_score = s.sc_engagement,
-            grade = {grade_sql},
-            knocked_out = s.sc_knocked_out,
-            completeness = s.sc_completeness,
-            scored_version_id = %s,
-            scored_at = %s
-        FROM ({inner_sql}{fence}) AS s
-        WHERE l.id = s.id AND {target_sql}
-    """  # noqa: S608 - table names and compiled SQL only; every value is a parameter
-    params = [*grade_params, version_id, _dt_param(now), *inner_params, *target_params]
+    update = _scores_update(target, spec, version_id, now)
+    if connection.vendor == "postgresql":
+        returning = _score_rows_returning(update, threshold=spec.get("mql_threshold", 0), version_id=version_id)
+        scored, newly_versioned, candidates = run(returning)[0]
+        return scored, list(newly_versioned), list(candidates)
+    # SQLite (RETURNING cannot see the FROM table): the candidates first, in the same transaction.
+    newly_versioned = sorted(row[0] for row in run(_unworked_mqls_of_other_versions(target, version_id)))
     with connection.cursor() as cursor:
-        if pg:
-            # s.scored_version_id is the version the row had before this statement (the subselect
-            # reads the snapshot); RETURNING sees the new scores (``score`` is generated).
-            demotable = (
-                "stage = 'mql' AND first_action_at IS NULL AND NOT knocked_out AND score < %s"
-                " AND previous_version_id IS DISTINCT FROM %s"
-            )
-            cursor.execute(
-                f"""
-                WITH scored AS ({update}
-                    RETURNING l.id, l.stage, l.first_action_at, l.knocked_out, l.score,
-                              s.scored_version_id AS previous_version_id)
-                SELECT count(*),
-                    COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}), '{{}}'),
-                    COALESCE(array_agg(id ORDER BY id) FILTER (WHERE {demotable}
-                        OR (stage IN ('new', 'nurture') AND NOT knocked_out AND score >= %s)
-                        OR (knocked_out AND stage IN ('new', 'nurture', 'mql'))), '{{}}')
-                FROM scored
-                """,  # noqa: S608
-                [*params, threshold, version_id, threshold, version_id, threshold],
-            )
-            scored, newly_versioned, candidates = cursor.fetchone()
-            return scored, list(newly_versioned), list(candidates)
-        # SQLite (RETURNING cannot see the FROM table): the candidates first, in the same transaction.
-        cursor.execute(
-            f"SELECT l.id FROM {Lead._meta.db_table} AS l WHERE {target_sql} AND l.stage = 'mql'"  # noqa: S608
-            " AND l.first_action_at IS NULL AND l.scored_version_id IS NOT %s",
-            [*target_params, version_id],
-        )
-        newly_versioned = sorted(row[0] for row in cursor.fetchall())
-        cursor.execute(update, params)
+        cursor.execute(update.text, dict(update.params))
         return cursor.rowcount, newly_versioned, None
 
 
@@ -239,13 +287,19 @@ def _move_condition(threshold: int, *, newly_versioned: Iterable[int], now: dt.d
         | Q(revisit_on__lte=timezone.localdate(now))
         | Q(engagement_score__gt=0)
     )
-    to_mql = Q(stage__in=[Stage.NEW, Stage.NURTURE], knocked_out=False, score__gte=threshold) & not_held
+    to_mql = Q(stage__in=lifecycle.QUALIFY.from_stages, knocked_out=False, score__gte=threshold) & not_held
     to_nurture = (
-        Q(stage=Stage.MQL, first_action_at__isnull=True, knocked_out=False, score__lt=threshold, id__in=newly_versioned)
+        Q(
+            stage__in=lifecycle.WITHDRAW.from_stages,
+            first_action_at__isnull=True,
+            knocked_out=False,
+            score__lt=threshold,
+            id__in=newly_versioned,
+        )
         if newly_versioned
         else NEVER
     )
-    to_disqualified = Q(knocked_out=True, stage__in=[Stage.NEW, Stage.NURTURE, Stage.MQL])
+    to_disqualified = Q(knocked_out=True, stage__in=lifecycle.KNOCK_OUT.from_stages)
     return to_mql | to_nurture | to_disqualified
 
 
@@ -265,131 +319,190 @@ def _moving_queryset(target: _Target, spec: dict, *, newly_versioned: list[int],
     return queryset.annotate(ko_label=label).values("id", "stage", "owner_id", "ko_label").order_by()
 
 
-def _move_stages(
-    target: _Target, spec: dict, version: AgreementVersion, now: dt.datetime, *, newly_versioned: list[int]
-) -> RescoreResult:
-    """Statement 3: move the rows ``next_stage`` moves and write one Transition each (set-based).
+@dataclass(frozen=True)
+class _StageMove:
+    """The pieces of statement 3, each a fragment over the lead row ``l`` (before the move)."""
+
+    to_stage: Fragment  # the lifecycle move scoring makes (the rows are movers: one always applies)
+    set_columns: Fragment  # what moving does to the lead row
+    releases_owner: Fragment  # entering MQL or going back to nurture leaves the lead without an owner
+    logged: Callable[[Fragment], Fragment]  # the transitions' SELECT from a source of moved rows
+
+
+def _stage_move(spec: dict, version: AgreementVersion, now: dt.datetime) -> _StageMove:
+    """Build the fragments of statement 3 for ``version``'s spec at ``now``.
 
     A lead entering MQL (first time or again) starts a new SLA pass: new ``mql_at`` and
-    ``sla_due_at``, ``first_action_at`` and ``revisit_on`` cleared, and no owner (one it still had
-    is released with an ``Assignment`` row), so that routing assigns it afresh. An unworked MQL
-    that a new version sends back to nurture is released the same way: it leaves its SDR's queue
-    and their open-lead count, and comes back through routing if it qualifies again.
+    ``sla_due_at``, ``first_action_at`` and ``revisit_on`` cleared, and no owner, so that routing
+    assigns it afresh; it joins the team of a new lead (``lifecycle.new_lead_team_id``) when it
+    has none. Doing that here, in the same row write, spares routing a second write of every
+    team-less new MQL. A knocked-out lead keeps its owner in its closed record.
     """
-    result = RescoreResult()
-    lead_table, transition_table = Lead._meta.db_table, Transition._meta.db_table
-    assignment_table = Assignment._meta.db_table
-    threshold = spec.get("mql_threshold", 0)
+    ko, qualify, withdraw = lifecycle.KNOCK_OUT, lifecycle.QUALIFY, lifecycle.WITHDRAW
+    to_stage = sql(
+        "CASE WHEN l.knocked_out THEN {ko} WHEN l.stage IN ({withdraw_from}) THEN {withdraw} ELSE {qualify} END",
+        ko=ko.to_stage,
+        withdraw_from=_stages(withdraw),
+        withdraw=withdraw.to_stage,
+        qualify=qualify.to_stage,
+    )
+    becomes_mql = sql("(NOT l.knocked_out AND l.stage IN ({qualify_from}))", qualify_from=_stages(qualify))
+    releases_owner = sql("(NOT l.knocked_out)")
     grades = sorted({band["grade"] for band in spec.get("grade_bands", [])} | {"A", "B", "C", "D"})
     # At most a handful of grades: the SLA due time of a new MQL is a CASE on its grade.
-    due_sql = "CASE l.grade " + " ".join("WHEN %s THEN %s" for _ in grades) + " ELSE %s END"
-    due_params = [p for g in grades for p in (g, _dt_param(sla_due_at(spec, now, g)))]
-    due_params.append(_dt_param(sla_due_at(spec, now, "")))
-    new_stage = "CASE WHEN l.knocked_out THEN 'disqualified' WHEN l.stage = 'mql' THEN 'nurture' ELSE 'mql' END"
-    becomes_mql = "(NOT l.knocked_out AND l.stage <> 'mql')"
-    # Entering MQL and going back to nurture both leave the lead without an owner (one it had is
-    # released with an Assignment row); a knocked-out lead keeps its owner in its closed record.
-    releases_owner = "(NOT l.knocked_out)"
-    set_sql = f"""
-        stage = {new_stage},
-        mql_at = CASE WHEN {becomes_mql} THEN %s ELSE l.mql_at END,
-        sla_due_at = CASE WHEN {becomes_mql} THEN {due_sql} ELSE NULL END,
+    due = sql(
+        "CASE l.grade {cases} ELSE {other} END",
+        cases=join(" ", [sql("WHEN {g} THEN {due}", g=g, due=_dt_param(sla_due_at(spec, now, g))) for g in grades]),
+        other=_dt_param(sla_due_at(spec, now, "")),
+    )
+    at = _dt_param(now)
+    set_columns = sql(
+        """
+        stage = {to_stage},
+        mql_at = CASE WHEN {becomes_mql} THEN {at} ELSE l.mql_at END,
+        sla_due_at = CASE WHEN {becomes_mql} THEN {due} ELSE NULL END,
         first_action_at = CASE WHEN {becomes_mql} THEN NULL ELSE l.first_action_at END,
         revisit_on = CASE WHEN {becomes_mql} THEN NULL ELSE l.revisit_on END,
         owner_id = CASE WHEN {releases_owner} THEN NULL ELSE l.owner_id END,
-        team_id = CASE WHEN {becomes_mql} THEN COALESCE(l.team_id, %s) ELSE l.team_id END,
-        updated_at = %s
-    """
-    # Routing's rule for a lead without a team (it joins the only team), applied here in the same
-    # row write: route_mqls applies it too, for its other callers, and then finds nothing to do.
-    # Leaving it to route_mqls alone would rewrite every team-less new MQL a second time.
-    set_params = [_dt_param(now), *due_params, single_team_id(), _dt_param(now)]
-    number = version.number
-    notes = {
-        "mql": f"Meets version {number}: score at least {threshold}.",
-        "nurture": f"No longer meets version {number}.",
-        "disqualified": f"Knocked out by version {number}: ",
-    }
-    reason_sql = "CASE m.to_stage WHEN 'mql' THEN %s WHEN 'nurture' THEN %s ELSE %s END"
-    reason_params = [REASON_QUALIFIED, REASON_NO_LONGER_QUALIFIES, REASON_KNOCKED_OUT]
-    note_sql = "CASE m.to_stage WHEN 'mql' THEN %s WHEN 'nurture' THEN %s ELSE %s || m.ko_label END"
-    note_params = [notes["mql"], notes["nurture"], notes["disqualified"]]
-    columns = (
-        "lead_id, from_stage, to_stage, actor_id, owner_id, at, reason_code, note, agreement_version_id, score, grade"
+        team_id = CASE WHEN {becomes_mql} THEN COALESCE(l.team_id, {team}) ELSE l.team_id END,
+        updated_at = {at}
+        """,
+        to_stage=to_stage,
+        becomes_mql=becomes_mql,
+        at=at,
+        due=due,
+        releases_owner=releases_owner,
+        team=lifecycle.new_lead_team_id(),
     )
-    released_columns = "lead_id, from_owner_id, to_owner_id, reason, actor_id, at"
-    released = Assignment.Reason.RELEASED.value
-    moving = _moving_queryset(target, spec, newly_versioned=newly_versioned, now=now)
-    moving_sql, moving_params = moving.query.sql_with_params()
+    threshold = spec.get("mql_threshold", 0)
+    number = version.number
+    reason = sql(
+        "CASE s.to_stage WHEN {mql} THEN {qualified} WHEN {nurture} THEN {no_longer} ELSE {knocked_out} END",
+        mql=qualify.to_stage,
+        qualified=REASON_QUALIFIED,
+        nurture=withdraw.to_stage,
+        no_longer=REASON_NO_LONGER_QUALIFIES,
+        knocked_out=REASON_KNOCKED_OUT,
+    )
+    note = sql(
+        "CASE s.to_stage WHEN {mql} THEN {qualified} WHEN {nurture} THEN {no_longer}"
+        " ELSE {knocked_out} || s.ko_label END",
+        mql=qualify.to_stage,
+        qualified=f"Meets version {number}: score at least {threshold}.",
+        nurture=withdraw.to_stage,
+        no_longer=f"No longer meets version {number}.",
+        knocked_out=f"Knocked out by version {number}: ",
+    )
 
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One statement: lock the movers, move them, log them (and the owners new MQLs release).
-            # The lock re-checks each row, so a lead an SDR accepted a moment ago is left alone.
-            sql = f"""
-                WITH moving AS ({moving_sql} FOR UPDATE OF {lead_table}),
-                moved AS (
-                    UPDATE {lead_table} AS l SET {set_sql}
-                    FROM moving WHERE l.id = moving.id
-                    RETURNING l.id, moving.stage AS from_stage, l.stage AS to_stage, l.owner_id,
-                              l.score, l.grade, moving.ko_label, moving.owner_id AS previous_owner_id
-                ),
-                released AS (
-                    INSERT INTO {assignment_table} ({released_columns})
-                    SELECT m.id, m.previous_owner_id, NULL, %s, NULL, %s FROM moved AS m
-                    WHERE m.to_stage IN ('mql', 'nurture') AND m.previous_owner_id IS NOT NULL
-                )
-                INSERT INTO {transition_table} ({columns})
-                SELECT m.id, m.from_stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s,
-                       m.score, m.grade
-                FROM moved AS m
-                RETURNING lead_id, to_stage
-            """  # noqa: S608
-            params = [
-                *moving_params,
-                *set_params,
-                released,
-                _dt_param(now),
-                _dt_param(now),
-                *reason_params,
-                *note_params,
-                version.id,
-            ]
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        else:
-            # SQLite: this transaction already holds the database's write lock, so three statements
-            # over the same rows see exactly the same rows.
-            cursor.execute(f"SELECT id, stage FROM ({moving_sql})", moving_params)  # noqa: S608
-            before = dict(cursor.fetchall())
-            if not before:
-                return result
-            cursor.execute(
-                f"""
-                INSERT INTO {assignment_table} ({released_columns})
-                SELECT l.id, l.owner_id, NULL, %s, NULL, %s
-                FROM ({moving_sql}) AS mv JOIN {lead_table} AS l ON l.id = mv.id
-                WHERE {releases_owner} AND l.owner_id IS NOT NULL
-                """,  # noqa: S608
-                [released, _dt_param(now), *moving_params],
-            )
-            cursor.execute(
-                f"""
-                INSERT INTO {transition_table} ({columns})
-                SELECT m.id, m.stage, m.to_stage, NULL, m.owner_id, %s, {reason_sql}, {note_sql}, %s, m.score, m.grade
-                FROM (SELECT mv.id, mv.stage, mv.ko_label, l.score, l.grade, {new_stage} AS to_stage,
-                             CASE WHEN {releases_owner} THEN NULL ELSE l.owner_id END AS owner_id
-                      FROM ({moving_sql}) AS mv JOIN {lead_table} AS l ON l.id = mv.id) AS m
-                """,  # noqa: S608
-                [_dt_param(now), *reason_params, *note_params, version.id, *moving_params],
-            )
-            ids_json = json.dumps(sorted(before))
-            cursor.execute(
-                f"UPDATE {lead_table} AS l SET {set_sql} WHERE l.id IN (SELECT value FROM json_each(%s))"  # noqa: S608
-                " RETURNING id, stage",  # SQLite: RETURNING takes bare column names
-                [*set_params, ids_json],
-            )
-            rows = cursor.fetchall()
+    def logged(source: Fragment) -> Fragment:
+        # ``owner_id`` of the source is the owner before the move: the one the pass ends with.
+        return sql(
+            "SELECT s.id AS lead_id, s.from_stage, s.to_stage, s.owner_id, {reason} AS reason_code, {note} AS note,"
+            " {version} AS agreement_version_id, s.score, s.grade FROM {source} AS s",
+            reason=reason,
+            note=note,
+            version=version.id,
+            source=source,
+        )
+
+    return _StageMove(to_stage, set_columns, releases_owner, logged)
+
+
+def _release_owners(source: Fragment, *, at: dt.datetime) -> Fragment:
+    """One ``Assignment`` (released, no actor) per row of ``source`` (``id``, ``owner_id``, ``releases``)
+    that had an owner and loses it. An append, no index read."""
+    return sql(
+        "INSERT INTO {assignment} (lead_id, from_owner_id, to_owner_id, reason, actor_id, at)"
+        " SELECT r.id, r.owner_id, NULL, {released}, NULL, {at} FROM {source} AS r"
+        " WHERE r.releases AND r.owner_id IS NOT NULL",
+        assignment=table(Assignment),
+        released=Assignment.Reason.RELEASED.value,
+        at=_dt_param(at),
+        source=source,
+    )
+
+
+def _move_stages_statement(moving: Fragment, move: _StageMove, *, now: dt.datetime) -> Fragment:
+    """PostgreSQL, one statement: lock the movers, move them, release owners, log the moves.
+
+    The movers are found through the candidates' primary keys; the lock re-checks each row, so a
+    lead an SDR accepted a moment ago is left alone. Returns ``(lead_id, to_stage)`` per move.
+    """
+    lead = table(Lead)
+    return sql(
+        """
+        WITH moving AS ({moving} FOR UPDATE OF {lead}),
+        moved AS (
+            UPDATE {lead} AS l SET {set_columns}
+            FROM moving WHERE l.id = moving.id
+            RETURNING l.id, moving.stage AS from_stage, l.stage AS to_stage, moving.owner_id,
+                      l.score, l.grade, moving.ko_label, {releases} AS releases
+        ),
+        released AS ({release})
+        {log}
+        """,
+        moving=moving,
+        lead=lead,
+        set_columns=move.set_columns,
+        releases=move.releases_owner,
+        release=_release_owners(sql("moved"), at=now),
+        log=lifecycle.transitions_insert(move.logged(sql("moved")), at=now),
+    )
+
+
+def _movers(moving: Fragment, move: _StageMove) -> Fragment:
+    """SQLite: the movers with what the move will make of them, read before the rows change
+    (joined by primary key)."""
+    return sql(
+        "(SELECT mv.id, mv.stage AS from_stage, {to_stage} AS to_stage, l.owner_id, l.score, l.grade, mv.ko_label,"
+        " {releases} AS releases FROM ({moving}) AS mv JOIN {lead} AS l ON l.id = mv.id)",
+        to_stage=move.to_stage,
+        releases=move.releases_owner,
+        moving=moving,
+        lead=table(Lead),
+    )
+
+
+def _move_rows(ids: list[int], move: _StageMove) -> Fragment:
+    """SQLite: move the listed leads (by primary key); returns ``(id, stage)`` per lead moved."""
+    return sql(
+        "UPDATE {lead} AS l SET {set_columns} WHERE l.id IN (SELECT value FROM json_each({ids}))"
+        " RETURNING id, stage",  # SQLite: RETURNING takes bare column names
+        lead=table(Lead),
+        set_columns=move.set_columns,
+        ids=json.dumps(ids),
+    )
+
+
+def _move_stages(
+    target: _Target, spec: dict, version: AgreementVersion, now: dt.datetime, *, newly_versioned: list[int]
+) -> RescoreResult:
+    """Statement 3: move the rows ``next_stage`` moves and log one Transition each (set-based).
+
+    A lead entering MQL (first time or again) starts a new SLA pass without an owner (one it
+    still had is released with an ``Assignment`` row), so that routing assigns it afresh. An
+    unworked MQL that a new version sends back to nurture is released the same way: it leaves
+    its SDR's queue and their open-lead count, and comes back through routing if it qualifies
+    again. Each transition names the owner the lead had at that moment — the SDR a withdrawn
+    MQL is released from, like the Assignment row written at the same instant — since per-SDR
+    figures attribute a pass to the owner on the transition that ends it.
+    """
+    result = RescoreResult()
+    move = _stage_move(spec, version, now)
+    moving = query(_moving_queryset(target, spec, newly_versioned=newly_versioned, now=now))
+    if connection.vendor == "postgresql":
+        rows = run(_move_stages_statement(moving, move, now=now))
+    else:
+        # SQLite: this transaction already holds the database's write lock, so the statements
+        # over the same rows see exactly the same rows. Owners and transitions are written from
+        # the rows as they are before the move.
+        movers = _movers(moving, move)
+        ids = sorted(row[0] for row in run(sql("SELECT m.id FROM {movers} AS m", movers=movers)))
+        if not ids:
+            return result
+        run(_release_owners(movers, at=now), fetch=False)
+        run(lifecycle.transitions_insert(move.logged(movers), at=now))
+        rows = run(_move_rows(ids, move))
     for lead_id, to_stage in rows:
         result.moved[to_stage] += 1
         if to_stage == Stage.MQL:
@@ -420,9 +533,8 @@ def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) ->
 
 
 def batches(ids: list, size: int | None = None) -> Iterator[list]:
-    size = size or ID_BATCH
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
+    """``ids`` in batches of ``ID_BATCH`` (or ``size``)."""
+    return bulk.batches(ids, size or ID_BATCH)
 
 
 def rescore_leads(

@@ -31,6 +31,7 @@ from django.db.models.lookups import (
 from django.utils import timezone
 
 from alignment import spec as vocab
+from leads.lifecycle import KNOCK_OUT, QUALIFY, WITHDRAW
 
 # Lead facts a rule can look at: spec field → how to read it from a Lead (through its account).
 FACT_PATHS: dict[str, str] = {
@@ -298,10 +299,8 @@ def persona_for(job_title: str, seniority: str, department: str, personas) -> in
 
 # --- Stage rule (shared by both executions) ---------------------------------------------------
 
+
 # Stages scoring may move a lead out of; sales-worked and closed stages keep theirs.
-SCORABLE_STAGES = ("new", "nurture", "mql")
-
-
 def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool, new_version: bool, held: bool) -> str:
     """The stage scoring leaves a lead in (the SQL rescore applies the same rule set-based).
 
@@ -310,21 +309,19 @@ def next_stage(stage: str, *, qualifies: bool, knocked_out: bool, worked: bool, 
     ``scored_version`` is another one, or none).
     ``held``: a recycled lead waiting for its revisit date without new engagement (``recycle_hold``).
 
-    Knock-outs disqualify new, nurture and MQL leads on any rescore. New/nurture leads that
-    qualify become MQLs, except a held one: an SDR's recycle is not undone by the lead's fit
-    alone. An MQL nobody has touched goes back to nurture only when a *new version* no longer
-    qualifies it: the queue changes when the definition changes, never because old activities
-    aged out or decayed between two rescores under the same version (activity batches, the
-    nightly job). Other stages never move.
+    The moves are the lifecycle's (``leads.lifecycle``): knock-outs disqualify new, nurture and
+    MQL leads on any rescore. New/nurture leads that qualify become MQLs, except a held one: an
+    SDR's recycle is not undone by the lead's fit alone. An MQL nobody has touched goes back to
+    nurture only when a *new version* no longer qualifies it: the queue changes when the
+    definition changes, never because old activities aged out or decayed between two rescores
+    under the same version (activity batches, the nightly job). Other stages never move.
     """
-    if stage not in SCORABLE_STAGES:
-        return stage
-    if knocked_out:
-        return "disqualified"
-    if stage in ("new", "nurture") and qualifies and not held:
-        return "mql"
-    if stage == "mql" and not qualifies and not worked and new_version:
-        return "nurture"
+    if knocked_out and KNOCK_OUT.allows(stage):
+        return KNOCK_OUT.to_stage
+    if qualifies and not held and QUALIFY.allows(stage):
+        return QUALIFY.to_stage
+    if not qualifies and not worked and new_version and WITHDRAW.allows(stage):
+        return WITHDRAW.to_stage
     return stage
 
 

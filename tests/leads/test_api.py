@@ -98,7 +98,6 @@ def test_create_api_token_command_prints_the_key_once_and_stores_only_its_hash(d
 
 def test_posting_a_new_lead_creates_it_in_stage_new_with_its_account_and_first_transition(api):
     team = TeamFactory(name="Inside Sales")
-    TeamFactory(name="A later team")
     response = api.post(
         "/leads",
         {

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from leads import bulk
 from leads.intake import writes as intake
 from leads.models import Account, Activity, Lead, Transition
 
@@ -33,7 +34,7 @@ def _rows(n: int, prefix: str = "bulk") -> list[dict]:
 
 
 def test_a_large_upsert_takes_the_bulk_path_and_stores_every_value_exactly():
-    n = intake.COPY_MIN_ROWS + 50
+    n = bulk.COPY_MIN_ROWS + 50
     result = intake.leads_upsert(rows=_rows(n), defaults={"source": "import"})
     assert len(result.created) == n and not result.updated
     stored = {lead.email: lead for lead in Lead.objects.select_related("account")}
@@ -48,7 +49,7 @@ def test_a_large_upsert_takes_the_bulk_path_and_stores_every_value_exactly():
 
 
 def test_re_uploading_the_same_rows_in_bulk_creates_and_changes_nothing():
-    rows = _rows(intake.COPY_MIN_ROWS + 10)
+    rows = _rows(bulk.COPY_MIN_ROWS + 10)
     intake.leads_upsert(rows=rows)
     counts = (Lead.objects.count(), Account.objects.count(), Transition.objects.count())
     again = intake.leads_upsert(rows=[{**row, "email": row["email"].upper()} for row in rows])
@@ -63,11 +64,11 @@ def test_bulk_activities_count_duplicates_and_keep_json_details_exactly():
     details = {"page": "/a\tb\\c\nd", "nested": {"quote": '"', "list": [1, "x"]}}
     rows = [
         {"lead_id": lead_ids[i % 3], "kind": "web_visit", "occurred_at": now - dt.timedelta(minutes=i),
-         "external_id": f"ext-{i % (intake.COPY_MIN_ROWS + 20)}", "details": details}
-        for i in range(intake.COPY_MIN_ROWS + 40)
+         "external_id": f"ext-{i % (bulk.COPY_MIN_ROWS + 20)}", "details": details}
+        for i in range(bulk.COPY_MIN_ROWS + 40)
     ]  # fmt: skip
     stored, duplicates, touched = intake.store_activities(rows=rows, now=now)
-    assert (stored, duplicates) == (intake.COPY_MIN_ROWS + 20, 20)
+    assert (stored, duplicates) == (bulk.COPY_MIN_ROWS + 20, 20)
     assert touched == set(lead_ids)
     assert {a.details == details for a in Activity.objects.all()} == {True}
     stored, duplicates, _ = intake.store_activities(rows=rows, now=now)  # a retry stores nothing
@@ -102,7 +103,7 @@ def _at_once(*calls):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_bulk_upserts_of_overlapping_rows_create_each_lead_once():
     # Two large imports sharing half their e-mail addresses, at the same time, on real connections.
-    n = intake.COPY_MIN_ROWS + 100
+    n = bulk.COPY_MIN_ROWS + 100
     batches = [_rows(n, "race")[: n // 2 + n // 4], _rows(n, "race")[n // 4 :]]
     batches[1] = [{**row, "email": row["email"].upper()} for row in batches[1]]
 

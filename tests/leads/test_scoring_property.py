@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from alignment import spec as vocab
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
+from leads.lifecycle import SCORABLE_STAGES
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, Transition
 from leads.scoring.rescoring import rescore_leads
 from leads.scoring.scorer import (
-    SCORABLE_STAGES,
     activity_weights,
     annotate_scores,
     facts_for_lead,
@@ -250,6 +250,7 @@ def _assert_executions_agree(data, *, thresholds=st.integers(-20, 80), **lead_st
                 due = DUE_AT if stage == lead.stage else None
                 lifecycle[lead.id] = (MQL_AT, due, lead.first_action_at, lead.revisit_on, lead.owner_id)
         before = dict(Lead.objects.values_list("id", "stage"))
+        owner_before = dict(Lead.objects.values_list("id", "owner_id"))
 
         rescore_leads(lead_ids=list(expected), version=version, now=NOW)
 
@@ -274,8 +275,9 @@ def _assert_executions_agree(data, *, thresholds=st.integers(-20, 80), **lead_st
             lead_id: (f, t, owner_id)
             for lead_id, f, t, owner_id in Transition.objects.values_list("lead_id", "from_stage", "to_stage", "owner")
         }
+        # A system move names the owner the lead had at that moment (the one it may release).
         assert moves == {
-            i: (before[i], row[-1], lifecycle[i][-1]) for i, row in expected.items() if before[i] != row[-1]
+            i: (before[i], row[-1], owner_before[i]) for i, row in expected.items() if before[i] != row[-1]
         }
         assignments = Assignment.objects.values_list("lead_id", "from_owner_id", "to_owner_id", "reason", "actor")
         assert {a[0]: a[1:] for a in assignments} == {i: (o, None, "released", None) for i, o in released.items()}

@@ -1,0 +1,244 @@
+"""The lead lifecycle: which stage may follow which, how a move is logged, the team of a new lead.
+
+``Transition`` is the append-only log SLA figures and reports are computed from, and
+``Lead.stage`` is its latest ``to_stage``. Every writer of that log comes through here:
+
+* one lead at a time — an SDR's action (``leads.inbox.services``): ``transition_record``;
+* set-based — a rescore moving thousands of leads in one statement on PostgreSQL or SQLite
+  (``leads.scoring.rescoring``): ``transitions_insert`` gives the ``INSERT … SELECT`` to run
+  or to embed in a larger statement;
+* rows known in advance — new leads of an import (``leads.intake.writes``), the demo's simulated
+  histories (``demo.builder``), past leads with their dated steps: ``transitions_add``.
+
+A system move (scoring, intake) has no actor; every move records the owner of the lead at
+that moment, before the move releases it, because per-SDR figures attribute a pass to the
+owner named on the transition that ends it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from leads import bulk
+from leads.models import Lead, Stage, Team, Transition
+from leads.sql import Fragment, column, join, sql, table
+
+__all__ = [
+    "ACCEPT",
+    "CONVERT",
+    "DISQUALIFY",
+    "ENROL",
+    "ENTER",
+    "KNOCK_OUT",
+    "MARK_LOST",
+    "MARK_WON",
+    "MOVES",
+    "QUALIFY",
+    "RECYCLE",
+    "REJECT",
+    "SCORABLE_STAGES",
+    "SYSTEM",
+    "WITHDRAW",
+    "Move",
+    "MoveError",
+    "allowed",
+    "new_lead_team_id",
+    "transition_record",
+    "transitions_add",
+    "transitions_insert",
+]
+
+# Who makes a move: a person (an SDR, sales) or the system (scoring, intake, marketing automation).
+PERSON = "person"
+SYSTEM = "the system"
+
+
+class MoveError(ValueError):
+    """A stage change the lifecycle does not allow; ``str(error)`` names the lead and the stages."""
+
+
+@dataclass(frozen=True)
+class Move:
+    """One kind of stage change: the stages it starts from and the stage it leads to."""
+
+    name: str
+    from_stages: tuple[str, ...]
+    to_stage: str
+    by: str
+
+    def allows(self, stage: str) -> bool:
+        return stage in self.from_stages
+
+
+# A lead's first transition: it enters the log as new.
+ENTER = Move("enter", ("",), Stage.NEW, SYSTEM)
+# Scoring, in the order it decides (``leads.scoring.scorer.next_stage``): a knock-out wins over
+# qualifying; only a new version withdraws an unworked MQL.
+KNOCK_OUT = Move("knock_out", (Stage.NEW, Stage.NURTURE, Stage.MQL), Stage.DISQUALIFIED, SYSTEM)
+QUALIFY = Move("qualify", (Stage.NEW, Stage.NURTURE), Stage.MQL, SYSTEM)
+WITHDRAW = Move("withdraw", (Stage.MQL,), Stage.NURTURE, SYSTEM)
+# Marketing automation enrols a new lead in a nurture programme (reason ``nurture_program``).
+ENROL = Move("enrol", (Stage.NEW,), Stage.NURTURE, SYSTEM)
+# SDRs and sales (``leads.inbox.services``).
+ACCEPT = Move("accept", (Stage.MQL,), Stage.SAL, PERSON)
+RECYCLE = Move("recycle", (Stage.MQL, Stage.SAL), Stage.NURTURE, PERSON)
+REJECT = Move("reject", (Stage.MQL,), Stage.REJECTED, PERSON)
+DISQUALIFY = Move("disqualify", (Stage.MQL, Stage.SAL), Stage.DISQUALIFIED, PERSON)
+CONVERT = Move("convert", (Stage.SAL,), Stage.SQL, PERSON)
+MARK_WON = Move("won", (Stage.SQL,), Stage.WON, PERSON)
+MARK_LOST = Move("lost", (Stage.SQL,), Stage.LOST, PERSON)
+
+MOVES = (ENTER, KNOCK_OUT, QUALIFY, WITHDRAW, ENROL, ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)
+# Stages scoring may move a lead out of; the others (worked or closed) keep their stage.
+SCORABLE_STAGES = tuple(dict.fromkeys(stage for move in (KNOCK_OUT, QUALIFY, WITHDRAW) for stage in move.from_stages))
+_ALLOWED = frozenset((stage, move.to_stage) for move in MOVES for stage in move.from_stages)
+
+
+def allowed(from_stage: str, to_stage: str) -> bool:
+    """May a lead go from ``from_stage`` ("" for a lead not yet in the log) to ``to_stage``?"""
+    return (from_stage, to_stage) in _ALLOWED
+
+
+def _refuse(lead_id: Any, from_stage: str, to_stage: str, by: str) -> MoveError:
+    return MoveError(f"Lead {lead_id} cannot go from {from_stage or 'nowhere'} to {to_stage} ({by}).")
+
+
+# --- the team of a new lead ----------------------------------------------------------------------
+
+
+def new_lead_team_id() -> int | None:
+    """The team a lead without one joins: the organisation's team when it has exactly one.
+
+    With several teams a new lead joins none: it waits in the shared queue every team's "Next
+    lead" draws from, and joins the team of the SDR who claims it. (Picking one of several
+    teams, say the oldest, would hide it from the others.) Intake applies this when a lead is
+    created, scoring and routing when it becomes an MQL (teams may have been set up since).
+    """
+    ids = list(Team.objects.order_by("id").values_list("id", flat=True)[:2])
+    return ids[0] if len(ids) == 1 else None
+
+
+# --- writing the log ----------------------------------------------------------------------------
+
+# Columns of a logged move, in the order the set-based and bulk inserts write them.
+COLUMNS = (
+    "lead_id",
+    "from_stage",
+    "to_stage",
+    "actor_id",
+    "owner_id",
+    "at",
+    "reason_code",
+    "note",
+    "agreement_version_id",
+    "score",
+    "grade",
+)
+
+
+def transition_record(
+    *,
+    lead: Lead,
+    move: Move,
+    from_stage: str,
+    at: dt.datetime,
+    actor=None,
+    owner_id: int | None,
+    reason_code: str = "",
+    note: str = "",
+    agreement_version=None,
+    score: int | None = None,
+    grade: str = "",
+) -> Transition:
+    """Log one lead's ``move`` from ``from_stage``; the caller has moved the lead in the same transaction.
+
+    ``owner_id`` is the owner at that moment (per-SDR figures), ``actor`` who made the move
+    (None: the system).
+    """
+    if not move.allows(from_stage):
+        raise _refuse(lead.pk, from_stage, move.to_stage, move.name)
+    return Transition.objects.create(
+        lead=lead,
+        from_stage=from_stage,
+        to_stage=move.to_stage,
+        actor=actor,
+        owner_id=owner_id,
+        at=at,
+        reason_code=reason_code,
+        note=note,
+        agreement_version=agreement_version,
+        score=score,
+        grade=grade,
+    )
+
+
+def transitions_insert(moves: Fragment, *, at: dt.datetime | None = None, actor_id: int | None = None) -> Fragment:
+    """The statement logging one system or person move per row of ``moves``, set-based.
+
+    ``moves`` is a SELECT (or a reference to a CTE of the enclosing statement) with the columns
+    of ``COLUMNS`` except ``actor_id``, and except ``at`` when ``at`` is given: one instant for
+    every row (a rescore), or each row's own (dated history). ``actor_id`` None is the system.
+    The statement returns ``(lead_id, to_stage)`` per row; it runs alone or as the last part of
+    a ``WITH`` on PostgreSQL and SQLite alike. The moves must be ones ``allowed`` permits: the
+    caller derives them from this module's table (``Move`` values), as rescoring does.
+    """
+    values = {name: sql("m." + name) for name in COLUMNS}
+    values["actor_id"] = sql("{actor}", actor=actor_id)
+    if at is not None:
+        values["at"] = sql("{at}", at=connection.ops.adapt_datetimefield_value(at))
+    return sql(
+        "INSERT INTO {t} ({columns}) SELECT {values} FROM ({moves}) AS m RETURNING {lead}, {to_stage}",
+        t=table(Transition),
+        columns=join(", ", [column(Transition, name) for name in COLUMNS]),
+        values=join(", ", [_typed(name, value) for name, value in values.items()]),
+        moves=moves,
+        lead=column(Transition, "lead"),
+        to_stage=column(Transition, "to_stage"),
+    )
+
+
+def _typed(name: str, value: Fragment) -> Fragment:
+    """``value`` as the log column's type: PostgreSQL types a NULL or a literal of a subselect as
+    text, which an integer or timestamp column refuses. (SQLite columns take any value, and its
+    CAST to a date type would turn text into a number.)"""
+    if connection.vendor != "postgresql":
+        return value
+    # The type is the model field's own, never input.
+    return sql(
+        "CAST({value} AS {type})", value=value, type=Fragment(Transition._meta.get_field(name).db_type(connection))
+    )
+
+
+def transitions_add(rows: Sequence[Mapping[str, Any]], *, by: str = SYSTEM) -> int:
+    """Log moves given as rows (``COLUMNS`` as keys; ``actor_id`` None: the system), each at its own ``at``.
+
+    For leads created in bulk with their first transition (intake), and for histories written
+    after the fact (the demo, dated steps of past leads). Every row must be an allowed move;
+    ``by`` names the writer in the error ("history import"). Returns the number of rows written.
+    """
+    values = []
+    for row in rows:
+        if not allowed(row["from_stage"], row["to_stage"]):
+            raise _refuse(row["lead_id"], row["from_stage"], row["to_stage"], by)
+        values.append(
+            (
+                row["lead_id"],
+                row["from_stage"],
+                row["to_stage"],
+                row.get("actor_id"),
+                row.get("owner_id"),
+                connection.ops.adapt_datetimefield_value(row["at"]),
+                row.get("reason_code", ""),
+                row.get("note", ""),
+                row.get("agreement_version_id"),
+                row.get("score"),
+                row.get("grade", ""),
+            )
+        )
+    bulk.copy_rows(Transition, [Transition._meta.get_field(name).column for name in COLUMNS], values)
+    return len(values)
