@@ -9,15 +9,22 @@ from leads.scoring.scorecard import MAX_RULES, candidates
 
 
 class ProposalForm(forms.Form):
-    created_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    created_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    outcome = forms.ChoiceField()
+    created_from = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date", "class": "form-control"})
+    )
+    created_to = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date", "class": "form-control"})
+    )
+    outcome = forms.ChoiceField(widget=forms.Select(attrs={"class": "form-select"}))
     attributes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
-    max_rules = forms.IntegerField(min_value=1, max_value=50, initial=MAX_RULES)
+    max_rules = forms.IntegerField(
+        min_value=1, max_value=50, initial=MAX_RULES, widget=forms.NumberInput(attrs={"class": "form-control"})
+    )
     target_rate = forms.IntegerField(
         required=False,
         min_value=1,
         max_value=99,
+        widget=forms.NumberInput(attrs={"class": "form-control"}),
         help_text="Optional: set the threshold so MQLs convert at this % instead of meeting the monthly quota.",
     )
 
