@@ -16,7 +16,7 @@ from django.utils import timezone
 from alignment.models import AgreementVersion
 from alignment.services import SaveResult, draft_adopt_proposal
 from leads.models import ScorecardJob
-from leads.scoring.scorecard import NotEnoughData, ProposalRequest, population, propose
+from leads.scoring.scorecard import NotEnoughData, ProposalRequest, candidates, population, propose
 
 __all__ = [
     "INLINE_LEADS",
@@ -38,6 +38,9 @@ class ProposalError(Exception):
 def _request_for(params: dict, version: AgreementVersion | None) -> ProposalRequest:
     """The fit request, with marketing's monthly MQL quota from the draft's (or the active) SLA terms."""
     request = ProposalRequest.from_json(params)
+    unknown = sorted(set(request.keys or ()) - {c.key for c in candidates()})
+    if unknown:
+        raise ValueError(f"Unknown attribute{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.")
     if request.quota is None and not request.target_rate:
         terms = version or AgreementVersion.objects.active()
         quota = (terms.spec.get("sla", {}).get("monthly_mql_quota") if terms else None) or None

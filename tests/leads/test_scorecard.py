@@ -176,6 +176,7 @@ def test_api_refuses_bad_requests_and_too_little_data(client):
         "/api/v1/insights/scorecard", {"attributes": ["shoe_size"]}, content_type="application/json", headers=headers
     )
     assert unknown.status_code == 422 and "shoe_size" in str(unknown.json())
+    assert not ScorecardJob.objects.exists()  # refused before any job is recorded
     thin = client.post("/api/v1/insights/scorecard", {}, content_type="application/json", headers=headers)
     assert thin.status_code == 422 and "Not enough history" in thin.json()["detail"]
     assert client.get("/api/v1/insights/scorecard/999", headers=headers).status_code == 404
