@@ -34,12 +34,14 @@ install-dev: $(VENV)/.installed-dev
 # copied to static/vendor/ (git-ignored); nothing loads from a CDN.
 static/vendor/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	rm -rf static/vendor && mkdir -p static/vendor/bootstrap static/vendor/bootstrap-icons static/vendor/htmx static/vendor/chartjs
+	rm -rf static/vendor && mkdir -p static/vendor/bootstrap static/vendor/bootstrap-icons static/vendor/htmx static/vendor/chartjs static/vendor/axe-core
 	cp -r node_modules/bootstrap/dist/css node_modules/bootstrap/dist/js static/vendor/bootstrap/
 	cp node_modules/bootstrap-icons/font/bootstrap-icons.min.css static/vendor/bootstrap-icons/
 	cp -r node_modules/bootstrap-icons/font/fonts static/vendor/bootstrap-icons/
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx/
 	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map static/vendor/chartjs/
+	# Accessibility checks of the browser tests (a dev dependency; no page loads it).
+	cp node_modules/axe-core/axe.min.js static/vendor/axe-core/
 	touch $@
 
 vendor: static/vendor/.installed
@@ -49,24 +51,37 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # --- the two commands ---------------------------------------------------------------------
-run: install vendor
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo --if-empty --leads $(DEMO_LEADS)
-	$(PY) manage.py sla_refresh
-	$(PY) manage.py weekly_report --if-missing
+# The portal runs with DEBUG off (styled 404/500 pages, compressed static files); `make run DEBUG=1`
+# shows Django's debug pages. Off, it needs a secret key (made once, kept in var/), its host names and
+# somewhere for e-mail (files in var/mail/), and is served over plain HTTP on this machine.
+DEBUG ?= 0
+RUN_ENV = DEBUG=$(DEBUG) SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}" \
+	ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),127.0.0.1,localhost}" EMAIL_URL="$${EMAIL_URL:-file://$(CURDIR)/var/mail}" \
+	SERVE_OVER_HTTP=1
+
+var/secret_key:
+	mkdir -p var
+	$(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+	chmod 600 $@
+
+run: install vendor var/secret_key
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py collectstatic --noinput -v 0
+	$(RUN_ENV) $(PY) manage.py seed_demo --if-empty --leads $(DEMO_LEADS)
+	$(RUN_ENV) $(PY) manage.py sla_refresh
+	$(RUN_ENV) $(PY) manage.py weekly_report --if-missing
 	@echo ""
 	@echo "Accord is starting on http://$(HOST):$(PORT)/ — log in as marketing, sales, manager, sdr1…sdr4 or admin; password: accord-demo (demo only)."
-	@if [ -n "$$REDIS_URL" ]; then \
+	@mkdir -p var; trap 'kill $$(jobs -p) 2>/dev/null' EXIT; \
+	if [ -n "$$REDIS_URL" ]; then \
 		echo "REDIS_URL is set: starting a Celery worker and beat next to the web server (logs in var/)."; \
-		mkdir -p var; \
-		$(VENV)/bin/celery -A portal worker --loglevel=info --concurrency=2 > var/worker.log 2>&1 & \
-		$(VENV)/bin/celery -A portal beat --loglevel=info > var/beat.log 2>&1 & \
-		trap 'kill $$(jobs -p) 2>/dev/null' EXIT; \
-		$(PY) manage.py runserver $(HOST):$(PORT); \
+		$(RUN_ENV) $(VENV)/bin/celery -A portal worker --loglevel=info --concurrency=2 > var/worker.log 2>&1 & \
+		$(RUN_ENV) $(VENV)/bin/celery -A portal beat --loglevel=info > var/beat.log 2>&1 & \
 	else \
-		echo "Embedded mode: SQLite file accord.sqlite3, Celery tasks run inside the web process."; \
-		$(PY) manage.py runserver $(HOST):$(PORT); \
-	fi
+		echo "Embedded mode: SQLite file accord.sqlite3; scheduled jobs run in a scheduler process (log in var/scheduler.log)."; \
+		$(RUN_ENV) $(PY) manage.py run_schedule > var/scheduler.log 2>&1 & \
+	fi; \
+	$(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install-dev vendor chromium
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_EAGER=1 \

@@ -17,6 +17,7 @@ from django.forms import formset_factory
 
 from alignment import spec as vocab
 from alignment.models import Persona
+from alignment.public_holidays import parse_holiday_text
 from alignment.validation import MAX_POINTS, MQL_THRESHOLD_RANGE, Errors
 
 FIELD_CHOICES = [(f.key, f.label) for f in vocab.FIELDS.values()]
@@ -233,7 +234,8 @@ class SlaForm(forms.Form):
     holidays = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One date per line (YYYY-MM-DD); the SLA clock stops on these days.",
+        help_text="One date per line (YYYY-MM-DD), optionally followed by its name; the SLA clock stops on "
+        "these days. Prefill a country's public holidays below, then edit.",
     )
     followup_attempts = forms.IntegerField(label="SAL follow-up attempts")
     followup_days = forms.IntegerField(label="…within (days)")
@@ -277,7 +279,7 @@ class SlaForm(forms.Form):
         def whole(value):
             return int(value) if isinstance(value, float) and value.is_integer() else value
 
-        holidays = sorted({t for t in re.split(r"[\s,;]+", data.get("holidays") or "") if t})
+        holidays = parse_holiday_text(data.get("holidays") or "")
         return {
             "response_hours": {g: whole(data[f"hours_{g}"]) for g in vocab.GRADES},
             "calendar": {
@@ -487,14 +489,16 @@ class PersonaForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.initial["title_keywords"] = ", ".join(self.instance.title_keywords or [])
+        # The model keeps a list; the field edits comma-separated words (a new persona's empty list
+        # would otherwise render as the text "[]").
+        self.initial["title_keywords"] = ", ".join(self.instance.title_keywords or [])
 
     def clean_title_keywords(self) -> list[str]:
         raw = self.cleaned_data.get("title_keywords") or ""
         words = []
-        for word in (w.strip() for w in raw.split(",")):
-            if word and word.lower() not in {w.lower() for w in words}:
+        for word in (w.strip().strip("[]\"' ") for w in raw.split(",")):
+            # Brackets and quotes left over from a pasted list are not words; nor is a bare "[]".
+            if word and any(ch.isalnum() for ch in word) and word.lower() not in {w.lower() for w in words}:
                 words.append(word)
         return words
 

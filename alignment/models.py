@@ -175,6 +175,7 @@ class AgreementEvent(models.Model):
 
     class Action(models.TextChoices):
         CREATED = "created", "Started the draft"
+        RENAMED = "renamed", "Renamed the draft"
         SAVED = "saved", "Saved changes"
         MERGED = "merged", "Saved changes (merged with a concurrent edit)"
         PROPOSED = "proposed", "Proposed for sign-off"

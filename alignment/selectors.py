@@ -52,6 +52,15 @@ def comment_threads(version: AgreementVersion, *, rule_id: str | None = None):
     )
 
 
+def unresolved_threads(version: AgreementVersion) -> list[Comment]:
+    """Open comment threads of a version, oldest first (the sign dialog warns about them)."""
+    return list(
+        Comment.objects.filter(version=version, parent__isnull=True, resolved_at__isnull=True)
+        .select_related("author")
+        .order_by("created_at")
+    )
+
+
 def comment_counts(version: AgreementVersion) -> dict:
     """Unresolved threads in all, and per rule id (open threads and all threads) for the rule badges."""
     rows = (

@@ -8,13 +8,14 @@ read, and appends an ``AgreementEvent`` (who, when, what). Side effects (e-mail)
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ from alignment.signals import agreement_published
 from alignment.spec import default_spec
 from alignment.validation import ensure_valid
 from portal.access import Role, display_name, user_roles
+from portal.notifications import notify
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,20 @@ def _lock(version: AgreementVersion) -> AgreementVersion:
     return AgreementVersion.objects.select_for_update().get(pk=version.pk)
 
 
+def version_label(version: AgreementVersion) -> str:
+    """How notifications, e-mails and the history name a version: its number and its title."""
+    return f"Version {version.number}" + (f" “{version.title}”" if version.title else "")
+
+
+def _version_url(version: AgreementVersion, anchor: str = "") -> str:
+    return reverse("alignment:version", args=[version.number]) + (f"#{anchor}" if anchor else "")
+
+
+def _leaders():
+    User = get_user_model()
+    return User.objects.filter(is_active=True, groups__name__in=[Role.MARKETING.value, Role.SALES.value]).distinct()
+
+
 def _void_signatures(version: AgreementVersion, user, why: str) -> list[SignOff]:
     live = list(version.signoffs.filter(voided_at__isnull=True).select_related("user"))
     if not live:
@@ -104,6 +120,14 @@ def _void_signatures(version: AgreementVersion, user, why: str) -> list[SignOff]
             side=signoff.side,
             signer=signoff.user_id,
         )
+    notify(
+        users=[s.user for s in live],
+        actor=user,
+        kind="agreement",
+        title=f"Your signature on {version_label(version)} was voided",
+        body=f"{display_name(user)} voided it: {why}. Read the changes and sign again when you agree.",
+        url=_version_url(version),
+    )
     return live
 
 
@@ -111,8 +135,19 @@ def open_draft() -> AgreementVersion | None:
     return AgreementVersion.objects.filter(status__in=OPEN_STATUSES).first()
 
 
+TITLE_MAX = 200
+
+
+def _clean_title(title: str) -> str:
+    title = " ".join((title or "").split())
+    if len(title) > TITLE_MAX:
+        raise AgreementError(f"Keep the title under {TITLE_MAX} characters.")
+    return title
+
+
 def draft_start(*, user, title: str = "") -> AgreementVersion:
     """Open the organisation's one draft, copied from the active version (or the default spec)."""
+    title = _clean_title(title)
     with transaction.atomic():
         # Serialise concurrent starts on the active row; the partial unique index is the backstop.
         active = AgreementVersion.objects.select_for_update().filter(status=Status.ACTIVE).first()
@@ -270,6 +305,26 @@ def draft_conflicts(*, version: AgreementVersion, spec: dict, base_revision: int
     return merge_specs(_spec_at(version, base_revision), spec, version.spec).conflicts
 
 
+def draft_rename(*, version: AgreementVersion, user, title: str) -> AgreementVersion:
+    """Give the open draft a title (what it changes, in a few words); signatures stay: the terms do not change."""
+    title = _clean_title(title)
+    if not title:
+        raise AgreementError("Give the draft a title, e.g. “Lower threshold for event leads”.")
+    with transaction.atomic():
+        version = _lock(version)
+        if version.status not in OPEN_STATUSES:
+            raise AgreementError(
+                f"Version {version.number} is {version.get_status_display().lower()}; it cannot change."
+            )
+        if title == version.title:
+            return version
+        old = version.title
+        version.title = title
+        version.save(update_fields=["title", "updated_at"])
+        _log(version, Action.RENAMED, user, f"Renamed “{old}” to “{title}”" if old else f"Titled “{title}”", old=old)
+    return version
+
+
 def draft_propose(*, version: AgreementVersion, user) -> AgreementVersion:
     """Freeze the draft for sign-off; refused while the spec has problems."""
     with transaction.atomic():
@@ -283,6 +338,14 @@ def draft_propose(*, version: AgreementVersion, user) -> AgreementVersion:
         version.proposed_at = timezone.now()
         version.save(update_fields=["status", "proposed_at", "updated_at"])
         _log(version, Action.PROPOSED, user, f"Proposed revision {version.revision} for sign-off")
+        notify(
+            users=_leaders(),
+            actor=user,
+            kind="agreement",
+            title=f"{display_name(user)} proposed {version_label(version)} for sign-off",
+            body=f"Revision {version.revision} is frozen. Read it, and sign for your side when you agree.",
+            url=_version_url(version),
+        )
     return version
 
 
@@ -324,18 +387,24 @@ def draft_sign(*, version: AgreementVersion, user, side: str) -> SignOff:
             raise AgreementError("You already signed for the other side: each side needs its own signatory.")
         signoff = SignOff.objects.create(version=version, side=side, user=user, revision=version.revision)
         _log(version, Action.SIGNED, user, f"Signed for {side_label.lower()} (revision {version.revision})", side=side)
+        missing = [SignOff.Side(s).label.lower() for s in SIDE_ROLES if s != side and s not in live]
+        notify(
+            users=_leaders(),
+            actor=user,
+            kind="agreement",
+            title=f"{display_name(user)} signed {version_label(version)} for {side_label.lower()}",
+            body=(
+                f"It still needs a signature from {', '.join(missing)}."
+                if missing
+                else "Both sides have signed: it can be published."
+            ),
+            url=_version_url(version),
+        )
     return signoff
 
 
 def _leader_emails() -> list[str]:
-    User = get_user_model()
-    return sorted(
-        set(
-            User.objects.filter(is_active=True, groups__name__in=[Role.MARKETING.value, Role.SALES.value])
-            .exclude(email="")
-            .values_list("email", flat=True)
-        )
-    )
+    return sorted(set(_leaders().exclude(email="").values_list("email", flat=True)))
 
 
 def _send_published_mail(version_id: int) -> None:
@@ -348,12 +417,12 @@ def _send_published_mail(version_id: int) -> None:
     lines = [f"- {c.text}" for c in changes] or ["- (no changes to the previous version)"]
     url = settings.ACCORD_SITE_URL.rstrip("/") + reverse("alignment:our_agreement")
     body = (
-        f"Version {version.number} of the marketing–sales agreement is now active.\n"
+        f"{version_label(version)} of the marketing–sales agreement is now active.\n"
         f"Published by {display_name(version.published_by)} on {version.published_at:%d %b %Y %H:%M %Z}.\n\n"
         f"What changed:\n" + "\n".join(lines) + f"\n\nRead the agreement: {url}\n"
         "Every lead is being rescored against it now.\n"
     )
-    send_mail(f"Agreement version {version.number} is now active", body, None, recipients)
+    send_mail(f"{version_label(version)} of the agreement is now active", body, None, recipients)
 
 
 def draft_publish(*, version: AgreementVersion, user) -> AgreementVersion:
@@ -453,7 +522,46 @@ def comment_add(
             comment=comment.pk,
             rule_id=rule_id,
         )
+        _notify_comment(version=version, comment=comment, user=user)
     return comment
+
+
+# ``@username``: Django usernames allow letters, digits and @ . + - _; a trailing full stop ends the sentence.
+MENTION = re.compile(r"(?<![\w@])@([\w.@+-]+)")
+
+
+def mentioned_users(body: str):
+    """Active users named as ``@username`` in ``body``."""
+    names = {name.rstrip(".") for name in MENTION.findall(body)}
+    return get_user_model().objects.filter(is_active=True, username__in=names) if names else []
+
+
+def _notify_comment(*, version: AgreementVersion, comment: Comment, user) -> None:
+    """Those named in the comment are told they were mentioned; the thread's earlier writers, of the reply."""
+    root = comment.parent or comment
+    url = _version_url(version, f"comment-{root.pk}")
+    excerpt = comment.body if len(comment.body) <= 500 else comment.body[:499] + "…"
+    told = notify(
+        users=mentioned_users(comment.body),
+        actor=user,
+        kind="mention",
+        title=f"{display_name(user)} mentioned you on {version_label(version)}",
+        body=excerpt,
+        url=url,
+    )
+    if comment.parent is None:
+        return
+    writers = get_user_model().objects.filter(
+        Q(pk=root.author_id) | Q(pk__in=root.replies.exclude(pk=comment.pk).values("author_id"))
+    )
+    notify(
+        users=[w for w in writers if w.pk not in told],
+        actor=user,
+        kind="comment",
+        title=f"{display_name(user)} replied on {version_label(version)}",
+        body=excerpt,
+        url=url,
+    )
 
 
 def comment_resolve(*, comment: Comment, user) -> Comment:

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
@@ -26,6 +27,8 @@ from alignment.forms import (
     time_zones,
 )
 from alignment.models import AgreementVersion, Comment, Persona
+from alignment.public_holidays import countries as holiday_countries
+from alignment.public_holidays import holiday_text_merge, public_holidays
 from alignment.selectors import (
     card_view,
     comment_counts,
@@ -37,6 +40,7 @@ from alignment.selectors import (
     persona_changes,
     recent_events,
     signature_slots,
+    unresolved_threads,
     version_pair,
     versions_with_signatures,
     with_comment_counts,
@@ -54,6 +58,7 @@ from alignment.services import (
     draft_conflicts,
     draft_propose,
     draft_publish,
+    draft_rename,
     draft_reopen,
     draft_save,
     draft_sign,
@@ -175,6 +180,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             "changes": grouped(changes),
             "change_count": len(changes),
             "ready_to_publish": all(slot["current"] for slot in slots),
+            "unresolved_threads": unresolved_threads(version),
             "base": base,
             "events": recent_events(version, limit=60),
             "last_revision": latest_revision(version),
@@ -236,7 +242,7 @@ def diff(request: HttpRequest) -> HttpResponse:
 @role_required(*LEADERS)
 def start(request: HttpRequest) -> HttpResponse:
     try:
-        version = draft_start(user=request.user)
+        version = draft_start(user=request.user, title=request.POST.get("title", ""))
     except AgreementError as exc:
         messages.error(request, str(exc))
         return redirect("alignment:agreement")
@@ -254,10 +260,19 @@ def _editor_context(version: AgreementVersion, editor: SpecEditor, **extra) -> d
         },
         "operators_for": {key: list(vocab.OPERATORS_FOR_KIND[f.kind]) for key, f in vocab.FIELDS.items()},
         "time_zones": time_zones(),
+        "holiday_countries": holiday_countries(),
+        "holiday_years": _holiday_years(),
         "signatures": signature_slots(version),
         "poll_seconds": presence.POLL_SECONDS,
         **extra,
     }
+
+
+def _holiday_years() -> list[int]:
+    """This year and next; from October on, next year first (it is the one left to plan)."""
+    today = timezone.localdate()
+    years = [today.year, today.year + 1]
+    return years[::-1] if today.month >= 10 else years
 
 
 def _personas() -> list[Persona]:
@@ -448,7 +463,24 @@ def reopen(request: HttpRequest, number: int) -> HttpResponse:
 @role_required(*LEADERS)
 def sign(request: HttpRequest, number: int) -> HttpResponse:
     side = request.POST.get("side", "")
+    if request.POST.get("confirmed") != "1":
+        # A signature binds a side: only the confirmation dialog (which lists open threads) signs.
+        messages.warning(request, "Nothing was signed: confirm your signature in the dialog.")
+        return redirect("alignment:version", number=number)
     return _state_action(request, number, draft_sign, f"You signed version {{number}} for {side}.", side=side)
+
+
+@require_POST
+@role_required(*LEADERS)
+def rename(request: HttpRequest, number: int) -> HttpResponse:
+    version = _version(number)
+    try:
+        version = draft_rename(version=version, user=request.user, title=request.POST.get("title", ""))
+    except AgreementError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Draft version {version.number} is now titled “{version.title}”.")
+    return _back_to(version)
 
 
 @require_POST
@@ -479,6 +511,31 @@ def abandon(request: HttpRequest, number: int) -> HttpResponse:
         return _back_to(version)
     messages.success(request, f"Draft version {version.number} was abandoned; the history keeps it.")
     return redirect("alignment:agreement")
+
+
+@require_GET
+@role_required(*LEADERS)
+def holidays_prefill(request: HttpRequest) -> HttpResponse:
+    """The editor's holidays field with a country's public holidays added (htmx swaps it in; nothing is saved)."""
+    text = request.GET.get("holidays", "")
+    country = request.GET.get("holiday_country", "")
+    this_year = timezone.localdate().year
+    try:
+        year = int(request.GET.get("holiday_year") or this_year)
+    except ValueError:
+        return HttpResponseBadRequest("The year must be a whole number.")
+    if not this_year - 1 <= year <= this_year + 5:
+        return HttpResponseBadRequest(f"Choose a year between {this_year - 1} and {this_year + 5}.")
+    error = ""
+    try:
+        found = public_holidays(country=country, years=[year], subdivision=request.GET.get("holiday_region", ""))
+    except ValueError as exc:
+        found, error = [], str(exc)
+    return render(
+        request,
+        "alignment/_holidays_field.html",
+        {"text": holiday_text_merge(text, found), "added": len(found), "error": error, "year": year},
+    )
 
 
 # --- Presence ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from alignment import spec as vocab
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementEvent, AgreementVersion, Persona, SignOff
 from leads.bulk import copy_rows
+from leads.intake.writes import clean_email
 from leads.lifecycle import transitions_add
 from leads.models import Account, Activity, Assignment, Lead, Stage, Team, TeamMember, Transition
 from leads.scoring.scorer import behaviour_points, persona_for, score_lead, weights_from_times
@@ -441,11 +442,12 @@ class DemoBuilder:
                 domain = rng.choice(vocab.FREE_EMAIL_DOMAINS)
             elif roll < 0.055:
                 domain = rng.choice(vocab.COMPETITOR_DOMAINS)
-            email = f"{local}@{domain}"
+            # The intake's own rule: every seeded address is one the API and a CSV import would take.
+            email = clean_email(f"{local}@{domain}")
             n = 1
             while email in emails:
                 n += 1
-                email = f"{local}{n}@{domain}"
+                email = clean_email(f"{local}{n}@{domain}")
             emails.add(email)
             # Leads arrive at a steady pace over the whole history.
             created = self.start + dt.timedelta(seconds=span * rng.random())

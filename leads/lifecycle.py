@@ -41,6 +41,7 @@ __all__ = [
     "QUALIFY",
     "RECYCLE",
     "REJECT",
+    "RETURN",
     "SCORABLE_STAGES",
     "SYSTEM",
     "WITHDRAW",
@@ -92,8 +93,24 @@ DISQUALIFY = Move("disqualify", (Stage.MQL, Stage.SAL), Stage.DISQUALIFIED, PERS
 CONVERT = Move("convert", (Stage.SAL,), Stage.SQL, PERSON)
 MARK_WON = Move("won", (Stage.SQL,), Stage.WON, PERSON)
 MARK_LOST = Move("lost", (Stage.SQL,), Stage.LOST, PERSON)
+# Marketing takes a rejected lead back to nurture it (``leads.inbox.services.lead_return_to_nurture``).
+RETURN = Move("return", (Stage.REJECTED,), Stage.NURTURE, PERSON)
 
-MOVES = (ENTER, KNOCK_OUT, QUALIFY, WITHDRAW, ENROL, ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)
+MOVES = (
+    ENTER,
+    KNOCK_OUT,
+    QUALIFY,
+    WITHDRAW,
+    ENROL,
+    ACCEPT,
+    RECYCLE,
+    REJECT,
+    DISQUALIFY,
+    CONVERT,
+    MARK_WON,
+    MARK_LOST,
+    RETURN,
+)
 # Stages scoring may move a lead out of; the others (worked or closed) keep their stage.
 SCORABLE_STAGES = tuple(dict.fromkeys(stage for move in (KNOCK_OUT, QUALIFY, WITHDRAW) for stage in move.from_stages))
 _ALLOWED = frozenset((stage, move.to_stage) for move in MOVES for stage in move.from_stages)

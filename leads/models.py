@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import hashlib
 
 from django.conf import settings
@@ -20,6 +21,11 @@ class Stage(models.TextChoices):
     LOST = "lost", "Lost"
     REJECTED = "rejected", "Rejected"
     DISQUALIFIED = "disqualified", "Disqualified"
+
+
+def list_weekdays() -> list[int]:
+    """Monday to Friday: a new team's working days."""
+    return [0, 1, 2, 3, 4]
 
 
 # Stages sales has taken ownership of: scoring updates their scores but never moves them.
@@ -43,12 +49,34 @@ class Team(models.Model):
     escalate_breaches = models.BooleanField(
         default=False, help_text="Return breached, unaccepted leads to the unassigned pool."
     )
+    working_days = models.JSONField(default=list_weekdays, help_text="Days the team works, Monday = 0.")
+    work_start = models.TimeField(default=datetime.time(9, 0), help_text="When the team's day starts (its time zone).")
+    work_end = models.TimeField(default=datetime.time(17, 30), help_text="When the team's day ends (its time zone).")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class TeamEvent(models.Model):
+    """Append-only record of a change to a team's settings or to one of its SDRs: who, when, what."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="events")
+    member = models.ForeignKey(
+        "TeamMember", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the team."
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+    changes = models.JSONField(default=list, help_text="One sentence per changed setting, old → new.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The settings page's change history of one team, newest first.
+            models.Index(fields=["team", "at"], name="teamevent_team_at_idx"),
+        ]
 
 
 class TeamMember(models.Model):
@@ -160,6 +188,12 @@ class Lead(models.Model):
         db_constraint=False,
     )
     scored_at = models.DateTimeField(null=True, blank=True)
+    # Set in the transaction that makes a new score necessary (an activity, an edit, an import);
+    # cleared by the rescoring pass that takes the request, in a statement before the one that
+    # scores, so the score always reads everything the request's transaction committed.
+    rescore_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Oldest rescore request not yet taken by a rescoring pass."
+    )
 
     mql_at = models.DateTimeField(null=True, blank=True)
     sla_due_at = models.DateTimeField(null=True, blank=True)
@@ -201,6 +235,15 @@ class Lead(models.Model):
             models.Index(fields=["stage"], name="lead_stage_idx"),
             # API listing: ?updated_since=&cursor=
             models.Index(fields=["updated_at", "id"], name="lead_updated_idx"),
+            # Leads waiting for a rescore, oldest request first (the worker's drain, the sweeper,
+            # /healthz). Partial: only waiting leads are indexed, and the scoring statement never
+            # writes this column, so a rescore still updates rows in place (HOT).
+            models.Index(
+                "rescore_requested_at",
+                "id",
+                name="lead_rescore_pending_idx",
+                condition=Q(rescore_requested_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -385,6 +428,12 @@ class RescoreChunk(models.Model):
     id_to = models.BigIntegerField(help_text="End of the range (exclusive).")
     leads = models.PositiveIntegerField(default=0, help_text="Leads scored in this range.")
     done_at = models.DateTimeField(null=True, blank=True)
+    # The lease: whoever holds the chunk (its message in the queue, then the worker that claimed it)
+    # holds it until ``lease_expires_at``; a working worker renews it. Once it expires, the sweeper
+    # queues the chunk again, so a chunk whose worker died waits minutes, not the broker's hour.
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it; empty while queued.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker took it.")
 
     class Meta:
         ordering = ["job", "id_from"]

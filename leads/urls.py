@@ -1,8 +1,10 @@
 from django.urls import path
 
+from leads.feedback import views as feedback_views
 from leads.inbox import views
 from leads.intake import views as import_views
 from leads.scoring import evidence_views, rescore_views, scorecard_views
+from leads.teams import views as team_views
 
 app_name = "leads"
 
@@ -27,6 +29,13 @@ urlpatterns = [
     path("inbox/bulk/accept/", views.bulk_accept, name="bulk_accept"),
     path("inbox/bulk/recycle/", views.bulk_recycle, name="bulk_recycle"),
     path("inbox/bulk/reject/", views.bulk_reject, name="bulk_reject"),
+    # Rejected leads back to marketing
+    path("rejected/", feedback_views.rejected_list, name="rejected_list"),
+    path("rejected/<int:pk>/answer/", feedback_views.rejected_answer, name="rejected_answer"),
+    path("rejected/<int:pk>/nurture/", feedback_views.rejected_nurture, name="rejected_nurture"),
+    # Team settings (managers)
+    path("teams/", team_views.team_list, name="team_list"),
+    path("teams/<int:pk>/", team_views.team_settings, name="team_settings"),
     # One lead and one POST per action
     path("<int:pk>/", views.lead_detail, name="lead_detail"),
     path("<int:pk>/accept/", views.accept, name="accept"),

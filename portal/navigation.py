@@ -27,8 +27,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Inbox", "leads:inbox", (Role.SDR, Role.MANAGER), "inbox"),
     NavItem("Leads", "leads:lead_list", EVERYONE, "person-lines-fill"),
     NavItem("Import", "leads:import_upload", (Role.MARKETING,), "upload"),
+    NavItem("Rejected", "leads:rejected_list", LEADERS, "arrow-return-left"),
     NavItem("SLA", "sla:dashboard", (Role.MANAGER, *LEADERS, Role.SDR), "graph-up"),  # SDRs: their own figures
     NavItem("Reports", "sla:report_list", (Role.MANAGER, *LEADERS), "journal-text"),
+    NavItem("Team", "leads:team_list", (Role.MANAGER,), "people-fill"),
 )
 
 # Where each role lands after login, first existing URL wins; everyone falls back to the overview.

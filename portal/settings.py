@@ -1,6 +1,7 @@
 """Accord settings: one file, everything that varies between machines comes from the environment.
 
-Embedded default (no variables set): DEBUG on, SQLite file, Celery runs tasks eagerly.
+Embedded default (no variables set): DEBUG on, SQLite file, Celery runs tasks eagerly. ``make run``
+turns DEBUG off (styled error pages) and serves over plain HTTP on this machine (SERVE_OVER_HTTP).
 Production: DEBUG=0 requires SECRET_KEY and ALLOWED_HOSTS and turns on the secure-cookie,
 HSTS and SSL settings so that ``manage.py check --deploy`` is clean.
 """
@@ -243,10 +244,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A rescoring chunk's lease (renewed every third of it while a worker runs the chunk) and the period
+# of the sweeper that queues again what nobody holds: a chunk whose worker died is running again
+# within lease + sweep period (90 s by default), and a rescore request left behind by a broker
+# outage is taken within one sweep period of the broker's return.
+ACCORD_RESCORE_LEASE_SECONDS = env_int("ACCORD_RESCORE_LEASE_SECONDS", 60)
+ACCORD_RESCORE_SWEEP_SECONDS = env_int("ACCORD_RESCORE_SWEEP_SECONDS", 30)
 # Synced into django-celery-beat's tables when beat starts (editable in the admin afterwards).
 CELERY_BEAT_SCHEDULE = {
     "sla-check-breaches": {"task": "sla.tasks.check_breaches", "schedule": 300.0},
     "sla-weekly-reports": {"task": "sla.tasks.weekly_reports_due", "schedule": 900.0},
+    "leads-sweep-rescoring": {"task": "leads.tasks.sweep_rescoring", "schedule": float(ACCORD_RESCORE_SWEEP_SECONDS)},
     "leads-sweep-unscored": {"task": "leads.tasks.sweep_unscored", "schedule": 600.0},
     "leads-nightly-decay-rescore": {
         "task": "leads.tasks.rescore_aged",
@@ -264,14 +272,17 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Production hardening (check --deploy is clean when DEBUG is off) ---
+# SERVE_OVER_HTTP=1: DEBUG off but served over plain HTTP on this machine (``make run``), where
+# HTTPS-only cookies and redirects would lock everyone out; never set it behind a public host name.
+SERVE_OVER_HTTP = env_bool("SERVE_OVER_HTTP", False)
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not SERVE_OVER_HTTP)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if SERVE_OVER_HTTP else 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = not SERVE_OVER_HTTP
+    SECURE_HSTS_PRELOAD = not SERVE_OVER_HTTP
+    SESSION_COOKIE_SECURE = not SERVE_OVER_HTTP
+    CSRF_COOKIE_SECURE = not SERVE_OVER_HTTP
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_REFERRER_POLICY = "same-origin"

@@ -70,13 +70,18 @@ class NotificationQuerySet(models.QuerySet):
 
 
 class Notification(models.Model):
-    """An in-app message for one person (SLA warnings, breaches, weekly reports)."""
+    """An in-app message for one person: SLA alerts, weekly reports, and what others did that
+    concerns them (agreement steps, comments, rejected leads), also e-mailed."""
 
     class Kind(models.TextChoices):
         WARNING = "warning", "SLA warning"
         BREACH = "breach", "SLA breach"
         ESCALATION = "escalation", "Returned to pool"
         REPORT = "report", "Weekly report"
+        AGREEMENT = "agreement", "Agreement"
+        COMMENT = "comment", "Comment"
+        MENTION = "mention", "Mention"
+        LEAD = "lead", "Lead"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sla_notifications")
     kind = models.CharField(max_length=12, choices=Kind.choices)

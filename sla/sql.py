@@ -56,8 +56,11 @@ def run(sql: str, params: dict, *, reporting: bool = False) -> list[tuple]:
 
 
 def parse_dt(value):
-    """Raw SQLite rows carry datetimes as text; PostgreSQL already returns aware datetimes."""
-    if value is None or isinstance(value, dt.datetime):
+    """Raw SQLite rows carry datetimes as text; PostgreSQL returns datetimes, naive where a CTE
+    column lost its time zone (the session runs in UTC, so a naive value is UTC)."""
+    if value is None:
         return value
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     parsed = dt.datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

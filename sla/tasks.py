@@ -6,6 +6,14 @@ from celery import shared_task
 
 from sla import services
 
+# E-mail jobs: an unreachable mail server is transient, so retry with backoff; nothing else is.
+_MAIL_RETRY = {
+    "acks_late": True,
+    "autoretry_for": (ConnectionError, TimeoutError, OSError),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
+
 
 @shared_task(name="sla.tasks.check_breaches", acks_late=True, soft_time_limit=240, time_limit=280)
 def check_breaches() -> dict:
@@ -22,10 +30,7 @@ def weekly_reports_due() -> list[int]:
 
 @shared_task(
     name="sla.tasks.send_weekly_report",
-    acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError, OSError),
-    retry_backoff=True,
-    max_retries=5,
+    **_MAIL_RETRY,
 )
 def send_weekly_report(report_id: int) -> list[str]:
     return services.report_send(report_id=report_id)
@@ -33,10 +38,7 @@ def send_weekly_report(report_id: int) -> list[str]:
 
 @shared_task(
     name="sla.tasks.send_breach_email",
-    acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError, OSError),
-    retry_backoff=True,
-    max_retries=5,
+    **_MAIL_RETRY,
 )
 def send_breach_email(alert_id: int) -> bool:
     return services.breach_email_send(alert_id=alert_id)
@@ -46,3 +48,13 @@ def send_breach_email(alert_id: int) -> bool:
 def refresh_sla() -> int:
     """Catch the pass table and the daily roll-up up with the log (queued by requests that stopped short)."""
     return services.figures_refresh()
+
+
+@shared_task(
+    name="sla.tasks.send_notification_emails",
+    **_MAIL_RETRY,
+)
+def send_notification_emails(notification_ids: list[int]) -> int:
+    from sla.notifications import notification_emails_send
+
+    return notification_emails_send(notification_ids=notification_ids)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alignment', '0003_revisions_events_persona_comments'),
+        ('alignment', '0004_draft_title'),
     ]
 
     operations = [
@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='agreementevent',
             name='action',
-            field=models.CharField(choices=[('created', 'Started the draft'), ('saved', 'Saved changes'), ('merged', 'Saved changes (merged with a concurrent edit)'), ('proposed', 'Proposed for sign-off'), ('reopened', 'Reopened for editing'), ('signed', 'Signed'), ('signature_voided', 'Signature voided'), ('published', 'Published'), ('retired', 'Retired'), ('abandoned', 'Abandoned'), ('commented', 'Commented'), ('comment_resolved', 'Resolved a comment'), ('comment_reopened', 'Reopened a comment'), ('from_data', 'Filled from a proposal from outcomes')], max_length=20),
+            field=models.CharField(choices=[('created', 'Started the draft'), ('renamed', 'Renamed the draft'), ('saved', 'Saved changes'), ('merged', 'Saved changes (merged with a concurrent edit)'), ('proposed', 'Proposed for sign-off'), ('reopened', 'Reopened for editing'), ('signed', 'Signed'), ('signature_voided', 'Signature voided'), ('published', 'Published'), ('retired', 'Retired'), ('abandoned', 'Abandoned'), ('commented', 'Commented'), ('comment_resolved', 'Resolved a comment'), ('comment_reopened', 'Reopened a comment'), ('from_data', 'Filled from a proposal from outcomes')], max_length=20),
         ),
     ]

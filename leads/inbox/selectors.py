@@ -297,6 +297,14 @@ def persona_names() -> dict[int, str]:
     return dict(Persona.objects.values_list("id", "name"))
 
 
+def _persona_rows() -> list[tuple[int, str, bool]]:
+    """(id, name, active) of every persona in name order: the portable twin of ``inbox_header``'s json_agg."""
+    return [
+        (pk, name, archived_at is None)
+        for pk, name, archived_at in Persona.objects.order_by("name").values_list("id", "name", "archived_at")
+    ]
+
+
 @dataclass(frozen=True)
 class Reason:
     points: int
@@ -494,8 +502,9 @@ _COUNT_SQL: dict[tuple, tuple[tuple[str, ...], list[str], list]] = {}
 @dataclass(frozen=True)
 class InboxHeader:
     counts: dict[str, str]  # tab → badge
-    names: dict[int, str]  # persona id → name, in name order
+    names: dict[int, str]  # persona id → name, in name order (archived ones too: old leads name them)
     version: AgreementVersion | None  # the active agreement version
+    filter_names: dict[int, str] = field(default_factory=dict)  # the personas one may filter by: not archived
 
 
 # The active version per process, keyed by (id, updated_at): an active version's spec never
@@ -531,14 +540,21 @@ def inbox_header(viewer: Viewer) -> InboxHeader:
     postgres = connection.vendor == "postgresql"
     if postgres:
         personas = connection.ops.quote_name(Persona._meta.db_table)
-        columns.append(f"(SELECT json_agg(json_build_array(id, name) ORDER BY name) FROM {personas})")
+        columns.append(
+            f"(SELECT json_agg(json_build_array(id, name, archived_at IS NULL) ORDER BY name) FROM {personas})"
+        )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(columns)}", params)
         row = cursor.fetchone()
     counts = {tab: _capped(n) for tab, n in zip(tabs, row[: len(tabs)], strict=True)}
     stamp = (row[len(tabs)], row[len(tabs) + 1])
-    names = dict(row[len(tabs) + 2] or ()) if postgres else persona_names()
-    return InboxHeader(counts=counts, names=names, version=_active_version(stamp))
+    persona_rows = (row[len(tabs) + 2] or ()) if postgres else _persona_rows()
+    return InboxHeader(
+        counts=counts,
+        names={pk: name for pk, name, _ in persona_rows},
+        version=_active_version(stamp),
+        filter_names={pk: name for pk, name, active in persona_rows if active},
+    )
 
 
 def inbox_row(lead: Lead, now: dt.datetime | None = None) -> InboxRow:

@@ -16,14 +16,16 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from alignment.models import AgreementVersion
 from alignment.spec import reason_choices
 from leads import lifecycle
 from leads.inbox.routing import open_loads
-from leads.models import Assignment, Lead, Note, Stage, TeamMember
+from leads.models import Assignment, Lead, Note, Stage, TeamMember, Transition
 from portal.access import Role, display_name, has_role, is_admin
+from portal.notifications import notify
 
 
 class LeadError(Exception):
@@ -36,6 +38,8 @@ class Action:
     move: lifecycle.Move
     verb: str  # "accept" — for "You cannot accept …"
     done: str  # "accepted" — for "sdr2 already accepted …"
+    # Marketing's answer to a rejection is not the owner's action: the lead comes back from the SDR.
+    owner_only: bool = True
 
     @property
     def from_stages(self) -> tuple[str, ...]:
@@ -53,6 +57,7 @@ DISQUALIFY = Action(lifecycle.DISQUALIFY, "disqualify", "disqualified")
 CONVERT = Action(lifecycle.CONVERT, "convert", "converted")
 MARK_WON = Action(lifecycle.MARK_WON, "mark as won", "marked as won")
 MARK_LOST = Action(lifecycle.MARK_LOST, "mark as lost", "marked as lost")
+RETURN_TO_NURTURE = Action(lifecycle.RETURN, "return to nurture", "returned to nurture", owner_only=False)
 # Leads a manager can hand to another SDR.
 REASSIGNABLE_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 
@@ -96,7 +101,8 @@ def _act(
     with transaction.atomic():
         lead = _lock(lead_id)
         claimable = lead.stage == Stage.MQL and lead.owner_id is None
-        if lead.stage not in action.from_stages or not (lead.owner_id == user.id or claimable):
+        allowed = lead.owner_id == user.id or claimable or not action.owner_only
+        if lead.stage not in action.from_stages or not allowed:
             raise LeadError(_conflict_message(lead, action, user))
         if claimable and not has_role(user, Role.SDR):
             raise LeadError(f"{lead} is unassigned: an SDR claims it, or a manager assigns it to one.")
@@ -105,7 +111,7 @@ def _act(
         values = {"stage": action.to_stage, "owner": user, "updated_at": now, **updates}
         if lead.first_action_at is None and from_stage == Stage.MQL:
             values["first_action_at"] = now  # stops the SLA clock
-        scope = Q(owner=user) | Q(owner__isnull=True, stage=Stage.MQL)
+        scope = Q(owner=user) | Q(owner__isnull=True, stage=Stage.MQL) if action.owner_only else Q()
         changed = Lead.objects.filter(pk=lead.pk, stage=from_stage).filter(scope).update(**values)
         if changed != 1:  # cannot happen while we hold the row lock; refuse rather than write a lie
             raise LeadError(_conflict_message(lead, action, user))
@@ -126,7 +132,8 @@ def _act(
             move=action.move,
             from_stage=from_stage,
             actor=user,
-            owner_id=user.id,
+            # The owner the move takes the lead from (marketing's return takes it from the SDR).
+            owner_id=user.id if action.owner_only else previous_owner_id,
             at=now,
             reason_code=reason_code,
             note=note.strip(),
@@ -170,6 +177,58 @@ def lead_reject(*, lead_id: int, user: User, reason_code: str, note: str, now: d
     if not note.strip():
         raise LeadError("Say in a note why the lead is rejected: marketing reads it.")
     return _act(lead_id=lead_id, user=user, action=REJECT, updates={}, reason_code=reason_code, note=note, now=now)
+
+
+def lead_return_to_nurture(*, lead_id: int, user: User, note: str, now: dt.datetime | None = None) -> Lead:
+    """Rejected → nurture: marketing takes a rejected lead back to nurture it, saying why in a note.
+
+    The lead leaves its SDR (no owner) and its engagement restarts, as after a recycle; the SDR who
+    rejected it is told.
+    """
+    if not has_role(user, Role.MARKETING):
+        raise LeadError("Only a marketing leader can return a rejected lead to nurture.")
+    if not note.strip():
+        raise LeadError("Say in a note what marketing will do with the lead: the SDR who rejected it reads it.")
+    now = now or timezone.now()
+    rejected_by = _rejected_by(lead_id)
+    updates = {"owner": None, "recycled_at": now, "revisit_on": None, "engagement_score": 0}
+    with transaction.atomic():
+        lead = _act(lead_id=lead_id, user=user, action=RETURN_TO_NURTURE, updates=updates, note=note, now=now)
+        notify(
+            users=[rejected_by] if rejected_by else [],
+            actor=user,
+            kind="lead",
+            title=f"{display_name(user)} returned {lead} to nurture",
+            body=f"Marketing's note on the lead you rejected: {note.strip()}",
+            url=reverse("leads:lead_detail", args=[lead.pk]),
+        )
+    return lead
+
+
+def _rejected_by(lead_id: int) -> User | None:
+    last = (
+        Transition.objects.filter(lead_id=lead_id, to_stage=Stage.REJECTED)
+        .select_related("actor")
+        .order_by("-at", "-id")
+        .first()
+    )
+    return last.actor if last else None
+
+
+def rejection_answer(*, lead_id: int, user: User, body: str) -> Note:
+    """Marketing answers a rejection: a note on the lead, and the SDR who rejected it is told."""
+    with transaction.atomic():
+        note = note_add(lead_id=lead_id, user=user, body=body)
+        rejected_by = _rejected_by(lead_id)
+        notify(
+            users=[rejected_by] if rejected_by else [],
+            actor=user,
+            kind="lead",
+            title=f"{display_name(user)} answered your rejection of {note.lead}",
+            body=note.body,
+            url=reverse("leads:lead_detail", args=[lead_id]),
+        )
+    return note
 
 
 def lead_disqualify(*, lead_id: int, user: User, note: str, now: dt.datetime | None = None) -> Lead:
@@ -387,6 +446,8 @@ __all__ = [
     "lead_reassign",
     "lead_recycle",
     "lead_reject",
+    "lead_return_to_nurture",
     "member_set_away",
     "note_add",
+    "rejection_answer",
 ]

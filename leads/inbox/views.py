@@ -107,7 +107,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request.user)
     tab = _tab(request, viewer)
     header = inbox_header(viewer)
-    form = InboxFilterForm(request.GET or None, personas=header.names)
+    form = InboxFilterForm(request.GET or None, personas=header.filter_names)
     filters = form.filters() if request.GET else InboxFilters()
     page = inbox_page(viewer=viewer, tab=tab, filters=filters, cursor=request.GET.get("after", ""), header=header)
     query = request.GET.copy()

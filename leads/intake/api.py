@@ -313,6 +313,10 @@ class LeadOut(Schema):
     completeness: int
     owner: str | None
     scored_at: dt.datetime | None
+    rescore_requested_at: dt.datetime | None = Field(
+        description="Set while a new score is on its way (since this time): the scores shown predate the "
+        "lead's latest changes or activities. Empty once they are current."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -402,6 +406,7 @@ def _lead_out(lead: Lead) -> dict:
                 "grade",
                 "completeness",
                 "scored_at",
+                "rescore_requested_at",
                 "created_at",
                 "updated_at",
             )

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0009_transition_owner_repair'),
+        ('leads', '0010_team_settings'),
         ('leads', '0011_history_outcomes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

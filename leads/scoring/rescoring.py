@@ -5,7 +5,9 @@ activities) runs in one transaction:
 
 1. ``SELECT … FOR SHARE`` on the agreement version: the publish that retires it waits for the
    pass to commit, and a pass that finds its version retired does nothing (a newer publish
-   superseded it). So no lead is ever left scored by a retired version.
+   superseded it). So no lead is ever left scored by a retired version. Then the pass takes the
+   rescore requests of its leads (``Lead.rescore_requested_at``, ``_take_requests``), in a
+   statement before the scoring one.
 2. One ``UPDATE … FROM (SELECT …)``: the inner SELECT is ``leads.scoring.scorer.annotate_scores`` (the
    compiled spec: persona, fit, knock-outs, completeness, and one engagement subquery per lead);
    ``OFFSET 0`` keeps PostgreSQL from inlining it, so the subquery runs once per lead. ``score`` is
@@ -27,8 +29,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -48,7 +52,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -88,11 +92,13 @@ class RescoreResult:
 
 @dataclass(frozen=True)
 class _Target:
-    """The leads of one pass: an id range [id_from, id_to) or an explicit list of ids."""
+    """The leads of one pass: an id range [id_from, id_to), an explicit list of ids, or up to
+    ``pending`` leads waiting for a rescore (resolved to their ids by ``_take_requests``)."""
 
     id_from: int | None = None
     id_to: int | None = None
     ids: tuple[int, ...] | None = None
+    pending: int | None = None
 
     def q(self) -> Q:
         if self.ids is not None:
@@ -511,6 +517,29 @@ def _move_stages(
     return result
 
 
+def _take_requests(target: _Target) -> _Target:
+    """Clear the rescore requests of the pass's leads; a ``pending`` target becomes the ids it took.
+
+    A statement of its own, before the scoring statement: that one then reads a snapshot taken after
+    every request cleared here was committed, with whatever its transaction wrote. A request committed
+    later stays set for the next pass. (Clearing it in the scoring statement itself could drop a
+    request whose row changed while the statement ran: the row is re-read, the scores are not.)
+    Waiting leads another pass holds are skipped, so drains on several workers never queue up.
+    """
+    waiting = Lead.objects.filter(rescore_requested_at__isnull=False)
+    if target.pending is not None:
+        taken = (
+            waiting.order_by("rescore_requested_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[: target.pending]
+        )
+        target = _Target(ids=tuple(sorted(taken)))
+        if not target.ids:
+            return target
+    waiting.filter(target.q()).update(rescore_requested_at=None)
+    return target
+
+
 def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) -> RescoreResult | None:
     """One pass over ``target`` under ``version`` in one transaction; None when the version is retired."""
     with transaction.atomic():
@@ -521,6 +550,9 @@ def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) ->
         spec = _hold_active(version.id)
         if spec is None:
             return None
+        target = _take_requests(target)
+        if target.ids == ():
+            return RescoreResult()
         scored, newly_versioned, candidates = _score_rows(target, spec, version.id, now)
         result = RescoreResult(scored=scored)
         if candidates is not None:
@@ -558,30 +590,94 @@ def rescore_leads(
     return total
 
 
-def enqueue(task, *args) -> None:
-    """``task.delay(*args)``, tolerating a broker outage: the sweeper re-enqueues what is missed."""
+def enqueue(task, *args) -> bool:
+    """``task.delay(*args)``, tolerating a broker outage: what it would have done is recorded in the
+    database (a rescore request, a chunk's lease), and the sweeper queues it again. False when not sent."""
     try:
         task.delay(*args)
     except BrokerError:
         logger.warning("Broker unavailable: %s%r not queued; the sweeper will pick it up.", task.name, args)
+        return False
+    return True
 
 
-def rescore_leads_later(lead_ids: Iterable[int]) -> None:
-    """Queue a batched rescore of these leads under the active version once the transaction commits."""
+def requested_since(now: dt.datetime) -> Coalesce:
+    """The value of ``Lead.rescore_requested_at`` after a new request: the oldest waiting one stays."""
+    return Coalesce("rescore_requested_at", Value(now, output_field=DateTimeField()))
+
+
+def rescore_request(*, lead_ids: Iterable[int], now: dt.datetime | None = None) -> int:
+    """Record, in the caller's transaction, that these leads need rescoring; returns the leads marked.
+
+    The request (``Lead.rescore_requested_at``, the oldest one kept) commits or rolls back with what
+    made it necessary; a worker takes it whether or not the wake-up message arrives. Every lead is
+    locked first (in id order), so a pass taking an older request waits for this transaction and
+    its scores include what this transaction adds; only leads not waiting yet get a new row version.
+    Leads this transaction wrote already (intake marks them in the same statement) cost next to nothing.
+    """
+    ids = sorted({int(i) for i in lead_ids})
+    now = now or timezone.now()
+    marked = 0
+    with transaction.atomic(savepoint=False):  # the caller's, when it has one
+        for batch in batches(ids):
+            locked = Lead.objects.filter(pk__in=batch).order_by("id").select_for_update(no_key=True)
+            marked += len(locked.values_list("id", flat=True))
+            Lead.objects.filter(pk__in=batch, rescore_requested_at__isnull=True).update(rescore_requested_at=now)
+    return marked
+
+
+def rescore_leads_later(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
+    """``rescore_request`` and a wake-up call for a worker once the transaction commits (lost, the
+    sweeper sends another). Returns the leads marked."""
     from leads import tasks
 
-    ids = sorted({int(i) for i in lead_ids})
-    if not ids:
-        return
+    marked = rescore_request(lead_ids=lead_ids, now=now)
+    if marked:
+        transaction.on_commit(lambda: enqueue(tasks.rescore_requested))
+    return marked
 
-    def queue() -> None:
-        for batch in batches(ids):
-            enqueue(tasks.rescore_leads_task, batch)
 
-    transaction.on_commit(queue)
+def rescore_pending(*, limit: int | None = None, now: dt.datetime | None = None) -> RescoreResult | None:
+    """One pass over up to ``limit`` leads waiting for a rescore (oldest request first) under the active
+    version, in one transaction; None when there is no active version (the requests keep waiting)."""
+    version = AgreementVersion.objects.active()
+    if version is None:
+        return None
+    return _rescore(target=_Target(pending=limit or ID_BATCH), version=version, now=now or timezone.now())
+
+
+@dataclass(frozen=True)
+class PendingRescore:
+    """Leads waiting for a rescore: how many (counted up to ``PENDING_COUNT_CAP``) and the oldest request."""
+
+    leads: int
+    since: dt.datetime | None
+
+    @property
+    def capped(self) -> bool:
+        return self.leads >= PENDING_COUNT_CAP
+
+
+# Counting waiting leads walks the partial index; past this many, "more than" is all a page needs.
+PENDING_COUNT_CAP = 100_000
+
+
+def pending_rescore() -> PendingRescore:
+    """One index-only read of ``lead_rescore_pending_idx`` (oldest first, so the minimum is exact)."""
+    waiting = (
+        Lead.objects.filter(rescore_requested_at__isnull=False)
+        .order_by("rescore_requested_at")
+        .values("rescore_requested_at")[:PENDING_COUNT_CAP]
+    )
+    found = waiting.aggregate(leads=Count("*"), since=Min("rescore_requested_at"))
+    return PendingRescore(leads=found["leads"], since=found["since"])
 
 
 # --- Full rescore jobs (one per publish; chunked by id range) ------------------------------------
+
+
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.ACCORD_RESCORE_LEASE_SECONDS)
 
 
 def rescore_job_start(
@@ -593,6 +689,8 @@ def rescore_job_start(
 ) -> RescoreJob | None:
     """Create the job and its chunks for a full rescore under ``version_id``; supersede older runs.
 
+    Runs in the caller's transaction when there is one (a publish records its job with itself). Each
+    chunk's lease starts now: if its message never reaches a worker, the sweeper queues it again.
     Each chunk scores as of its own clock, unless ``as_of`` pins one instant for the whole run
     (reproducible runs: the benchmark compares them with hand-written SQL at the same instant).
     Returns None when the version is not the active one any more (a newer publish won).
@@ -619,28 +717,91 @@ def rescore_job_start(
         chunks = []
         if bounds["n"]:
             for start in range(bounds["low"], bounds["high"] + 1, chunk_size):
-                chunks.append(RescoreChunk(job=job, id_from=start, id_to=start + chunk_size))
+                chunks.append(
+                    RescoreChunk(job=job, id_from=start, id_to=start + chunk_size, lease_expires_at=now + _lease())
+                )
         RescoreChunk.objects.bulk_create(chunks)
         job.total_chunks = len(chunks)
         job.save(update_fields=["total_chunks"])
-    if not chunks:
-        rescore_job_finish(job_id=job.id)
-        job.refresh_from_db()
+        if not chunks:
+            _job_close(job)
     return job
 
 
-def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
-    """Score one id range of a job; a no-op when already done or when the job was superseded."""
+def rescore_job_chunk_ids(*, job_id: int) -> list[int]:
+    """The chunks of a job still to do (what a wake-up call queues)."""
+    return list(
+        RescoreChunk.objects.filter(job_id=job_id, done_at__isnull=True, job__status=RescoreJob.Status.RUNNING)
+        .order_by("id_from")
+        .values_list("id", flat=True)
+    )
+
+
+def _chunk_claim(chunk_id: int) -> dt.datetime | None:
+    """Take the chunk's lease (committed at once, so the sweeper sees it): the claim's time, or None
+    when the chunk is done, its job stopped, or a live worker holds it (this message is a copy)."""
+    now = timezone.now()
     with transaction.atomic():
-        # Locking the chunk row makes a redelivered copy wait, then see ``done_at`` and stop. Only
-        # that row (``of``): the model's ordering joins the job, and locking the job row too made
-        # every chunk of a job wait for the one before it — no two chunks ever ran side by side.
-        chunk = RescoreChunk.objects.select_for_update(of=("self",)).filter(pk=chunk_id).order_by("pk").first()
-        if chunk is None or chunk.done_at is not None:
-            return None
+        claimed = (
+            RescoreChunk.objects.filter(pk=chunk_id, done_at__isnull=True, job__status=RescoreJob.Status.RUNNING)
+            .filter(Q(claimed_at__isnull=True) | Q(lease_expires_at__lt=now))
+            .update(claimed_at=now, lease_expires_at=now + _lease(), attempts=F("attempts") + 1)
+        )
+    return now if claimed else None
+
+
+@contextmanager
+def _lease_renewed(chunk_id: int, claimed_at: dt.datetime) -> Iterator[None]:
+    """Renew the chunk's lease every third of its length until the block ends (own thread and connection)."""
+    stop = threading.Event()
+    period = settings.ACCORD_RESCORE_LEASE_SECONDS / 3
+
+    def renew() -> None:
+        try:
+            while not stop.wait(period):
+                RescoreChunk.objects.filter(pk=chunk_id, claimed_at=claimed_at, done_at__isnull=True).update(
+                    lease_expires_at=timezone.now() + _lease()
+                )
+        finally:
+            connection.close()
+
+    renewer = threading.Thread(target=renew, name=f"rescore-lease-{chunk_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+
+
+def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
+    """Score one id range of a job; the last chunk closes the job in the same transaction.
+
+    A no-op when the chunk is done, its job was superseded, or another worker holds its lease. A copy
+    that ran anyway (its lease had expired) rolls back whole when it finds the chunk done at the end.
+    """
+    claimed_at = _chunk_claim(chunk_id)
+    if claimed_at is None:
+        return None
+    try:
+        return _chunk_run(chunk_id, claimed_at)
+    except BaseException:
+        # Give the lease back, so that the task's retry (a deadlock, a lost connection) may take the
+        # chunk at once instead of waiting for the lease to run out; if even that fails, it runs out.
+        try:
+            RescoreChunk.objects.filter(pk=chunk_id, claimed_at=claimed_at, done_at__isnull=True).update(
+                claimed_at=None
+            )
+        except Exception:
+            logger.exception("Could not release the lease of rescore chunk %s; it expires on its own.", chunk_id)
+        raise
+
+
+def _chunk_run(chunk_id: int, claimed_at: dt.datetime) -> RescoreResult | None:
+    """The chunk's transaction, under a renewed lease: score, mark done, count, close the job if last."""
+    with _lease_renewed(chunk_id, claimed_at), transaction.atomic():
+        chunk = RescoreChunk.objects.filter(pk=chunk_id).order_by().first()
         job = RescoreJob.objects.select_related("version").get(pk=chunk.job_id)
-        if job.status != RescoreJob.Status.RUNNING:
-            return None
         now = job.as_of or timezone.now()
         result = _rescore(target=_Target(id_from=chunk.id_from, id_to=chunk.id_to), version=job.version, now=now)
         if result is None:
@@ -648,20 +809,45 @@ def rescore_job_chunk(*, chunk_id: int) -> RescoreResult | None:
                 status=RescoreJob.Status.SUPERSEDED, finished_at=now
             )
             return None
-        chunk.done_at = now
-        chunk.leads = result.scored
-        chunk.save(update_fields=["done_at", "leads"])
-        RescoreJob.objects.filter(pk=job.pk).update(
-            done_chunks=F("done_chunks") + 1, leads_done=F("leads_done") + result.scored
-        )
+        # Waits for a copy of this chunk that is committing, then finds it done: this copy undoes itself.
+        if not RescoreChunk.objects.filter(pk=chunk_id, done_at__isnull=True).update(
+            done_at=now, leads=result.scored, lease_expires_at=None
+        ):
+            transaction.set_rollback(True)
+            return None
+        job_table = table(RescoreJob)
+        done, total, status = run(
+            sql(
+                "UPDATE {job} SET done_chunks = done_chunks + 1, leads_done = leads_done + {scored}"
+                " WHERE id = {id} RETURNING done_chunks, total_chunks, status",
+                job=job_table,
+                scored=result.scored,
+                id=job.pk,
+            )
+        )[0]
+        if done >= total and status == RescoreJob.Status.RUNNING:
+            job.refresh_from_db()
+            _job_close(job)
     return result
 
 
+def _job_close(job: RescoreJob) -> None:
+    """Mark a job whose chunks are all done: re-time open MQLs under its version, or superseded."""
+    job.finished_at = timezone.now()
+    if job.version.status != AgreementVersion.Status.ACTIVE:
+        job.status = RescoreJob.Status.SUPERSEDED
+    else:
+        refresh_mql_due_times(version=job.version)
+        job.status = RescoreJob.Status.DONE
+    job.save(update_fields=["status", "finished_at"])
+
+
 def rescore_job_finish(*, job_id: int) -> bool:
-    """Close a job whose chunks are all done: refresh open MQLs' due times, mark it done.
+    """Close a running job whose chunks are all done (the sweeper's safety net: the last chunk closes its
+    job itself); True when the job is done, now or before.
 
     The one place that re-times open MQLs after a publish (``sla`` does not listen to it): only
-    here, after the last chunk, are every lead's grade and the new SLA terms both final.
+    after the last chunk are every lead's grade and the new SLA terms both final.
     """
     with transaction.atomic():
         job = (
@@ -671,16 +857,10 @@ def rescore_job_finish(*, job_id: int) -> bool:
             .order_by("pk")
             .first()
         )
-        if job is None or job.status != RescoreJob.Status.RUNNING or job.done_chunks < job.total_chunks:
+        if job is None:
             return False
-        now = timezone.now()
-        if job.version.status != AgreementVersion.Status.ACTIVE:
-            job.status = RescoreJob.Status.SUPERSEDED
-        else:
-            refresh_mql_due_times(version=job.version)
-            job.status = RescoreJob.Status.DONE
-        job.finished_at = now
-        job.save(update_fields=["status", "finished_at"])
+        if job.status == RescoreJob.Status.RUNNING and not job.chunks.filter(done_at__isnull=True).exists():
+            _job_close(job)
         return job.status == RescoreJob.Status.DONE
 
 
@@ -719,24 +899,63 @@ def refresh_mql_due_times(*, version: AgreementVersion) -> int:
     return len(changes)
 
 
-def stalled_chunk_ids(*, older_than: dt.timedelta) -> list[int]:
-    """Undone chunks of running jobs that made no progress for ``older_than`` (their messages were lost)."""
-    cutoff = timezone.now() - older_than
-    stalled = []
-    for job in RescoreJob.objects.filter(status=RescoreJob.Status.RUNNING):
-        last = job.chunks.aggregate(last=Max("done_at"))["last"] or job.started_at or job.created_at
-        if last < cutoff:
-            stalled.extend(job.chunks.filter(done_at__isnull=True).values_list("id", flat=True))
-    return stalled
+def job_id_of_chunk(chunk_id: int) -> int | None:
+    return RescoreChunk.objects.filter(pk=chunk_id).values_list("job_id", flat=True).first()
+
+
+@dataclass
+class SweepResult:
+    """What one sweep found: jobs closed, chunks whose lease expired (to queue again), leads waiting."""
+
+    closed_jobs: list[int] = field(default_factory=list)
+    chunk_ids: list[int] = field(default_factory=list)
+    pending: int = 0
+
+
+def rescore_sweep(*, now: dt.datetime | None = None) -> SweepResult:
+    """Close running jobs with every chunk done (or whose version was retired), take back the chunks
+    whose lease expired (a new lease for the queue), and count the leads waiting for a rescore.
+
+    Each part runs whatever the others find: a running job never stops the rest of the sweep.
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    running = RescoreJob.objects.filter(status=RescoreJob.Status.RUNNING)
+    for job_id in running.exclude(
+        Exists(RescoreChunk.objects.filter(job=OuterRef("pk"), done_at__isnull=True))
+    ).values_list("id", flat=True):
+        if rescore_job_finish(job_id=job_id):
+            result.closed_jobs.append(job_id)
+    running.exclude(version__status=AgreementVersion.Status.ACTIVE).update(
+        status=RescoreJob.Status.SUPERSEDED, finished_at=now
+    )
+    with transaction.atomic():
+        expired = list(
+            RescoreChunk.objects.filter(done_at__isnull=True, job__status=RescoreJob.Status.RUNNING)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+            .order_by("id")
+            .select_for_update(of=("self",), skip_locked=True)
+            .values_list("id", flat=True)
+        )
+        RescoreChunk.objects.filter(pk__in=expired).update(claimed_at=None, lease_expires_at=now + _lease())
+    result.chunk_ids = expired
+    result.pending = pending_rescore().leads
+    return result
 
 
 def unscored_lead_ids(*, version: AgreementVersion, limit: int) -> list[int]:
-    """Leads not scored by ``version`` (never scored, or by an older one), up to ``limit``."""
-    return list(Lead.objects.exclude(scored_version=version).order_by("id").values_list("id", flat=True)[:limit])
+    """Leads not scored by ``version`` (never scored, or by an older one) that no running job of that
+    version will reach (outside its undone chunks), up to ``limit``."""
+    leads = Lead.objects.exclude(scored_version=version)
+    for id_from, id_to in RescoreChunk.objects.filter(
+        job__version=version, job__status=RescoreJob.Status.RUNNING, done_at__isnull=True
+    ).values_list("id_from", "id_to"):
+        leads = leads.exclude(id__gte=id_from, id__lt=id_to)
+    return list(leads.order_by("id").values_list("id", flat=True)[:limit])
 
 
-def job_id_of_chunk(chunk_id: int) -> int | None:
-    return RescoreChunk.objects.filter(pk=chunk_id).values_list("job_id", flat=True).first()
+def version_job_running(*, version: AgreementVersion) -> bool:
+    return RescoreJob.objects.filter(version=version, status=RescoreJob.Status.RUNNING).exists()
 
 
 def aged_lead_ids(*, version: AgreementVersion, now: dt.datetime | None = None) -> list[int]:
@@ -810,4 +1029,49 @@ def job_progress(job: RescoreJob, now: dt.datetime | None = None) -> JobProgress
         leads_per_s=int(rate) if rate else None,
         eta_seconds=eta,
         elapsed_seconds=int(round(elapsed)),
+    )
+
+
+def overdue_after() -> dt.timedelta:
+    """How long rescoring may lag before it is a problem: a dead worker's lease running out, plus two
+    sweeps (one to queue the chunk again, one of slack)."""
+    return dt.timedelta(seconds=settings.ACCORD_RESCORE_LEASE_SECONDS + 2 * settings.ACCORD_RESCORE_SWEEP_SECONDS)
+
+
+def job_problem(job: RescoreJob, now: dt.datetime | None = None) -> str | None:
+    """Why a running job is stuck rather than progressing (a sentence a person can act on), or None.
+
+    Stuck: every chunk done but the job still open, or no chunk finished and no worker holding one
+    for longer than ``overdue_after`` — the sweeper should have got it going again by then.
+    """
+    if job.status != RescoreJob.Status.RUNNING:
+        return None
+    now = now or timezone.now()
+    chunks = job.chunks.aggregate(
+        undone=Count("id", filter=Q(done_at__isnull=True)),
+        last_done=Max("done_at"),
+        held=Count("id", filter=Q(done_at__isnull=True, claimed_at__isnull=False, lease_expires_at__gte=now)),
+    )
+    last = chunks["last_done"] or job.started_at or job.created_at
+    if now - last <= overdue_after() or chunks["held"]:
+        return None
+    waited = int((now - last).total_seconds())
+    if not chunks["undone"]:
+        return f"Every chunk is done but the job has not closed for {waited} s: is the sweeper (Celery beat) running?"
+    return (
+        f"No chunk has finished for {waited} s and no worker holds one ({chunks['undone']} of {job.total_chunks} "
+        "to do): are the Celery worker and beat running?"
+    )
+
+
+def pending_problem(pending: PendingRescore, now: dt.datetime | None = None) -> str | None:
+    """A sentence when leads have waited for a rescore longer than ``overdue_after``, else None."""
+    if pending.since is None:
+        return None
+    waited = (now or timezone.now()) - pending.since
+    if waited <= overdue_after() or AgreementVersion.objects.active() is None:
+        return None  # before the first publish there is nothing to score against: waiting is normal
+    return (
+        f"The oldest request has waited {int(waited.total_seconds())} s, and these leads' scores are stale."
+        " Are the Celery worker and beat running?"
     )

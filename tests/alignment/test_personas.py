@@ -94,3 +94,17 @@ def test_archiving_is_refused_while_the_open_draft_scores_the_persona(login, mar
     client.post(reverse("alignment:persona_restore", args=[other.pk]))
     other.refresh_from_db()
     assert other.archived_at is None
+
+
+def test_a_new_persona_form_shows_an_empty_keywords_field_not_brackets(login, marketing):
+    page = login(marketing).get(reverse("alignment:persona_create")).content.decode()
+    assert 'name="title_keywords"' in page
+    assert 'value="[]"' not in page
+
+
+@pytest.mark.parametrize("typed", ["[]", " [ ] ", "[], ''", '["demand", "marketing"]'])
+def test_brackets_and_quotes_are_never_stored_as_keywords(login, marketing, typed):
+    login(marketing).post(reverse("alignment:persona_create"), persona_post(title_keywords=typed))
+    keywords = Persona.objects.get().title_keywords
+    assert "[]" not in keywords and not any(ch in word for word in keywords for ch in "[]\"'")
+    assert keywords in ([], ["demand", "marketing"])

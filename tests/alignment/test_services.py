@@ -250,7 +250,7 @@ def test_publish_activates_retires_records_mails_and_signals_once(
     assert list(RescoreJob.objects.values_list("version_id", flat=True)) == [signed.pk]
     assert len(mail.outbox) == 1
     assert sorted(mail.outbox[0].to) == ["marketing@example.com", "sales@example.com"]
-    assert f"Agreement version {signed.number} is now active" == mail.outbox[0].subject
+    assert f"Version {signed.number} “{signed.title}” of the agreement is now active" == mail.outbox[0].subject
     assert actions(signed)[-1] == "published"
     assert actions(active)[-1] == "retired"
 

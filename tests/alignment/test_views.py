@@ -46,6 +46,7 @@ def leader_post_urls(draft, persona, comment) -> list[str]:
         reverse("alignment:start"),
         reverse("alignment:edit", args=[n]),
         reverse("alignment:resolve", args=[n]),
+        reverse("alignment:rename", args=[n]),
         reverse("alignment:propose", args=[n]),
         reverse("alignment:reopen", args=[n]),
         reverse("alignment:sign", args=[n]),
@@ -133,12 +134,12 @@ def test_the_whole_journey_start_edit_propose_sign_publish(
     assert m.post(reverse("alignment:edit", args=[draft.number]), data).status_code == 302
     assert m.post(reverse("alignment:propose", args=[draft.number])).status_code == 302
     # Sales cannot sign for marketing; signs for sales.
-    wrong = s.post(reverse("alignment:sign", args=[draft.number]), {"side": "marketing"}, follow=True)
+    wrong = s.post(reverse("alignment:sign", args=[draft.number]), {"side": "marketing", "confirmed": "1"}, follow=True)
     assert b"Only a marketing leader can sign for marketing" in wrong.content
-    s.post(reverse("alignment:sign", args=[draft.number]), {"side": "sales"})
+    s.post(reverse("alignment:sign", args=[draft.number]), {"side": "sales", "confirmed": "1"})
     early = m.post(reverse("alignment:publish", args=[draft.number]), follow=True)
     assert b"missing: Marketing" in early.content
-    m.post(reverse("alignment:sign", args=[draft.number]), {"side": "marketing"})
+    m.post(reverse("alignment:sign", args=[draft.number]), {"side": "marketing", "confirmed": "1"})
     assert SignOff.objects.filter(version=draft, voided_at__isnull=True).count() == 2
     with django_capture_on_commit_callbacks(execute=True):
         published = m.post(reverse("alignment:publish", args=[draft.number]), follow=True)
@@ -232,3 +233,43 @@ def test_abandon_from_the_page(login, draft, sales):
     draft.refresh_from_db()
     assert draft.status == Status.ABANDONED
     assert b"Abandoned" in login(sales).get(reverse("alignment:history")).content
+
+
+def test_a_leader_titles_the_draft_and_the_title_shows_in_history_and_diff(login, active, draft, marketing, sdr):
+    response = login(marketing).post(
+        reverse("alignment:rename", args=[draft.number]), {"title": "  Event leads  count "}
+    )
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.title == "Event leads count"
+    event = AgreementEvent.objects.filter(version=draft, action="renamed").get()
+    assert event.actor == marketing and "Event leads count" in event.summary
+    assert "Event leads count" in login(sdr).get(reverse("alignment:history")).content.decode()
+    diff = login(sdr).get(reverse("alignment:diff"), {"from": 1, "to": draft.number}).content.decode()
+    assert "“Event leads count”" in diff and "“First agreement”" in diff
+
+
+def test_an_empty_title_is_refused_and_readers_cannot_rename(login, draft, marketing, sdr):
+    login(marketing).post(reverse("alignment:rename", args=[draft.number]), {"title": "   "})
+    assert login(sdr).post(reverse("alignment:rename", args=[draft.number]), {"title": "Mine"}).status_code == 403
+    draft.refresh_from_db()
+    assert draft.title == "Changes to version 1"
+
+
+def test_a_draft_can_be_started_with_a_title(login, active, marketing):
+    login(marketing).post(reverse("alignment:start"), {"title": "Stricter knock-outs"})
+    assert AgreementVersion.objects.get(status=Status.DRAFT).title == "Stricter knock-outs"
+
+
+def test_signing_needs_the_confirmation_and_the_dialog_warns_about_open_threads(login, draft, marketing):
+    comment_add(version=draft, user=marketing, body="Is the cap of 20 right?")
+    draft_propose(version=draft, user=marketing)
+    client = login(marketing)
+    page = client.get(reverse("alignment:version", args=[draft.number])).content.decode()
+    assert 'data-testid="sign-dialog"' in page
+    assert "1 comment thread still unresolved" in page and "Is the cap of 20 right?" in page
+    unconfirmed = client.post(reverse("alignment:sign", args=[draft.number]), {"side": "marketing"}, follow=True)
+    assert b"Nothing was signed" in unconfirmed.content
+    assert not SignOff.objects.filter(version=draft).exists()
+    client.post(reverse("alignment:sign", args=[draft.number]), {"side": "marketing", "confirmed": "1"})
+    assert SignOff.objects.get(version=draft).user == marketing

@@ -90,3 +90,30 @@ def log_in(live_server):
         return page
 
     return _log_in
+
+
+AXE = Path(__file__).resolve().parents[2] / "static" / "vendor" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture
+def axe():
+    """axe(page) → the page's serious and critical WCAG 2 A/AA violations, from axe-core served locally."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run make vendor (axe-core comes from package-lock.json).")
+
+    def _axe(page) -> list[dict]:
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate(
+            "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+        )
+        return [
+            {
+                "id": v["id"],
+                "impact": v["impact"],
+                "nodes": [(n["target"], n.get("failureSummary", "")[-160:]) for n in v["nodes"]][:6],
+            }
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+
+    return _axe

@@ -123,10 +123,12 @@ def test_two_leaders_co_edit_resolve_a_conflict_comment_sign_and_publish(organis
     expect(maya.get_by_test_id("version-status")).to_have_text("Proposed for sign-off")
     expect(maya.get_by_test_id("sign-sales")).to_have_count(0)  # marketing cannot sign for sales
     maya.get_by_test_id("sign-marketing").click()
+    maya.get_by_test_id("sign-confirm-marketing").click()
     expect(maya.get_by_test_id("signature-marketing")).to_contain_text("Signed by Maya Fischer")
     sam.reload()
     expect(sam.get_by_test_id("sign-marketing")).to_have_count(0)
     sam.get_by_test_id("sign-sales").click()
+    sam.get_by_test_id("sign-confirm-sales").click()
     expect(sam.get_by_test_id("signature-sales")).to_contain_text("Signed by Sam Okafor")
     maya.reload()
     shot(maya, "agreement-7-signed")
@@ -148,3 +150,54 @@ def test_two_leaders_co_edit_resolve_a_conflict_comment_sign_and_publish(organis
     maya.goto(maya.url.split("/agreement/")[0] + "/agreement/ours/")
     expect(maya.get_by_test_id("doc-threshold")).to_have_text("65")
     shot(maya, "agreement-10-our-agreement")
+
+
+def test_a_titled_draft_tells_the_other_side_and_signing_warns_about_open_threads(organisation, new_page, log_in, shot):
+    maya_page, sam_page = new_page(1440, 900), new_page(1440, 900)
+    log_in(maya_page, "maya")
+    maya_page.get_by_test_id("new-draft-title").fill("Event leads count")
+    maya_page.get_by_test_id("start-draft").click()
+    maya_page.wait_for_url(re.compile(r"/agreement/v/2/edit/$"))
+    maya_page.goto(maya_page.url.replace("edit/", ""))
+    expect(maya_page.get_by_test_id("draft-title")).to_have_text("Event leads count")
+
+    # A rename is recorded; a comment that names Sam reaches him.
+    maya_page.get_by_test_id("rename").locator("summary").click()
+    maya_page.fill("#draft-title-input", "Event leads and form fills count")
+    maya_page.get_by_test_id("rename-save").click()
+    expect(maya_page.get_by_test_id("draft-title")).to_have_text("Event leads and form fills count")
+    discussion = maya_page.get_by_test_id("comments-all")
+    discussion.locator("textarea[name=body]").fill("@sam is a cap of 20 for form fills right?")
+    discussion.get_by_test_id("post-comment").click()
+    expect(maya_page.get_by_test_id("unresolved-count")).to_have_text("1 unresolved")
+    maya_page.get_by_test_id("propose").click()
+
+    log_in(sam_page, "sam")
+    sam_page.goto(sam_page.url.split("/agreement/")[0] + "/sla/notifications/")
+    notes = sam_page.get_by_test_id("notification")
+    expect(notes.filter(has_text="mentioned you on Version 2 “Event leads and form fills count”")).to_have_count(1)
+    expect(notes.filter(has_text="proposed Version 2")).to_have_count(1)
+    shot(sam_page, "notifications-agreement")
+    notes.filter(has_text="mentioned you").get_by_role("button", name=re.compile("Open")).click()
+    sam_page.wait_for_url(re.compile(r"/agreement/v/2/#comment-\d+$"))
+
+    # Signing asks first, and says what is still under discussion.
+    sam_page.get_by_test_id("sign-sales").click()
+    dialog = sam_page.get_by_test_id("sign-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_test_id("sign-unresolved")).to_contain_text("1 comment thread still unresolved")
+    expect(dialog).to_contain_text("is a cap of 20 for form fills right?")
+    shot(sam_page, "agreement-sign-confirmation")
+    dialog.get_by_role("button", name="Not yet").click()
+    expect(dialog).to_be_hidden()
+    expect(sam_page.get_by_test_id("signature-sales")).to_contain_text("Awaiting")
+    sam_page.get_by_test_id("sign-sales").click()
+    sam_page.get_by_test_id("sign-confirm-sales").click()
+    expect(sam_page.get_by_test_id("signature-sales")).to_contain_text("Signed by Sam Okafor")
+
+    # The title travels: history and diff name it.
+    maya_page.goto(maya_page.url.split("/agreement/")[0] + "/agreement/history/")
+    expect(maya_page.locator("body")).to_contain_text("Event leads and form fills count")
+    maya_page.goto(maya_page.url.split("/agreement/")[0] + "/agreement/diff/?from=1&to=2")
+    expect(maya_page.get_by_test_id("diff-versions")).to_contain_text("“Event leads and form fills count”")
+    assert AgreementVersion.objects.get(number=2).title == "Event leads and form fills count"

@@ -650,3 +650,11 @@ def test_transition_reasons_read_as_words_on_the_overview_and_the_lead(login, ve
         assert ">qualified<" not in page and f">{code}<" not in page
     overview = client.get(reverse("leads:overview")).content.decode()
     assert sdr.get_full_name() in overview
+
+
+def test_archived_personas_leave_the_inbox_persona_filter(login, version, sdr):
+    kept = PersonaFactory(name="Ops Lead")
+    gone = PersonaFactory(name="Retired Persona", archived_at=timezone.now())
+    form = login(sdr).get(reverse("leads:inbox")).context["form"]
+    choices = dict(form.fields["persona"].choices)
+    assert kept.pk in choices and gone.pk not in choices

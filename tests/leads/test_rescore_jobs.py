@@ -135,11 +135,16 @@ def test_finishing_a_full_rescore_recomputes_open_mql_due_times(version):
     assert worked.sla_due_at == mql_at  # already acted on: its SLA clock stopped
 
 
-def test_published_signal_rescores_every_lead_after_commit(version, django_capture_on_commit_callbacks):
+def test_published_signal_records_the_job_with_the_publish_and_rescores_after_commit(
+    version, django_capture_on_commit_callbacks
+):
     lead = LeadFactory(budget="confirmed")
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         agreement_published.send(sender=AgreementVersion, version_id=version.id)
-        assert not RescoreJob.objects.exists()  # nothing is queued before the commit
+        # The job is part of the publish (a lost message cannot lose it); nothing runs before the commit.
+        job = RescoreJob.objects.get()
+        assert (job.status, job.total_chunks, job.done_chunks) == (RescoreJob.Status.RUNNING, 1, 0)
+        assert Lead.objects.get().scored_version is None
     assert any(c.__qualname__.startswith("queue_rescore_on_publish") for c in callbacks)
     lead.refresh_from_db()
     assert (lead.scored_version, lead.stage) == (version, Stage.MQL)
@@ -178,7 +183,8 @@ def test_sweeper_requeues_chunks_whose_messages_were_lost(version, settings):
     for _ in range(3):
         LeadFactory()
     job = rescore_job_start(version_id=version.id)  # …and the broker lost the chunk messages
-    RescoreJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - dt.timedelta(hours=2))
+    assert tasks.sweep_unscored.delay().get() == 0  # their leases still run: the messages may be on their way
+    RescoreChunk.objects.filter(job=job).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert tasks.sweep_unscored.delay().get() == 2
     job.refresh_from_db()
     assert job.status == RescoreJob.Status.DONE
@@ -260,4 +266,5 @@ def test_a_failing_chunk_fails_the_job_with_its_error(version):
     assert job.status == RescoreJob.Status.FAILED
     assert "unknown operator 'resembles'" in job.error
     assert job.finished_at is not None
-    assert rescoring.stalled_chunk_ids(older_than=dt.timedelta(0)) == []  # not re-enqueued as "stalled"
+    RescoreChunk.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert rescoring.rescore_sweep().chunk_ids == []  # a failed job's chunks are not queued again

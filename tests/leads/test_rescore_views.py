@@ -25,10 +25,15 @@ def test_user_without_a_role_is_forbidden(login, outsider):
     assert login(outsider).get(URL).status_code == 403
 
 
-def test_empty_state_before_any_rescore(login, sdr):
-    response = login(sdr).get(URL)
+@pytest.mark.parametrize("role", ["sdr", "manager"])
+def test_only_leaders_who_can_act_on_a_rescore_see_its_bar(login, role, request):
+    assert login(request.getfixturevalue(role)).get(URL).status_code == 403
+
+
+def test_nothing_is_shown_before_any_rescore(login, sales):
+    response = login(sales).get(URL)
     assert response.status_code == 200
-    assert b"No rescoring has run yet" in response.content
+    assert b" hidden data-status" in response.content and b"progress" not in response.content
     assert b"hx-trigger" not in response.content
 
 
@@ -45,7 +50,8 @@ def test_running_job_shows_progress_and_polls_every_second(login, marketing, dja
         started_at=timezone.now() - dt.timedelta(seconds=2),
     )
     client = login(marketing)
-    with django_assert_max_num_queries(4):
+    # Session, user, roles, the job; the waiting leads; the job's chunks (is it stuck?).
+    with django_assert_max_num_queries(6):
         response = client.get(URL, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200
@@ -58,10 +64,10 @@ def test_running_job_shows_progress_and_polls_every_second(login, marketing, dja
     assert "version 4" in html
 
 
-def test_finished_job_stops_polling(login, manager):
+def _finished_job():
     version = AgreementVersionFactory(number=2)
     started = timezone.now() - dt.timedelta(seconds=9)
-    RescoreJob.objects.create(
+    return RescoreJob.objects.create(
         version=version,
         status=RescoreJob.Status.DONE,
         total_chunks=2,
@@ -71,16 +77,35 @@ def test_finished_job_stops_polling(login, manager):
         started_at=started,
         finished_at=started + dt.timedelta(seconds=3),
     )
-    html = login(manager).get(URL).content.decode()
+
+
+def test_a_finished_job_is_reported_once_to_whoever_watched_it_and_polling_stops(login, marketing):
+    _finished_job()
+    html = login(marketing).get(URL, {"watching": "1"}).content.decode()
     assert "hx-trigger" not in html
     assert "Done" in html
     assert "finished in 3 s" in html
     assert "1,000 leads/s" in html
 
 
+def test_the_bar_disappears_once_the_rescore_is_done(login, marketing):
+    _finished_job()
+    html = login(marketing).get(URL).content.decode()
+    assert " hidden data-status" in html and "progress" not in html and "hx-trigger" not in html
+
+
+def test_a_failed_rescore_stays_visible_to_leaders(login, sales):
+    version = AgreementVersionFactory(number=3)
+    RescoreJob.objects.create(
+        version=version, status=RescoreJob.Status.FAILED, error="Chunk 4 failed: boom", finished_at=timezone.now()
+    )
+    html = login(sales).get(URL).content.decode()
+    assert "Chunk 4 failed: boom" in html and " hidden data-status" not in html
+
+
 def test_superseded_job_says_so(login, sales):
     version = AgreementVersionFactory(number=2)
     RescoreJob.objects.create(version=version, status=RescoreJob.Status.SUPERSEDED, finished_at=timezone.now())
-    html = login(sales).get(URL).content.decode()
+    html = login(sales).get(URL, {"watching": "1"}).content.decode()
     assert "Superseded" in html
     assert "hx-trigger" not in html

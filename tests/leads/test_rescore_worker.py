@@ -19,6 +19,7 @@ from leads.models import Lead, RescoreJob, Stage, Transition
 from leads.scoring.scorer import explain, next_stage
 from portal.celery import app
 from tests.factories import ActivityFactory, AgreementVersionFactory, LeadFactory
+from tests.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,12 +65,7 @@ def worker(transactional_db):
         yield proc
     finally:
         app.conf.task_always_eager = eager
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def wait_for_job(version, proc, timeout=60.0) -> RescoreJob:
@@ -86,7 +82,8 @@ def wait_for_job(version, proc, timeout=60.0) -> RescoreJob:
 
 
 @pytest.mark.worker
-def test_publishing_rescores_every_lead_on_a_real_worker(worker):
+def test_publishing_rescores_every_lead_on_a_real_worker(worker, settings):
+    settings.ACCORD_RESCORE_CHUNK = 7  # the publish records its job (and chunks) in this process
     version = AgreementVersionFactory(number=1)
     now = timezone.now()
     leads = [LeadFactory(budget="confirmed" if i % 3 == 0 else "") for i in range(30)]

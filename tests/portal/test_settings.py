@@ -81,3 +81,35 @@ def test_production_collectstatic_post_processes_every_vendor_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "staticfiles.json").exists()
     assert list((tmp_path / "vendor" / "chartjs").glob("chart.umd.min.*.js"))
+
+
+def test_make_run_serves_with_debug_off_and_starts_the_scheduler_without_redis():
+    dry_run = subprocess.run(
+        ["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    runserver = next(line for line in dry_run.splitlines() if "manage.py runserver" in line)
+    assert "DEBUG=0 " in runserver and "SERVE_OVER_HTTP=1" in runserver
+    assert "manage.py run_schedule" in dry_run
+
+
+def test_debug_off_over_plain_http_shows_the_styled_404_and_keeps_plain_cookies(tmp_path):
+    local = {
+        "DEBUG": "0",
+        "SERVE_OVER_HTTP": "1",
+        "SECRET_KEY": PRODUCTION["SECRET_KEY"],
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "EMAIL_URL": f"file://{tmp_path}/mail",
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    assert run_manage("collectstatic", "--noinput", "-v", "0", **local).returncode == 0
+    script = (
+        "from django.conf import settings; from django.test import Client;"
+        "r = Client().get('/no-such-page/');"
+        "print(r.status_code, settings.SESSION_COOKIE_SECURE, settings.SECURE_SSL_REDIRECT);"
+        "print(r.content.decode())"
+    )
+    result = run_manage("shell", "--no-imports", "-c", script, **local)
+    assert result.returncode == 0, result.stderr
+    first, page = result.stdout.split("\n", 1)
+    assert first == "404 False False"
+    assert "URLconf" not in page and "Page not found" in page
