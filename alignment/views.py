@@ -32,6 +32,7 @@ from alignment.models import AgreementVersion, Comment, Persona
 from alignment.public_holidays import countries as holiday_countries
 from alignment.public_holidays import holiday_text_merge, public_holidays
 from alignment.selectors import (
+    card_view,
     comment_counts,
     comment_threads,
     document,
@@ -45,6 +46,7 @@ from alignment.selectors import (
     version_pair,
     versions_with_signatures,
     with_comment_counts,
+    with_data_notes,
 )
 from alignment.services import (
     OPEN_STATUSES,
@@ -135,7 +137,7 @@ def _document_page(
         template,
         {
             "version": version,
-            "doc": document(version.spec, names),
+            "doc": with_data_notes(document(version.spec, names), version.spec, version.model_card),
             "signatures": signature_slots(version),
             "can_edit": _can_edit(request.user),
             **(extra or {}),
@@ -155,7 +157,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             request,
             version,
             template="alignment/version.html",
-            extra={"previous": previous, "changes": changes},
+            extra={"previous": previous, "changes": changes, "card": card_view(version.model_card)},
             names=names,
         )
     presence.touch(version.pk, request.user)
@@ -169,7 +171,10 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
         "alignment/draft.html",
         {
             "version": version,
-            "doc": with_comment_counts(document(version.spec, names), counts),
+            "doc": with_data_notes(
+                with_comment_counts(document(version.spec, names), counts), version.spec, version.model_card
+            ),
+            "card": card_view(version.model_card),
             "signatures": slots,
             "my_sides": sides_for(request.user),
             "can_edit": _can_edit(request.user),

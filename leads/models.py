@@ -555,3 +555,41 @@ class LeadEdit(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["lead", "at"], name="lead_edit_lead_at_idx")]  # the lead page's history
+
+
+class ScorecardJob(models.Model):
+    """A proposal fitted from outcomes (``leads.scoring.scorecard``): its request, progress and result.
+
+    Small populations are fitted inside the request; large ones in a Celery task that writes its
+    progress here for the progress bar and the API's ``GET /insights/scorecard/{id}``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Fitting"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    params = models.JSONField(help_text="The request: outcome, dates, attributes, max rules, quota or target rate.")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    step = models.CharField(max_length=120, blank=True, help_text="What the fit is doing now.")
+    result = models.JSONField(null=True, blank=True, help_text="The proposal: spec, figures and model card.")
+    error = models.TextField(blank=True, help_text="Why no proposal came out (too little data, a failure).")
+    version = models.ForeignKey(
+        "alignment.AgreementVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The draft the proposal was asked from (compared with it on the card).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -600,3 +600,4 @@ def lead_list(request: HttpRequest, filters: Query[LeadQuery]):
 
 api.add_router("/v1", router)
 api.add_router("/v1", insights_router)
+api.add_router("/v1", "leads.scoring.scorecard_api.router")

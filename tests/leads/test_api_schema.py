@@ -21,7 +21,15 @@ def test_the_served_openapi_document_is_valid_and_names_every_endpoint(client):
     document = response.json()
     validate(document)
     assert document["info"]["title"] == "Accord API"
-    assert set(document["paths"]) == {"/api/v1/leads", "/api/v1/leads/{lead_id}", "/api/v1/activities"}
+    assert set(document["paths"]) == {
+        "/api/v1/leads",
+        "/api/v1/leads/{lead_id}",
+        "/api/v1/activities",
+        "/api/v1/insights/lift",
+        "/api/v1/insights/evidence",
+        "/api/v1/insights/scorecard",
+        "/api/v1/insights/scorecard/{job_id}",
+    }
     batch = document["paths"]["/api/v1/activities"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert batch["properties"]["activities"]["maxItems"] == 1000
     assert "demo_request" in batch["properties"]["activities"]["items"]["properties"]["kind"]["enum"]
