@@ -356,6 +356,8 @@ class Transition(models.Model):
             # Per-SDR figures within a date range.
             models.Index(fields=["owner", "at"], name="transition_owner_at_idx"),
             models.Index(fields=["at"], name="transition_at_idx"),
+            # "History before go-live": the imported past, found without reading the live log.
+            models.Index(fields=["at"], condition=Q(historical=True), name="transition_historical_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Max, Min
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.inbox.selectors import reason_words
-from leads.models import Lead, Team
+from leads.models import Lead, Team, Transition
 from portal.access import LEADERS, Role, display_name, has_role, role_required
 from portal.params import page_number, whole_number
 from sla import services, tasks
@@ -149,8 +150,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "own_only": filters.own_only,
             "latest_report": None if filters.own_only else _latest_report(filters.team),
             "as_of": dt.datetime.fromisoformat(figures["as_of"]) if figures["as_of"] else None,
+            "history": _imported_history(),
         },
     )
+
+
+def _imported_history() -> dict | None:
+    """The imported past (historical transitions), which SLA figures leave out: its span, or None."""
+    span = Transition.objects.filter(historical=True).aggregate(first=Min("at"), last=Max("at"))
+    return span if span["last"] else None
 
 
 def _preparing(request: HttpRequest, exc: FiguresPreparing) -> HttpResponse:
