@@ -75,6 +75,11 @@ class AgreementVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     retired_at = models.DateTimeField(null=True, blank=True)
+    model_card = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Set when the version began as a proposal from outcomes: how it was fitted and how good it is.",
+    )
 
     objects = AgreementVersionQuerySet.as_manager()
 
@@ -183,6 +188,7 @@ class AgreementEvent(models.Model):
         COMMENTED = "commented", "Commented"
         COMMENT_RESOLVED = "comment_resolved", "Resolved a comment"
         COMMENT_REOPENED = "comment_reopened", "Reopened a comment"
+        FROM_DATA = "from_data", "Filled from a proposal from outcomes"
 
     version = models.ForeignKey(AgreementVersion, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=20, choices=Action.choices)

@@ -205,3 +205,81 @@ def persona_changes(persona: Persona, *, limit: int = 50) -> list[dict]:
         ]
         changes.append({"record": record, "fields": fields})
     return changes
+
+
+# --- Model cards of versions that began as proposals from outcomes -----------------------------
+
+CURVE_COLOURS = ("#0d6efd", "#6c757d", "#198754")
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.0f} %"
+
+
+def card_view(card: dict | None) -> dict | None:
+    """A model card as the pages show it: figures formatted, capture curves as SVG polylines
+    (0–100 on both axes, y upwards), the threshold of each definition marked on its curve."""
+    if not card:
+        return None
+    sides = [card["proposal"], *card.get("compare", [])]
+    rows, curves = [], []
+    for side, colour in zip(sides, CURVE_COLOURS, strict=False):
+        per_month = side.get("per_month")
+        rows.append(
+            {
+                "label": side["label"],
+                "auc": "—" if side.get("auc") is None else f"{side['auc']:.2f}",
+                "threshold": side.get("mql_threshold"),
+                "mqls": side.get("mqls"),
+                "per_month": "—" if per_month is None else f"{per_month:,.0f}",
+                "captured": _pct(side.get("captured")),
+                "rate_inside": _pct(side.get("rate_inside")),
+                "flagged": _pct(side.get("flagged")),
+            }
+        )
+        points = " ".join(f"{100 * x:.2f},{100 - 100 * y:.2f}" for x, y in side.get("curve", []))
+        marker = None
+        if side.get("flagged") is not None and side.get("captured") is not None:
+            marker = {"x": f"{100 * side['flagged']:.2f}", "y": f"{100 - 100 * side['captured']:.2f}"}
+        curves.append({"label": side["label"], "points": points, "marker": marker, "colour": colour})
+    proposal_grades = {g["grade"]: g for g in card["proposal"].get("by_grade", [])}
+    return {
+        **card,
+        "rows": rows,
+        "curves": curves,
+        "calibration": [
+            {
+                "grade": grade,
+                "leads": proposal_grades.get(grade, {}).get("leads", 0),
+                "predicted": _pct(proposal_grades.get(grade, {}).get("predicted")),
+                "actual": _pct(proposal_grades.get(grade, {}).get("actual")),
+            }
+            for grade in vocab.GRADES
+        ],
+        "others_by_grade": [
+            {
+                "label": side["label"],
+                "grades": [
+                    {"grade": g["grade"], "leads": g["leads"], "actual": _pct(g["actual"])} for g in side["by_grade"]
+                ],
+            }
+            for side in card.get("compare", [])
+        ],
+        "cv_auc_text": "—" if card.get("cv_auc") is None else f"{card['cv_auc']:.2f}",
+        "folds_text": ", ".join("—" if a is None else f"{a:.2f}" for a in card.get("cv_auc_folds", [])),
+    }
+
+
+def with_data_notes(doc: dict, spec: dict, card: dict | None) -> dict:
+    """Attach to each rule the evidence it was proposed with ("from data: …"), marking rules edited since."""
+    if not card:
+        return doc
+    notes, adopted = card.get("rule_notes", {}), card.get("rules", {})
+    current = {r.get("id"): r for section in ("fit_rules", "behaviour_rules") for r in spec.get(section, [])}
+    for section in ("fit_rules", "behaviour_rules"):
+        for rule in doc[section]:
+            note = notes.get(rule["id"])
+            if note:
+                edited = adopted.get(rule["id"]) not in (None, current.get(rule["id"]))
+                rule["data_note"] = f"{note} (as proposed, before it was edited)" if edited else note
+    return doc

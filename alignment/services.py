@@ -272,6 +272,32 @@ def draft_save(
     )
 
 
+def draft_adopt_proposal(*, user, proposal: dict, card: dict, note: str = "") -> SaveResult:
+    """Fill the open draft (or a new one) with a proposal's sections and keep its model card.
+
+    ``proposal`` holds the sections a proposal from outcomes replaces (rules, threshold, grade
+    bands); SLA terms and reason codes stay as they are. The save goes through ``draft_save``, so
+    validation, revisions and the voiding of signatures apply as to any edit; the card is kept on
+    the version for both signers and the history ("began as a proposal").
+    """
+    with transaction.atomic():
+        version = open_draft() or draft_start(user=user, title="Proposed from outcomes")
+        spec = {**version.spec, **{key: value for key, value in proposal.items() if key in version.spec}}
+        result = draft_save(version=version, user=user, spec=spec, base_revision=version.revision, note=note)
+        version = result.version
+        version.model_card = {**card, "revision": version.revision}
+        version.save(update_fields=["model_card", "updated_at"])
+        _log(
+            version,
+            Action.FROM_DATA,
+            user,
+            note or "Filled from a proposal from outcomes",
+            cv_auc=card.get("cv_auc"),
+            leads=card.get("leads"),
+        )
+    return result
+
+
 def draft_conflicts(*, version: AgreementVersion, spec: dict, base_revision: int) -> tuple[Conflict, ...]:
     """The conflicts a save of ``spec`` (edited from ``base_revision``) would meet now, before any choice."""
     version.refresh_from_db(fields=["spec", "revision"])

@@ -352,6 +352,16 @@ _DEFAULT_SPEC: dict = {
 }
 
 
+# What "grade" and "score" mean, in the words every page that shows them uses (column headers,
+# the lead page, the user guide): the grade is fit only, the score adds engagement.
+SCORING_HELP = {
+    "grade": "Grade = fit only: the band (A best) of the fit score, i.e. how closely the lead matches "
+    "the agreement's ideal customer. What the lead did does not change it.",
+    "score": "Score = fit + engagement: fit for who the lead is, engagement for what they did recently. "
+    "At the agreement's threshold the lead becomes an MQL.",
+}
+
+
 def reason_choices(spec: dict, kind: str) -> list[tuple[str, str]]:
     """Reason codes of an agreement as form choices; ``kind`` is ``"reject"`` or ``"recycle"``."""
     return [(r["code"], r["label"]) for r in spec.get(f"{kind}_reasons", [])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from alignment import presence
 from alignment import spec as vocab
@@ -31,6 +33,7 @@ from alignment.models import AgreementVersion, Comment, Persona
 from alignment.public_holidays import countries as holiday_countries
 from alignment.public_holidays import holiday_text_merge, public_holidays
 from alignment.selectors import (
+    card_view,
     comment_counts,
     comment_threads,
     document,
@@ -44,6 +47,7 @@ from alignment.selectors import (
     version_pair,
     versions_with_signatures,
     with_comment_counts,
+    with_data_notes,
 )
 from alignment.services import (
     OPEN_STATUSES,
@@ -72,6 +76,7 @@ from alignment.services import (
 from alignment.services import open_draft as current_open_draft
 from alignment.validation import SpecInvalid, error_messages, validate_spec
 from portal.access import EVERYONE, LEADERS, has_role, role_required
+from portal.params import one_of, page_number, whole_number
 
 Status = AgreementVersion.Status
 
@@ -133,7 +138,7 @@ def _document_page(
         template,
         {
             "version": version,
-            "doc": document(version.spec, names),
+            "doc": with_data_notes(document(version.spec, names), version.spec, version.model_card),
             "signatures": signature_slots(version),
             "can_edit": _can_edit(request.user),
             **(extra or {}),
@@ -153,7 +158,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             request,
             version,
             template="alignment/version.html",
-            extra={"previous": previous, "changes": changes},
+            extra={"previous": previous, "changes": changes, "card": card_view(version.model_card)},
             names=names,
         )
     presence.touch(version.pk, request.user)
@@ -167,7 +172,10 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
         "alignment/draft.html",
         {
             "version": version,
-            "doc": with_comment_counts(document(version.spec, names), counts),
+            "doc": with_data_notes(
+                with_comment_counts(document(version.spec, names), counts), version.spec, version.model_card
+            ),
+            "card": card_view(version.model_card),
             "signatures": slots,
             "my_sides": sides_for(request.user),
             "can_edit": _can_edit(request.user),
@@ -197,7 +205,7 @@ def open_draft(request: HttpRequest) -> HttpResponse:
 @role_required(*EVERYONE)
 def history(request: HttpRequest) -> HttpResponse:
     """Every version: number, status, author, signatures, published and retired dates."""
-    page = Paginator(versions_with_signatures(), 25).get_page(request.GET.get("page"))
+    page = Paginator(versions_with_signatures(), 25).get_page(page_number(request))
     for version in page:
         version.slots = signature_slots(version)
     numbers = list(AgreementVersion.objects.order_by("-number").values_list("number", flat=True))
@@ -208,11 +216,8 @@ def history(request: HttpRequest) -> HttpResponse:
 def diff(request: HttpRequest) -> HttpResponse:
     """Human-readable changes between any two versions (?from=3&to=5)."""
     numbers = list(AgreementVersion.objects.order_by("-number").values_list("number", flat=True))
-    try:
-        to_number = int(request.GET.get("to") or (numbers[0] if numbers else 0))
-        from_number = int(request.GET.get("from") or (to_number - 1 if to_number > 1 else to_number))
-    except ValueError:
-        return HttpResponseBadRequest("Version numbers must be whole numbers.")
+    to_number = whole_number(request, "to", numbers[0] if numbers else 0)
+    from_number = whole_number(request, "from", to_number - 1 if to_number > 1 else to_number)
     versions = {v.number: v for v in AgreementVersion.objects.filter(number__in=[from_number, to_number])}
     old, new = versions.get(from_number), versions.get(to_number)
     missing = [n for n, v in ((from_number, old), (to_number, new)) if v is None and numbers]
@@ -415,12 +420,9 @@ def rule_row(request: HttpRequest, number: int, section: str) -> HttpResponse:
     _open_version(number)
     if section not in RULE_SECTIONS:
         raise Http404("Unknown section.")
-    try:
-        index = int(request.GET.get("index", ""))
-    except ValueError:
-        return HttpResponseBadRequest("index is required")
-    if not 0 <= index < 1000:
-        return HttpResponseBadRequest("index out of range")
+    index = whole_number(request, "index")
+    if index is None or index >= 1000:
+        raise BadRequest("“index” must be the formset's next row number, below 1000.")
     _, formset_class = RULE_SECTIONS[section]
     formset = formset_class(prefix=section, form_kwargs={"personas": _personas(), "dictionary": load_dictionary()})
     # The formset builds the row so it carries the same prefix and "Remove" field as the others.
@@ -526,12 +528,9 @@ def holidays_prefill(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("holidays", "")
     country = request.GET.get("holiday_country", "")
     this_year = timezone.localdate().year
-    try:
-        year = int(request.GET.get("holiday_year") or this_year)
-    except ValueError:
-        return HttpResponseBadRequest("The year must be a whole number.")
+    year = whole_number(request, "holiday_year", this_year)
     if not this_year - 1 <= year <= this_year + 5:
-        return HttpResponseBadRequest(f"Choose a year between {this_year - 1} and {this_year + 5}.")
+        raise BadRequest(f"Choose a year between {this_year - 1} and {this_year + 5}.")
     error = ""
     try:
         found = public_holidays(country=country, years=[year], subdivision=request.GET.get("holiday_region", ""))
@@ -603,7 +602,7 @@ def _comments_partial(
     )
     if notify:
         # The sidebar refreshes on changes made in a rule's thread, not on its own (it has just been swapped).
-        response["HX-Trigger"] = json.dumps({"comments-changed": {"unresolved": counts["unresolved"], "scope": scope}})
+        trigger_client_event(response, "comments-changed", {"unresolved": counts["unresolved"], "scope": scope})
     return response
 
 
@@ -676,7 +675,7 @@ def comment_reopen_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*EVERYONE)
 def persona_list(request: HttpRequest) -> HttpResponse:
-    show = request.GET.get("show", "active")
+    show = one_of(request, "show", ("active", "all"), "active")
     personas = Persona.objects.all() if show == "all" else Persona.objects.active()
     return render(
         request,

@@ -48,6 +48,7 @@ __all__ = [
     "RETURN",
     "SCORABLE_STAGES",
     "SYSTEM",
+    "UNDOS",
     "WITHDRAW",
     "Move",
     "MoveError",
@@ -57,6 +58,7 @@ __all__ = [
     "transition_record",
     "transitions_add",
     "transitions_insert",
+    "undo",
 ]
 
 # Who makes a move: a person (an SDR, sales) or the system (scoring, intake, marketing automation).
@@ -106,22 +108,20 @@ MARK_LOST = Move("lost", (Stage.SQL,), Stage.LOST, PERSON)
 # Marketing takes a rejected lead back to nurture it (``leads.inbox.services.lead_return_to_nurture``).
 RETURN = Move("return", (Stage.REJECTED,), Stage.NURTURE, PERSON)
 
-MOVES = (
-    ENTER,
-    KNOCK_OUT,
-    QUALIFY,
-    WITHDRAW,
-    REINSTATE,
-    ENROL,
-    ACCEPT,
-    RECYCLE,
-    REJECT,
-    DISQUALIFY,
-    CONVERT,
-    MARK_WON,
-    MARK_LOST,
-    RETURN,
-)
+# The inbox's actions, which their author may take back right after (``leads.inbox.services.lead_undo``).
+UNDOABLE_MOVES = (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)
+
+
+def undo(move: Move, back_to: str) -> Move:
+    """Taking back an inbox ``move`` right after it: the lead returns to ``back_to``, the stage the
+    move left. Logged as a move of its own (reason ``undo``)."""
+    if move not in UNDOABLE_MOVES or not move.allows(back_to):
+        raise MoveError(f"{move.name} from {back_to or 'nowhere'} cannot be undone.")
+    return Move(f"undo {move.name}", (move.to_stage,), back_to, PERSON)
+
+
+UNDOS = tuple(undo(move, stage) for move in UNDOABLE_MOVES for stage in move.from_stages)
+MOVES = (ENTER, KNOCK_OUT, QUALIFY, WITHDRAW, REINSTATE, ENROL, *UNDOABLE_MOVES, RETURN, *UNDOS)
 # Stages scoring may move a lead out of; the others (worked or closed) keep their stage.
 SCORABLE_STAGES = tuple(dict.fromkeys(stage for move in (KNOCK_OUT, QUALIFY, WITHDRAW) for stage in move.from_stages))
 _ALLOWED = frozenset((stage, move.to_stage) for move in MOVES for stage in move.from_stages)

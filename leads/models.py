@@ -122,14 +122,20 @@ class LeadQuerySet(models.QuerySet):
         return self.filter(stage=Stage.MQL)
 
     def search(self, text: str) -> LeadQuerySet:
-        """Leads whose e-mail, name, company or job title contains ``text`` (any case)."""
-        return self.filter(
-            Q(email__icontains=text)
-            | Q(first_name__icontains=text)
-            | Q(last_name__icontains=text)
-            | Q(account__name__icontains=text)
-            | Q(job_title__icontains=text)
-        )
+        """Leads matching every word of ``text`` (any case) in their e-mail, name, company or title.
+
+        Each word may match a different field, so "Leo Baker", "baker acme" and "leo@acme" all find
+        Leo Baker of Acme; a full e-mail is one word and matches the e-mail column.
+        """
+        for word in text.split()[:8]:  # a pasted paragraph is not a search; eight words narrow enough
+            self = self.filter(
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(account__name__icontains=word)
+                | Q(job_title__icontains=word)
+            )
+        return self
 
     def for_owner(self, user) -> LeadQuerySet:
         return self.filter(owner=user)
@@ -221,7 +227,11 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(models.functions.Lower("email"), name="lead_email_ci_unique"),
+            models.UniqueConstraint(
+                models.functions.Lower("email"),
+                name="lead_email_ci_unique",
+                violation_error_message="Another lead already has this e-mail; a lead is found by its e-mail.",
+            ),
         ]
         indexes = [
             # Inbox queue: open MQLs by SLA urgency (partial: only MQLs are indexed). The queue sorts
@@ -296,6 +306,7 @@ SYSTEM_REASONS = {
     "knocked_out": "Knocked out",
     "no_longer_knocked_out": "No longer knocked out",
     "nurture_program": "Nurture programme",
+    "undo": "Undone by its author",
 }
 
 
@@ -354,6 +365,8 @@ class Transition(models.Model):
             # Per-SDR figures within a date range.
             models.Index(fields=["owner", "at"], name="transition_owner_at_idx"),
             models.Index(fields=["at"], name="transition_at_idx"),
+            # "History before go-live": the imported past, found without reading the live log.
+            models.Index(fields=["at"], condition=Q(historical=True), name="transition_historical_at_idx"),
         ]
 
     def __str__(self) -> str:
@@ -538,3 +551,68 @@ class InsightSettings(models.Model):
 
     def __str__(self) -> str:
         return f"converted = {self.converted}"
+
+
+class ImportedLead(models.Model):
+    """A lead an import created or updated: "See the imported leads" lists exactly these."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="imported")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    created = models.BooleanField(help_text="False: the import updated a lead that existed.")
+
+    class Meta:
+        constraints = [
+            # One row per lead and import (a file may repeat an e-mail); its index lists an import's leads.
+            models.UniqueConstraint(fields=["job", "lead"], name="imported_lead_job_lead_uniq"),
+        ]
+
+
+class LeadEdit(models.Model):
+    """A correction of a lead's own fields on its page: who, when, and each field's old and new value."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="edits")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    changes = models.JSONField(help_text='{"field": ["old", "new"], …} in the form\'s words.')
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lead", "at"], name="lead_edit_lead_at_idx")]  # the lead page's history
+
+
+class ScorecardJob(models.Model):
+    """A proposal fitted from outcomes (``leads.scoring.scorecard``): its request, progress and result.
+
+    Small populations are fitted inside the request; large ones in a Celery task that writes its
+    progress here for the progress bar and the API's ``GET /insights/scorecard/{id}``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Fitting"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    params = models.JSONField(help_text="The request: outcome, dates, attributes, max rules, quota or target rate.")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    step = models.CharField(max_length=120, blank=True, help_text="What the fit is doing now.")
+    result = models.JSONField(null=True, blank=True, help_text="The proposal: spec, figures and model card.")
+    error = models.TextField(blank=True, help_text="Why no proposal came out (too little data, a failure).")
+    version = models.ForeignKey(
+        "alignment.AgreementVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The draft the proposal was asked from (compared with it on the card).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

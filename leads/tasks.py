@@ -155,3 +155,14 @@ def import_csv(job_id: int) -> int:
     from leads.intake.importing import import_job_run
 
     return import_job_run(job_id=job_id).processed_rows
+
+
+# --- Proposals from outcomes ----------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def scorecard_fit(job_id: int) -> str:
+    """Fit a large proposal; progress lands on the ScorecardJob. A finished job is a no-op."""
+    from leads.scoring.proposals import scorecard_job_run
+
+    return scorecard_job_run(job_id=job_id).status

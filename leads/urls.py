@@ -4,7 +4,7 @@ from leads.feedback import views as feedback_views
 from leads.inbox import views
 from leads.intake import data_views
 from leads.intake import views as import_views
-from leads.scoring import evidence_views, rescore_views
+from leads.scoring import evidence_views, rescore_views, scorecard_views
 from leads.teams import views as team_views
 
 app_name = "leads"
@@ -17,7 +17,13 @@ urlpatterns = [
     path("evidence/outcome/", evidence_views.outcome_update, name="outcome_update"),
     path("evidence/suggestions/", evidence_views.evidence_suggestions, name="evidence_suggestions"),
     path("evidence/suggestions/add-rule/", evidence_views.suggestion_add_rule, name="suggestion_add_rule"),
+    # Proposals from outcomes (leaders): form → proposal with its model card → a draft from it
+    path("proposals/new/", scorecard_views.scorecard_new, name="scorecard_new"),
+    path("proposals/<int:pk>/", scorecard_views.scorecard_job, name="scorecard_job"),
+    path("proposals/<int:pk>/progress/", scorecard_views.scorecard_progress, name="scorecard_progress"),
+    path("proposals/<int:pk>/adopt/", scorecard_views.scorecard_adopt_view, name="scorecard_adopt"),
     path("", views.lead_list, name="lead_list"),
+    path("export.csv", views.lead_export, name="lead_export"),
     # The SDR inbox
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/next/", views.claim_next, name="claim_next"),
@@ -43,7 +49,9 @@ urlpatterns = [
     path("<int:pk>/won/", views.won, name="won"),
     path("<int:pk>/lost/", views.lost, name="lost"),
     path("<int:pk>/reassign/", views.reassign, name="reassign"),
+    path("<int:pk>/undo/", views.undo, name="undo"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
+    path("<int:pk>/edit/", views.lead_edit, name="lead_edit"),
     # The Data page: the organisation's attributes, choices and activity kinds
     path("data/", data_views.data_home, name="data"),
     path("data/attributes/add", data_views.attribute_add, name="data_attribute_add"),

@@ -16,3 +16,5 @@ urlpatterns = [
     path("sla/", include("sla.urls")),
     path("api/", leads_api.urls),  # integration API: /api/v1/…, docs at /api/docs
 ]
+
+handler400 = "portal.views.bad_request"

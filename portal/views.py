@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
@@ -89,3 +89,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     status = "unavailable" if unavailable else ("degraded" if failed else "ok")
     body = {"status": status, "failed": failed, "checks": checks}
     return JsonResponse(body, status=503 if unavailable else 200)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """400 with the reason the request was refused (``portal.params`` words it for people)."""
+    message = str(exception) if exception is not None and str(exception) else ""
+    return render(request, "400.html", {"message": message}, status=400)

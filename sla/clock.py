@@ -151,7 +151,8 @@ def _coverage(key: str) -> tuple[dt.datetime | None, dict]:
     """The first transition and the hour table's first and last hour, in one round trip."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (SELECT MIN(at) FROM leads_transition),"
+            # Imported history never enters SLA: the hour table starts at the first live transition.
+            "SELECT (SELECT MIN(at) FROM leads_transition WHERE NOT historical),"
             " (SELECT MIN(hour_start) FROM sla_businesshour WHERE calendar_key = %s),"
             " (SELECT MAX(hour_start) FROM sla_businesshour WHERE calendar_key = %s)",
             [key, key],

@@ -82,14 +82,17 @@ def _upsert(terms: SlaTerms, lead_ids: list[int] | None) -> None:
             SELECT x.id, x.at, x.to_stage, x.actor_id, x.owner_id, x.reason_code FROM leads_transition x
             WHERE x.lead_id = t.lead_id AND (x.at, x.id) > (t.at, t.id) ORDER BY x.at, x.id LIMIT 1) n ON TRUE"""
         )
-        where = sql("t.to_stage IN ({stages}){lead_filter}", stages=stages, lead_filter=lead_filter)
+        # Historical transitions (a past lead's imported path) never start an SLA pass.
+        where = sql(
+            "t.to_stage IN ({stages}) AND NOT t.historical{lead_filter}", stages=stages, lead_filter=lead_filter
+        )
     else:
         source = sql(
             """
           FROM (SELECT t0.*, (SELECT x.id FROM leads_transition x
                                WHERE x.lead_id = t0.lead_id AND (x.at, x.id) > (t0.at, t0.id)
                                ORDER BY x.at, x.id LIMIT 1) AS next_id
-                FROM leads_transition t0 WHERE t0.to_stage IN ({stages}){lead_filter}) t
+                FROM leads_transition t0 WHERE t0.to_stage IN ({stages}) AND NOT t0.historical{lead_filter}) t
           JOIN leads_lead l ON l.id = t.lead_id
           LEFT JOIN leads_transition n ON n.id = t.next_id""",
             stages=stages,

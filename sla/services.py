@@ -200,7 +200,7 @@ def due_times_fill(*, terms: SlaTerms) -> int:
     lead_ids = list(leads.values_list("id", flat=True)[:50_000])
     for chunk in batches(lead_ids, 1000):
         latest = (
-            Transition.objects.filter(lead_id__in=chunk, to_stage=Stage.MQL)
+            Transition.objects.filter(lead_id__in=chunk, to_stage=Stage.MQL, historical=False)
             .order_by("lead_id", "-at", "-id")
             .distinct("lead_id")
             .values_list("lead_id", "at", "grade", "agreement_version_id")
@@ -223,7 +223,7 @@ def due_times_fill(*, terms: SlaTerms) -> int:
 def _latest_mql_portable(lead_ids: list[int]) -> list[tuple]:
     seen, out = set(), []
     rows = (
-        Transition.objects.filter(lead_id__in=lead_ids, to_stage=Stage.MQL)
+        Transition.objects.filter(lead_id__in=lead_ids, to_stage=Stage.MQL, historical=False)
         .order_by("lead_id", "-at", "-id")
         .values_list("lead_id", "at", "grade", "agreement_version_id")
     )

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Max, Min
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,8 +18,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.inbox.selectors import reason_words
-from leads.models import Lead, Team
+from leads.models import Lead, Team, Transition
 from portal.access import LEADERS, Role, display_name, has_role, role_required
+from portal.params import page_number, whole_number
 from sla import services, tasks
 from sla.clock import current_terms
 from sla.figures import (
@@ -148,8 +150,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "own_only": filters.own_only,
             "latest_report": None if filters.own_only else _latest_report(filters.team),
             "as_of": dt.datetime.fromisoformat(figures["as_of"]) if figures["as_of"] else None,
+            "history": _imported_history(),
         },
     )
+
+
+def _imported_history() -> dict | None:
+    """The imported past (historical transitions), which SLA figures leave out: its span, or None."""
+    span = Transition.objects.filter(historical=True).aggregate(first=Min("at"), last=Max("at"))
+    return span if span["last"] else None
 
 
 def _preparing(request: HttpRequest, exc: FiguresPreparing) -> HttpResponse:
@@ -212,7 +221,7 @@ def drill(request: HttpRequest) -> HttpResponse:
         rows = DrillRows(filters.scope, spec, filters.terms)
     except FiguresPreparing as exc:
         return _preparing(request, exc)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page = Paginator(rows, 50).get_page(page_number(request))
     items = list(page.object_list)
     leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
     names = _names({r["sdr_id"] for r in items})
@@ -281,10 +290,10 @@ def export(request: HttpRequest, key: str) -> HttpResponse:
 def report_list(request: HttpRequest) -> HttpResponse:
     """The archive: every snapshot, newest week first; regenerated weeks list each snapshot."""
     reports = WeeklyReport.objects.select_related("team", "agreement_version", "generated_by").defer("figures")
-    team_id = request.GET.get("team", "")
-    if team_id.isdigit():
-        reports = reports.filter(team_id=int(team_id))
-    page = Paginator(reports.order_by("-week_start", "-generated_at", "-id"), 25).get_page(request.GET.get("page"))
+    team_id = whole_number(request, "team")
+    if team_id is not None:
+        reports = reports.filter(team_id=team_id)
+    page = Paginator(reports.order_by("-week_start", "-generated_at", "-id"), 25).get_page(page_number(request))
     now = timezone.now()
     team = Team.objects.order_by("name").first()
     default_week = ""
@@ -297,8 +306,8 @@ def report_list(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "teams": Team.objects.order_by("name"),
-            "team_id": int(team_id) if team_id.isdigit() else None,
-            "query": f"team={team_id}" if team_id.isdigit() else "",
+            "team_id": team_id,
+            "query": f"team={team_id}" if team_id is not None else "",
             "generate_form": ReportGenerateForm(initial={"team": team, "week": default_week}),
         },
     )
@@ -360,7 +369,7 @@ def report_generate(request: HttpRequest) -> HttpResponse:
 @require_GET
 def notification_list(request: HttpRequest) -> HttpResponse:
     notifications = Notification.objects.for_user(request.user).order_by("-created_at", "-id")
-    page = Paginator(notifications, 30).get_page(request.GET.get("page"))
+    page = Paginator(notifications, 30).get_page(page_number(request))
     unread = Notification.objects.for_user(request.user).unread().count()
     return render(request, "sla/notification_list.html", {"page": page, "unread": unread, "query": ""})
 

@@ -21,7 +21,7 @@ def unseed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('alignment', '0004_draft_title'),
+        ('alignment', '0005_model_card'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

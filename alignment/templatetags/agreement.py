@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 
+from alignment.spec import SCORING_HELP
 from portal.access import display_name
 
 register = template.Library()
@@ -13,3 +14,9 @@ register = template.Library()
 def person(user, fallback: str = "System") -> str:
     """A user's full name, else username; ``fallback`` when there is no user (system actions)."""
     return display_name(user, fallback)
+
+
+@register.simple_tag
+def scoring_help(term: str) -> str:
+    """What ``grade`` or ``score`` means (``alignment.spec.SCORING_HELP``), for a title or a help line."""
+    return SCORING_HELP[term]

@@ -15,12 +15,13 @@ from leads.inbox import services
 from leads.inbox.selectors import reason_words
 from leads.models import Lead
 from portal.access import Role, has_role, role_required
+from portal.params import page_number
 
 
 @role_required(Role.MARKETING, Role.SALES)
 def rejected_list(request: HttpRequest) -> HttpResponse:
     """Every rejected lead with its reason, the SDR's note and the answers; marketing acts on them."""
-    page = Paginator(rejected_leads(), 25).get_page(request.GET.get("page"))
+    page = Paginator(rejected_leads(), 25).get_page(page_number(request))
     leads = list(page.object_list)
     words = reason_words() if any(lead.reject_reason for lead in leads) else None
     people = get_user_model().objects.in_bulk({lead.rejected_by_id for lead in leads if lead.rejected_by_id})

@@ -11,7 +11,9 @@ from django.utils.safestring import mark_safe
 
 from alignment import spec as vocab
 from alignment.spec import reason_choices
+from leads.inbox.editing import EDITABLE_FIELDS
 from leads.inbox.selectors import InboxFilters
+from leads.models import Lead
 from portal.access import display_name
 
 
@@ -238,7 +240,7 @@ class InboxFilterForm(forms.Form):
         self.fields["persona"].choices = [("", "Any persona"), *sorted(personas.items(), key=lambda i: i[1])]
 
     def filters(self) -> InboxFilters:
-        """The valid filters; an invalid value (a stale link) is ignored rather than failing the page."""
+        """The valid filters; an invalid value (a stale link) is left out, and the page says which."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         return InboxFilters(
@@ -248,3 +250,26 @@ class InboxFilterForm(forms.Form):
             country=data.get("country") or "",
             q=(data.get("q") or "").strip(),
         )
+
+
+class LeadCorrectionForm(ErrorClassMixin, forms.ModelForm):
+    """A lead's own fields as its page shows them; ``leads.inbox.editing.lead_correct`` writes them."""
+
+    class Meta:
+        model = Lead
+        fields = EDITABLE_FIELDS
+        labels = {"email": "E-mail", "job_title": "Job title"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+            field.widget.attrs.setdefault("class", css)
+            if isinstance(field, forms.TypedChoiceField):
+                field.choices = [("", "Unknown"), *((v, label) for v, label in field.choices if v != "")]
+
+    def validate_unique(self):
+        """The e-mail's uniqueness is the service's to check, inside its transaction."""
+
+    def changed_values(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.changed_data}

@@ -103,6 +103,27 @@ def with_reason_labels(transitions: list[Transition], words: ReasonWords | None 
     return transitions
 
 
+def lead_edits(lead: Lead) -> list[dict]:
+    """The corrections of a lead's fields, newest first, each change with the field's label."""
+    labels = {f.name: str(f.verbose_name) for f in Lead._meta.fields}
+    labels["email"] = "E-mail"
+    edits = lead.edits.select_related("actor").order_by("-at", "-id")
+    return [
+        {
+            "at": edit.at,
+            "actor": edit.actor,
+            "changes": [(labels.get(name, name).capitalize(), old, new) for name, (old, new) in edit.changes.items()],
+        }
+        for edit in edits
+    ]
+
+
+def undoable_transition(lead: Lead, user) -> int | None:
+    """The id of ``lead``'s latest transition when ``user`` made it (what an Undo would take back)."""
+    last = lead.transitions.order_by("-at", "-id").values_list("id", "actor_id").first()
+    return last[0] if last is not None and last[1] == user.id else None
+
+
 # --- the SDR inbox ------------------------------------------------------------------------------
 #
 # One page of the queue costs a fixed number of queries whatever its size: the page of leads
@@ -501,7 +522,8 @@ def row_for(
 # loads these columns only, and persona names come from one dict instead of a join.
 ROW_FIELDS = (
     *("first_name", "last_name", "email", "job_title", "seniority", "department", "persona_id", "email_domain"),
-    *("budget", "authority", "need", "timeline", "source", "grade", "score", "completeness", "recycled_at"),
+    *("budget", "authority", "need", "timeline", "source", "grade", "score", "fit_score", "completeness"),
+    "recycled_at",
     *("mql_at", "created_at", "sla_due_at", "first_action_at", "owner_id", "owner__username", "account_id"),
     *("stage", "opportunity_amount", "owner__first_name", "owner__last_name"),
     # What rules read besides the columns above: the lead's own country, and custom attributes.

@@ -40,6 +40,8 @@ class Action:
     done: str  # "accepted" — for "sdr2 already accepted …"
     # Marketing's answer to a rejection is not the owner's action: the lead comes back from the SDR.
     owner_only: bool = True
+    # An undo may find the lead unowned (a recycle released it); any other action needs the owner.
+    takes_back: bool = False
 
     @property
     def from_stages(self) -> tuple[str, ...]:
@@ -73,6 +75,19 @@ def _lock(lead_id: int) -> Lead:
     return lead
 
 
+def same_team(user, lead: Lead) -> bool:
+    """Teams are a boundary: an SDR works leads of her own team or of no team (admins: any)."""
+    if lead.team_id is None or is_admin(user):
+        return True
+    return TeamMember.objects.filter(user=user, team_id=lead.team_id).exists()
+
+
+def may_claim(user, lead: Lead) -> bool:
+    """May ``user`` take the unassigned MQL ``lead`` (claim it, or accept/recycle/reject it)?"""
+    unassigned = lead.stage == Stage.MQL and lead.owner_id is None
+    return unassigned and has_role(user, Role.SDR) and same_team(user, lead)
+
+
 def _conflict_message(lead: Lead, action: Action, user) -> str:
     """Why ``user`` cannot ``action`` the lead any more, naming who got there first when known."""
     last = lead.transitions.select_related("actor").order_by("-at", "-id").first()
@@ -101,17 +116,18 @@ def _act(
     with transaction.atomic():
         lead = _lock(lead_id)
         claimable = lead.stage == Stage.MQL and lead.owner_id is None
-        allowed = lead.owner_id == user.id or claimable or not action.owner_only
-        if lead.stage not in action.from_stages or not allowed:
+        mine = lead.owner_id == user.id or (action.takes_back and lead.owner_id is None)
+        if lead.stage not in action.from_stages or not (mine or claimable or not action.owner_only):
             raise LeadError(_conflict_message(lead, action, user))
-        if claimable and not has_role(user, Role.SDR):
-            raise LeadError(f"{lead} is unassigned: an SDR claims it, or a manager assigns it to one.")
+        if claimable and not mine:
+            _check_may_claim(user, lead)
         from_stage, previous_owner_id = lead.stage, lead.owner_id
         score_then = lead.fit_score + lead.engagement_score
         values = {"stage": action.to_stage, "owner": user, "updated_at": now, **updates}
         if lead.first_action_at is None and from_stage == Stage.MQL:
             values["first_action_at"] = now  # stops the SLA clock
-        scope = Q(owner=user) | Q(owner__isnull=True, stage=Stage.MQL) if action.owner_only else Q()
+        unowned = Q(owner__isnull=True) if action.takes_back else Q(owner__isnull=True, stage=Stage.MQL)
+        scope = Q(owner=user) | unowned if action.owner_only else Q()
         changed = Lead.objects.filter(pk=lead.pk, stage=from_stage).filter(scope).update(**values)
         if changed != 1:  # cannot happen while we hold the row lock; refuse rather than write a lie
             raise LeadError(_conflict_message(lead, action, user))
@@ -142,6 +158,13 @@ def _act(
             grade=lead.grade,
         )
     return lead
+
+
+def _check_may_claim(user, lead: Lead) -> None:
+    if not has_role(user, Role.SDR):
+        raise LeadError(f"{lead} is unassigned: an SDR claims it, or a manager assigns it to one.")
+    if not same_team(user, lead):
+        raise LeadError(f"{lead} is in the queue of the {lead.team} team; only its SDRs can take it.")
 
 
 def _reason(code: str, kind: str, version: AgreementVersion | None) -> str:
@@ -256,6 +279,62 @@ def lead_mark_lost(*, lead_id: int, user: User, note: str, now: dt.datetime | No
     return _act(lead_id=lead_id, user=user, action=MARK_LOST, updates={}, note=note, now=now)
 
 
+# --- undo ---------------------------------------------------------------------------------------
+
+# How long after an action its author may take it back. The inbox offers the undo for a few seconds;
+# the server allows a little longer so a slow connection does not lose the click.
+UNDO_WINDOW = dt.timedelta(seconds=30)
+UNDO_REASON = "undo"
+UNDOABLE = {a.to_stage: a for a in (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)}
+
+
+def _undo_updates(lead: Lead, last: Transition) -> dict:
+    """The lead's own fields as they were before ``last`` (its latest transition) changed them."""
+    if last.to_stage == Stage.NURTURE:
+        earlier = (
+            lead.transitions.filter(to_stage=Stage.NURTURE, reason_code__in=_recycle_codes(last), at__lt=last.at)
+            .order_by("-at", "-id")
+            .values_list("at", flat=True)
+            .first()
+        )
+        engagement = max(0, (last.score or 0) - lead.fit_score)
+        return {"recycled_at": earlier, "revisit_on": None, "engagement_score": engagement}
+    if last.to_stage == Stage.SQL:
+        return {"opportunity_amount": None}
+    return {}
+
+
+def _recycle_codes(last: Transition) -> list[str]:
+    spec = last.agreement_version.spec if last.agreement_version else {}
+    return [code for code, _ in reason_choices(spec, "recycle")]
+
+
+def lead_undo(*, lead_id: int, user: User, transition_id: int, now: dt.datetime | None = None) -> Lead:
+    """Take back one's own latest action on a lead, right after it: a transition back to the stage it
+    left (reason "undo"), written like any other action. The lead stays with the SDR who undid it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lead = _lock(lead_id)
+        last = lead.transitions.select_related("agreement_version").order_by("-at", "-id").first()
+        action = UNDOABLE.get(last.to_stage) if last is not None else None
+        if last is None or last.pk != transition_id or last.reason_code == UNDO_REASON or action is None:
+            raise LeadError(f"{lead} has moved on since: only the latest action on a lead can be undone.")
+        if last.actor_id != user.id:
+            raise LeadError(f"Only {display_name(last.actor, 'the system')} can undo what they did to {lead}.")
+        if now - last.at > UNDO_WINDOW:
+            raise LeadError(f"Too late to undo: {lead} was {action.done} more than a few seconds ago.")
+        back = Action(lifecycle.undo(action.move, last.from_stage), "undo", "undone", takes_back=True)
+        return _act(
+            lead_id=lead_id,
+            user=user,
+            action=back,
+            updates=_undo_updates(lead, last),
+            reason_code=UNDO_REASON,
+            note=f"Undid “{action.done}”.",
+            now=now,
+        )
+
+
 # --- assignment -------------------------------------------------------------------------------
 
 
@@ -313,6 +392,7 @@ def lead_claim(*, lead_id: int, user: User, now: dt.datetime | None = None) -> L
         if lead.stage != Stage.MQL or lead.owner_id is not None:
             owner = f" by {display_name(lead.owner)}" if lead.owner_id else ""
             raise LeadError(f"{lead} was already taken{owner}; pick another lead.")
+        _check_may_claim(user, lead)
         _take(lead, user=user, member=member, now=now)
     return lead
 
@@ -447,6 +527,7 @@ __all__ = [
     "lead_recycle",
     "lead_reject",
     "lead_return_to_nurture",
+    "lead_undo",
     "member_set_away",
     "note_add",
     "rejection_answer",

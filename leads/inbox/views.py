@@ -7,11 +7,10 @@ once the lead leaves the queue) or ``detail`` (the live panel of the lead page).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,17 +18,19 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from alignment.dictionary import load_dictionary
 from alignment.spec import ACTIVITY_KINDS
-from leads.inbox import services
-from leads.inbox.filters import LeadFilter
+from leads.inbox import editing, services
+from leads.inbox.filters import SORT_LABELS, LeadFilter, export_rows
 from leads.inbox.forms import (
     AwayForm,
     ConvertForm,
     DisqualifyForm,
     InboxFilterForm,
+    LeadCorrectionForm,
     LostForm,
     NoteForm,
     ReassignForm,
@@ -42,20 +43,25 @@ from leads.inbox.selectors import (
     InboxFilters,
     InboxTab,
     calendar_for,
+    decode_cursor,
     inbox_header,
     inbox_page,
     inbox_row,
     latest_transitions,
+    lead_edits,
     persona_names,
     sla_clock,
     stage_counts,
+    undoable_transition,
     viewer_for,
     with_reason_labels,
 )
 from leads.inbox.services import LeadError
-from leads.models import Lead, Stage
+from leads.models import ImportJob, Lead
 from leads.scoring.scorer import explain
 from portal.access import EVERYONE, Role, display_name, has_role, role_required
+from portal.downloads import csv_download
+from portal.params import one_of, page_number
 
 INBOX_ROLES = (Role.SDR, Role.MANAGER)
 
@@ -75,18 +81,48 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _lead_filter(request: HttpRequest) -> LeadFilter:
+    queryset = Lead.objects.select_related("account", "owner", "persona").order_by("-updated_at", "-id")
+    return LeadFilter(request.GET, queryset=queryset)
+
+
 @role_required(*EVERYONE)
 def lead_list(request: HttpRequest) -> HttpResponse:
-    queryset = Lead.objects.select_related("account", "owner", "persona").order_by("-updated_at", "-id")
-    lead_filter = LeadFilter(request.GET, queryset=queryset)
-    page = Paginator(lead_filter.qs, 50).get_page(request.GET.get("page"))
+    """Every lead, searchable, filterable and sortable by its columns; a malformed filter is a 400."""
+    lead_filter = _lead_filter(request)
+    valid = lead_filter.is_valid()
+    page = Paginator(lead_filter.qs if valid else Lead.objects.none(), 50).get_page(page_number(request))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request,
-        "leads/lead_list.html",
-        {"filter": lead_filter, "page": page, "query": query.urlencode()},
-    )
+    without_sort = query.copy()
+    without_sort.pop("sort", None)
+    sort = query.get("sort", "") if valid else ""
+    columns = [
+        (key, label, f"-{key}" if sort == key else key, "asc" if sort == key else "desc" if sort == f"-{key}" else "")
+        for key, label in SORT_LABELS.items()
+    ]
+    context = {
+        "filter": lead_filter,
+        "page": page,
+        "query": query.urlencode(),
+        "base_query": without_sort.urlencode(),
+        "columns": columns,
+        "job": ImportJob.objects.filter(pk=lead_filter.form.cleaned_data.get("imported") or 0).first()
+        if valid
+        else None,
+    }
+    return render(request, "leads/lead_list.html", context, status=200 if valid else 400)
+
+
+@require_GET
+@role_required(*EVERYONE)
+def lead_export(request: HttpRequest) -> HttpResponse:
+    """The lead list under its current filters and sort, as CSV (every page)."""
+    lead_filter = _lead_filter(request)
+    if not lead_filter.is_valid():
+        raise BadRequest(" ".join(f"{name}: {' '.join(e)}" for name, e in lead_filter.errors.items()))
+    stamp = timezone.localtime().strftime("%Y-%m-%d")
+    return csv_download(export_rows(lead_filter.qs), f"accord-leads-{stamp}.csv")
 
 
 # --- the inbox ----------------------------------------------------------------------------------
@@ -94,9 +130,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 
 def _tab(request: HttpRequest, viewer) -> str:
     default = InboxTab.TEAM if viewer.can_see_team and viewer.team_id is None else InboxTab.MINE
-    tab = request.GET.get("tab") or default
-    if tab not in InboxTab.ALL:
-        tab = default
+    tab = one_of(request, "tab", InboxTab.ALL, default)
     if tab == InboxTab.TEAM and not viewer.can_see_team:
         raise PermissionDenied("Only managers see the whole team's queue.")
     return tab
@@ -104,13 +138,23 @@ def _tab(request: HttpRequest, viewer) -> str:
 
 @role_required(*INBOX_ROLES)
 def inbox(request: HttpRequest) -> HttpResponse:
-    """The MQL queue by SLA urgency then score, one keyset page at a time."""
+    """The MQL queue by SLA urgency then score, one keyset page at a time.
+
+    A malformed filter or page link is answered 400 with the page and what was wrong with it.
+    """
     viewer = viewer_for(request.user)
     tab = _tab(request, viewer)
     header = inbox_header(viewer)
     form = InboxFilterForm(request.GET or None, personas=header.filter_names)
     filters = form.filters() if request.GET else InboxFilters()
-    page = inbox_page(viewer=viewer, tab=tab, filters=filters, cursor=request.GET.get("after", ""), header=header)
+    cursor = request.GET.get("after", "")
+    status = 200
+    if form.is_bound and not form.is_valid():
+        status = 400
+    if cursor and decode_cursor(cursor) is None:
+        form.add_error(None, "The “Next page” link is damaged; here is the first page.")
+        cursor, status = "", 400
+    page = inbox_page(viewer=viewer, tab=tab, filters=filters, cursor=cursor, header=header)
     query = request.GET.copy()
     query.pop("after", None)
     query["tab"] = tab
@@ -124,7 +168,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "form": form,
         "filters": filters,
         "query": query.urlencode(),
-        "first_page": not request.GET.get("after"),
+        "first_page": not cursor,
         "viewer": viewer,
         "membership": membership,
         "away": membership is not None and membership.away_until and membership.away_until > timezone.now(),
@@ -134,13 +178,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
         ),
         "away_form": AwayForm(),
     }
-    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "queue":
-        return render(request, "leads/_queue.html", context)
-    return render(request, "leads/inbox.html", context)
+    if request.htmx.target == "queue":
+        return render(request, "leads/_queue.html", context, status=status)
+    return render(request, "leads/inbox.html", context, status=status)
 
 
-def _toast(text: str, level: str = "success") -> str:
-    return render_to_string("leads/_toast.html", {"text": text, "level": level})
+def _toast(text: str, level: str = "success", *, undo_url: str = "", undo_id: int | None = None, ctx: str = "") -> str:
+    """The message of an in-place action; it replaces the one before (messages do not pile up)."""
+    context = {"text": text, "level": level, "undo_url": undo_url, "undo_id": undo_id, "ctx": ctx}
+    return render_to_string("leads/_toast.html", context)
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -157,14 +203,14 @@ def claim_next(request: HttpRequest) -> HttpResponse:
     try:
         lead = services.lead_claim_next(user=request.user)
     except LeadError as error:
-        if request.headers.get("HX-Request"):
-            return HttpResponse(_toast(str(error), "warning"), status=409, headers={"HX-Reswap": "none"})
+        if request.htmx:
+            return reswap(HttpResponse(_toast(str(error), "warning"), status=409), "none")
         messages.warning(request, str(error))
         return redirect("leads:inbox")
     messages.success(request, f"{lead} is yours now. Its SLA clock is running.")
     url = reverse("leads:lead_detail", args=[lead.pk])
-    if request.headers.get("HX-Request"):
-        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
     return redirect(url)
 
 
@@ -204,11 +250,12 @@ def _get_lead(pk: int) -> Lead:
 
 def _permissions(user, lead: Lead) -> dict:
     owner = lead.owner_id == user.id
-    claimable = lead.stage == Stage.MQL and lead.owner_id is None and has_role(user, Role.SDR)
+    claimable = services.may_claim(user, lead)
     return {
         "can_act": owner or claimable,
         "can_claim": claimable,
         "can_reassign": lead.stage in services.REASSIGNABLE_STAGES and services.manages(user, lead),
+        "can_edit": editing.may_edit(user, lead),
     }
 
 
@@ -253,7 +300,32 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for activity in activities:
         activity.label = labels.get(activity.kind, activity.kind)
     context["activities"] = activities
+    context["edits"] = lead_edits(lead)
     return render(request, "leads/lead_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*EVERYONE)
+def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct the lead's own fields (its owner, its team's manager, a leader); recorded and rescored."""
+    lead = _get_lead(pk)
+    if not editing.may_edit(request.user, lead):
+        raise PermissionDenied("Only the lead's owner, its team's manager or a leader can correct it.")
+    form = LeadCorrectionForm(request.POST or None, instance=lead)
+    if request.method == "POST" and form.is_valid():
+        try:
+            edit = editing.lead_correct(lead_id=lead.pk, user=request.user, data=form.changed_values())
+        except LeadError as error:
+            form.add_error(None, str(error))
+        else:
+            if edit is None:
+                messages.info(request, "Nothing changed.")
+            else:
+                names = ", ".join(str(form.fields[name].label).lower() for name in edit.changes)
+                messages.success(request, f"Corrected {names} of {lead}; its score is recalculated.")
+            return redirect("leads:lead_detail", pk=lead.pk)
+    status = 422 if form.is_bound else 200
+    return render(request, "leads/lead_edit.html", {"lead": _get_lead(pk), "form": form}, status=status)
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -264,14 +336,26 @@ def _ctx(request: HttpRequest) -> str:
     return ctx if ctx in ("row", "detail") else ""
 
 
-def _done(request: HttpRequest, lead: Lead, text: str, *, keep_row: bool = False) -> HttpResponse:
-    """Success: remove (or refresh) the inbox row, or refresh the lead page's live panel."""
-    ctx = _ctx(request)
-    trigger = json.dumps({"accord:done": {"lead": lead.pk}})
-    if not request.headers.get("HX-Request") or not ctx:
+def _in_place(request: HttpRequest) -> bool:
+    """An htmx request that says where its answer goes: answer with a partial, not a redirect."""
+    return bool(request.htmx) and bool(_ctx(request))
+
+
+def _tab_counts(user) -> dict[str, str]:
+    """The inbox's tab badges after an action, for the page to update in place."""
+    return inbox_header(viewer_for(user)).counts
+
+
+def _done(request: HttpRequest, lead: Lead, text: str, *, keep_row: bool = False, undo: bool = True) -> HttpResponse:
+    """Success: remove (or refresh) the inbox row, or refresh the lead page's live panel, with a
+    message that offers to undo the action for a few seconds."""
+    if not _in_place(request):
         messages.success(request, text)
         return redirect(_safe_next(request, reverse("leads:lead_detail", args=[lead.pk])))
-    if ctx == "row":
+    undo_id = undoable_transition(lead, request.user) if undo else None
+    undo_url = reverse("leads:undo", args=[lead.pk]) if undo_id else ""
+    toast = _toast(text, undo_url=undo_url, undo_id=undo_id, ctx=_ctx(request))
+    if _ctx(request) == "row":
         tab = request.POST.get("tab")
         # On the Accepted tab a converted lead stays (now an SQL, with its won/lost buttons).
         keep_row = keep_row or (tab == InboxTab.ACCEPTED and lead.stage in InboxTab.ACCEPTED_STAGES)
@@ -280,28 +364,34 @@ def _done(request: HttpRequest, lead: Lead, text: str, *, keep_row: bool = False
             row = inbox_row(_get_lead(lead.pk))
             can_reassign = has_role(request.user, Role.MANAGER)  # admins hold every role
             body = render_rows([row], tab=tab, can_claim=False, user_id=request.user.id, can_reassign=can_reassign)
-        headers = {"HX-Retarget": f"#lead-row-{lead.pk}", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
-        return HttpResponse(body + _toast(text), headers=headers)
-    body = render_to_string("leads/_lead_live.html", _live_context(request, _get_lead(lead.pk)), request)
-    headers = {"HX-Retarget": "#lead-live", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
-    return HttpResponse(body + _toast(text), headers=headers)
+        response = HttpResponse(body + toast)
+        target = f"#lead-row-{lead.pk}"
+        counts = _tab_counts(request.user)
+    else:
+        body = render_to_string("leads/_lead_live.html", _live_context(request, _get_lead(lead.pk)), request)
+        response = HttpResponse(body + toast)
+        target, counts = "#lead-live", {}
+    retarget(response, target)
+    reswap(response, "outerHTML")
+    return trigger_client_event(response, "accord:done", {"lead": lead.pk, "counts": counts}, after="swap")
 
 
 def _conflict(request: HttpRequest, pk: int, error: LeadError) -> HttpResponse:
     """The loser of a race, or an action the lead's state no longer allows: 409 with the reason."""
-    ctx = _ctx(request)
-    if not request.headers.get("HX-Request") or not ctx:
+    if not _in_place(request):
         messages.error(request, str(error))
         return redirect(_safe_next(request, reverse("leads:lead_detail", args=[pk])))
-    trigger = json.dumps({"accord:done": {"lead": pk, "error": str(error)}})
-    if ctx == "row":
+    if _ctx(request) == "row":
         body = render_to_string("leads/_conflict_row.html", {"pk": pk, "error": str(error)}, request)
-        headers = {"HX-Retarget": f"#lead-row-{pk}", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
-        return HttpResponse(body, status=409, headers=headers)
-    lead = _get_lead(pk)
-    body = render_to_string("leads/_lead_live.html", _live_context(request, lead, error=str(error)), request)
-    headers = {"HX-Retarget": "#lead-live", "HX-Reswap": "outerHTML", "HX-Trigger-After-Swap": trigger}
-    return HttpResponse(body, status=409, headers=headers)
+        target = f"#lead-row-{pk}"
+    else:
+        lead = _get_lead(pk)
+        body = render_to_string("leads/_lead_live.html", _live_context(request, lead, error=str(error)), request)
+        target = "#lead-live"
+    response = HttpResponse(body, status=409)
+    retarget(response, target)
+    reswap(response, "outerHTML")
+    return trigger_client_event(response, "accord:done", {"lead": pk, "error": str(error)}, after="swap")
 
 
 ACTION_COPY = {
@@ -333,7 +423,7 @@ def _form_view(
                 lead = run(lead, form.cleaned_data)
             except LeadError as error:
                 return _conflict(request, pk, error)
-            return _done(request, lead, _success_text(name, lead), keep_row=keep_row)
+            return _done(request, lead, _success_text(name, lead), keep_row=keep_row, undo=name != "reassign")
         status = 422
     else:
         status = 200
@@ -350,11 +440,11 @@ def _form_view(
         "next": _safe_next(request, ""),
         "tab": request.POST.get("tab") or request.GET.get("tab") or "",
     }
-    template = "leads/_action_form.html" if request.headers.get("HX-Request") else "leads/action_form.html"
+    template = "leads/_action_form.html" if request.htmx else "leads/action_form.html"
     response = render(request, template, context, status=status)
-    if request.headers.get("HX-Request") and status == 422:
-        response.headers["HX-Retarget"] = "#action-modal-body"
-        response.headers["HX-Reswap"] = "innerHTML"
+    if request.htmx and status == 422:
+        retarget(response, "#action-modal-body")
+        reswap(response, "innerHTML")
     return response
 
 
@@ -369,6 +459,7 @@ def _success_text(name: str, lead: Lead) -> str:
         "won": f"{lead} is won. Congratulations!",
         "lost": f"{lead} is marked as lost.",
         "reassign": f"{lead} now belongs to {display_name(lead.owner)}." if lead.owner else "",
+        "undo": f"Undone: {lead} is {lead.get_stage_display()} again.",
     }[name]
 
 
@@ -394,34 +485,105 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
         lead = services.lead_claim(lead_id=pk, user=request.user)
     except LeadError as error:
         return _conflict(request, pk, error)
-    return _done(request, lead, _success_text("claim", lead))
+    return _done(request, lead, _success_text("claim", lead), undo=False)
 
 
-def _action_view(name: str, make_form: Callable, service: Callable) -> Callable:
-    """The view of one form action: GET shows the form, POST runs ``service(**cleaned_data)``."""
+@require_POST
+@role_required(*INBOX_ROLES)
+def undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take back one's latest action on the lead (the Undo of the message that confirmed it)."""
+    transition_id = request.POST.get("transition", "")
+    if not transition_id.isdigit():
+        return _conflict(request, pk, LeadError("Say which action to undo."))
+    try:
+        lead = services.lead_undo(lead_id=pk, user=request.user, transition_id=int(transition_id))
+    except LeadError as error:
+        return _conflict(request, pk, error)
+    if _in_place(request) and _ctx(request) == "row":
+        # The lead comes back into a queue the page has already re-ordered: reload the queue.
+        response = HttpResponse(_toast(_success_text("undo", lead)))
+        reswap(response, "none")
+        counts = _tab_counts(request.user)
+        return trigger_client_event(response, "accord:undone", {"lead": lead.pk, "counts": counts}, after="swap")
+    return _done(request, lead, _success_text("undo", lead), undo=False)
 
-    @require_http_methods(["GET", "POST"])
-    @role_required(*INBOX_ROLES)
-    def view(request: HttpRequest, pk: int) -> HttpResponse:
-        return _form_view(
-            request,
-            pk,
-            name,
-            lambda lead, data: make_form(data),
-            lambda lead, cleaned: service(lead_id=lead.pk, user=request.user, **cleaned),
-        )
 
-    view.__name__ = name
-    view.__doc__ = ACTION_COPY[name][1]
-    return view
+@require_http_methods(["GET", "POST"])
+@role_required(*INBOX_ROLES)
+def recycle(request: HttpRequest, pk: int) -> HttpResponse:
+    """Back to marketing's nurture track with a reason and a revisit date."""
+    return _form_view(
+        request,
+        pk,
+        "recycle",
+        lambda lead, data: RecycleForm(data, spec=_spec()),
+        lambda lead, cleaned: services.lead_recycle(lead_id=lead.pk, user=request.user, **cleaned),
+    )
 
 
-recycle = _action_view("recycle", lambda data: RecycleForm(data, spec=_spec()), services.lead_recycle)
-reject = _action_view("reject", lambda data: RejectForm(data, spec=_spec()), services.lead_reject)
-disqualify = _action_view("disqualify", DisqualifyForm, services.lead_disqualify)
-convert = _action_view("convert", ConvertForm, services.lead_convert)
-won = _action_view("won", WonForm, services.lead_mark_won)
-lost = _action_view("lost", LostForm, services.lead_mark_lost)
+@require_http_methods(["GET", "POST"])
+@role_required(*INBOX_ROLES)
+def reject(request: HttpRequest, pk: int) -> HttpResponse:
+    """Back to marketing with one of the agreement's reject reasons and a note."""
+    return _form_view(
+        request,
+        pk,
+        "reject",
+        lambda lead, data: RejectForm(data, spec=_spec()),
+        lambda lead, cleaned: services.lead_reject(lead_id=lead.pk, user=request.user, **cleaned),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*INBOX_ROLES)
+def disqualify(request: HttpRequest, pk: int) -> HttpResponse:
+    """Out for good (fake data, wrong company), with a note."""
+    return _form_view(
+        request,
+        pk,
+        "disqualify",
+        lambda lead, data: DisqualifyForm(data),
+        lambda lead, cleaned: services.lead_disqualify(lead_id=lead.pk, user=request.user, **cleaned),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*INBOX_ROLES)
+def convert(request: HttpRequest, pk: int) -> HttpResponse:
+    """SAL → SQL with the opportunity's amount."""
+    return _form_view(
+        request,
+        pk,
+        "convert",
+        lambda lead, data: ConvertForm(data),
+        lambda lead, cleaned: services.lead_convert(lead_id=lead.pk, user=request.user, **cleaned),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*INBOX_ROLES)
+def won(request: HttpRequest, pk: int) -> HttpResponse:
+    """SQL → won."""
+    return _form_view(
+        request,
+        pk,
+        "won",
+        lambda lead, data: WonForm(data),
+        lambda lead, cleaned: services.lead_mark_won(lead_id=lead.pk, user=request.user, **cleaned),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*INBOX_ROLES)
+def lost(request: HttpRequest, pk: int) -> HttpResponse:
+    """SQL → lost, with a note."""
+    return _form_view(
+        request,
+        pk,
+        "lost",
+        lambda lead, data: LostForm(data),
+        lambda lead, cleaned: services.lead_mark_lost(lead_id=lead.pk, user=request.user, **cleaned),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -451,7 +613,7 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
         status = 200
     else:
         status = 422
-    if not request.headers.get("HX-Request"):
+    if not request.htmx:
         if status == 200:
             messages.success(request, "Note added.")
         else:
@@ -476,18 +638,17 @@ def _bulk_response(request: HttpRequest, result: services.BulkResult, verb: str)
     done = len(result.done)
     parts = [f"{verb} {done} lead{'s' if done != 1 else ''}."] if done else []
     context = {"summary": " ".join(parts), "failed": result.failed, "done": [lead.pk for lead in result.done]}
-    if not request.headers.get("HX-Request"):
+    if not request.htmx:
         if done:
             messages.success(request, context["summary"])
         for pk, why in result.failed:
             messages.error(request, f"Lead #{pk}: {why}")
         return redirect(_safe_next(request, reverse("leads:inbox")))
-    trigger = json.dumps({"accord:bulk-done": {"done": context["done"]}})
     response = render(request, "leads/_bulk_result.html", context)
-    response.headers["HX-Trigger-After-Swap"] = trigger
-    response.headers["HX-Retarget"] = "#bulk-result"
-    response.headers["HX-Reswap"] = "innerHTML"
-    return response
+    retarget(response, "#bulk-result")
+    reswap(response, "innerHTML")
+    counts = _tab_counts(request.user)
+    return trigger_client_event(response, "accord:bulk-done", {"done": context["done"], "counts": counts}, after="swap")
 
 
 @require_POST
@@ -517,12 +678,11 @@ def _bulk_form(request: HttpRequest, name: str, form, run) -> HttpResponse:
         "lead_ids": ids,
     }
     status = 422 if form.is_bound or not ids else 200
-    if not request.headers.get("HX-Request"):
+    if not request.htmx:
         return render(request, "leads/action_form.html", context, status=status)
     response = render(request, "leads/_action_form.html", context, status=status)
-    response.headers["HX-Retarget"] = "#action-modal-body"
-    response.headers["HX-Reswap"] = "innerHTML"
-    return response
+    retarget(response, "#action-modal-body")
+    return reswap(response, "innerHTML")
 
 
 @require_POST

@@ -895,3 +895,4 @@ def kinds_create(request: HttpRequest, payload: KindIO):
 
 api.add_router("/v1", router)
 api.add_router("/v1", insights_router)
+api.add_router("/v1", "leads.scoring.scorecard_api.router")

@@ -31,7 +31,7 @@ from django.utils import timezone
 from alignment.countries import fold
 from leads.intake import writes as intake
 from leads.intake.identity import resolve_identities
-from leads.models import ImportJob
+from leads.models import ImportedLead, ImportJob
 from leads.scoring.rescoring import enqueue, rescore_leads_later
 
 logger = logging.getLogger(__name__)
@@ -824,6 +824,11 @@ def _import_chunk(job_id: int, results: list[RowResult], now: dt.datetime) -> tu
     """One chunk in one transaction: leads, then their activities; (created, updated, activities stored)."""
     with transaction.atomic():
         upserted = intake.leads_write([r.lead for r in results], now, defaults={"source": "import"})
+        # Every lead of the file's valid rows, changed or not: "See the imported leads" lists these.
+        ImportedLead.objects.bulk_create(
+            [ImportedLead(job_id=job_id, lead_id=pk, created=pk in upserted.created) for pk in upserted.ids.values()],
+            ignore_conflicts=True,  # a re-run chunk (a redelivered task) records nothing twice
+        )
         activities = [
             {"lead_id": upserted.ids[r.lead["email"].lower()], "details": {"import_job": job_id}, **r.activity}
             for r in results

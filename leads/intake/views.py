@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import csv
-
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from alignment.dictionary import TYPE_LABELS, load_dictionary
 from alignment.dictionary_services import DictionaryError
 from leads.intake import importing
 from leads.models import ImportJob
 from portal.access import Role, role_required
+from portal.downloads import csv_download
+from portal.params import page_number
 
 ImportStatus = ImportJob.Status
 
@@ -256,7 +257,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(pk)
     if job.status in (ImportStatus.UPLOADED, ImportStatus.MAPPED):
         return redirect("leads:import_preview" if job.status == ImportStatus.MAPPED else "leads:import_mapping", pk=pk)
-    page = Paginator(job.errors, 50).get_page(request.GET.get("page"))
+    page = Paginator(job.errors, 50).get_page(page_number(request))
     return render(request, "leads/import_detail.html", {"job": job, "page": page, **_progress(job)})
 
 
@@ -278,15 +279,9 @@ def _progress(job: ImportJob) -> dict:
 def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress card, polled by htmx every second while the import runs; reloads the page when done."""
     job = _job(pk)
-    response = render(request, "leads/import_progress.html", _progress(job))
     if job.status != ImportStatus.RUNNING and request.GET.get("was") == "running":
-        response["HX-Refresh"] = "true"
-    return response
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+        return HttpResponseClientRefresh()
+    return render(request, "leads/import_progress.html", _progress(job))
 
 
 @role_required(Role.MARKETING)
@@ -296,22 +291,13 @@ def import_errors(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(pk)
     if job.status in (ImportStatus.UPLOADED,):
         return redirect("leads:import_mapping", pk=pk)
-    writer = csv.writer(_Echo())
-    rows = (writer.writerow(row) for row in importing.invalid_rows_csv(job))
-    response = StreamingHttpResponse(_with_bom(rows), content_type="text/csv; charset=utf-8")
     stem = job.original_name.rsplit(".", 1)[0] or "import"
-    response["Content-Disposition"] = f'attachment; filename="{stem}-rows-to-fix.csv"'
-    return response
-
-
-def _with_bom(rows):
-    yield "\ufeff"  # Excel opens UTF-8 correctly only with a byte-order mark
-    yield from rows
+    return csv_download(importing.invalid_rows_csv(job), f"{stem}-rows-to-fix.csv")
 
 
 @role_required(Role.MARKETING)
 @require_GET
 def import_history(request: HttpRequest) -> HttpResponse:
     jobs = ImportJob.objects.select_related("created_by").order_by("-created_at", "-id")
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    page = Paginator(jobs, 25).get_page(page_number(request))
     return render(request, "leads/import_history.html", {"page": page, "upload_url": reverse("leads:import_upload")})

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0011_history_outcomes'),
+        ('leads', '0014_historical_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -18,7 +18,7 @@ from leads.scoring.evidence import Definition, Evidence, Window, evidence
 from leads.scoring.lift import lift
 from leads.scoring.outcomes import parse_outcome
 
-__all__ = ["INSIGHTS_SCOPE", "router"]
+__all__ = ["ERRORS", "INSIGHTS_SCOPE", "ErrorOut", "InvalidOut", "require_scope", "router"]
 
 INSIGHTS_SCOPE = "insights:read"
 
@@ -31,6 +31,20 @@ def require_scope(request: HttpRequest, scope: str) -> None:
     allows = getattr(token, "allows", None)
     if allows is not None and not allows(scope):
         raise HttpError(403, f"This API token lacks the “{scope}” scope.")
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+class InvalidOut(Schema):
+    detail: str
+    errors: dict[str, list[str]] = Field(
+        default_factory=dict, description="Messages per field; empty when the data, not the request, falls short."
+    )
+
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 422: InvalidOut}
 
 
 class InsightQuery(Schema):
@@ -79,7 +93,7 @@ class LiftOut(Schema):
     rows: list[LiftRowOut]
 
 
-@router.get("/insights/lift", response=LiftOut, summary="Conversion rate and lift per attribute value")
+@router.get("/insights/lift", response={200: LiftOut, **ERRORS}, summary="Conversion rate and lift per attribute value")
 def insights_lift(request: HttpRequest, query: Query[InsightQuery]):
     """Every value (or number bin, or activity kind had / did not) of every attribute, with its counts.
 
@@ -150,7 +164,11 @@ def _definition(d: Definition | None, ev: Evidence) -> dict | None:
     }
 
 
-@router.get("/insights/evidence", response=EvidenceOut, summary="How a definition would have done on outcomes")
+@router.get(
+    "/insights/evidence",
+    response={200: EvidenceOut, 404: ErrorOut, **ERRORS},
+    summary="How a definition would have done on outcomes",
+)
 def insights_evidence(request: HttpRequest, query: Query[EvidenceQuery]):
     """The Evidence panel's figures for version ``version`` (and the active version, when another)."""
     require_scope(request, INSIGHTS_SCOPE)

@@ -1,6 +1,6 @@
 // The SDR inbox and the lead page: keyboard shortcuts, the action dialog, bulk selection.
-// j/k move, Enter opens, a accepts, r recycles, x rejects, Space selects, ? shows the shortcuts;
-// on the Accepted tab c converts to SQL, w / l mark an SQL won / lost.
+// j/k move, Enter opens, a accepts, r recycles, x rejects, Space selects, u undoes the last action,
+// ? shows the shortcuts; on the Accepted tab c converts to SQL, w / l mark an SQL won / lost.
 (() => {
   "use strict";
   const ROW = "tr.inbox-row";
@@ -8,6 +8,13 @@
   const PAST = { accept: "accepted", convert: "converted", won: "marked as won", lost: "marked as lost" };
   let current = -1;
   let returnFocus = null;
+  const opening = new Set();
+  const closeWhenShown = new Set();
+  document.addEventListener("show.bs.modal", (event) => opening.add(event.target));
+  document.addEventListener("shown.bs.modal", (event) => {
+    opening.delete(event.target);
+    if (closeWhenShown.delete(event.target)) bootstrap.Modal.getOrCreateInstance(event.target).hide();
+  });
 
   const rows = () => Array.from(document.querySelectorAll(ROW));
   const modalEl = () => document.getElementById("action-modal");
@@ -64,16 +71,63 @@
     else control.click();
   }
 
+  // Keys typed into a field are text; a checkbox is not a text field, so shortcuts keep working after a click on one.
   function typing(target) {
-    return target.closest("input, textarea, select, [contenteditable=true]") !== null;
+    return target.closest("textarea, select, [contenteditable=true], input:not([type=checkbox]):not([type=radio])") !== null;
+  }
+
+  function toggleCurrent() {
+    const box = (currentRow() || select(0)) && currentRow().querySelector("input[type=checkbox]");
+    if (box) {
+      box.checked = !box.checked;
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  }
+
+  // The tab badges and "N leads on this page" after rows left the page in place.
+  function updateCounts(counts) {
+    Object.entries(counts || {}).forEach(([tab, count]) => {
+      const badge = document.querySelector(`[data-testid="tab-${tab}"] .badge`);
+      if (badge) badge.textContent = count;
+    });
+    const shown = document.getElementById("page-count");
+    if (shown) {
+      const n = rows().length;
+      shown.querySelector("[data-count]").textContent = String(n);
+      shown.querySelector("[data-plural]").textContent = n === 1 ? "" : "s";
+    }
+  }
+
+  // An action's message offers Undo for a few seconds, then the offer goes (the server refuses late undos too).
+  let undoTimer = null;
+  function armUndo() {
+    clearTimeout(undoTimer);
+    const toast = document.querySelector("#messages [data-undo-until]");
+    if (!toast) return;
+    undoTimer = setTimeout(() => toast.querySelector("[data-testid=undo-form]")?.remove(), 1000 * Number(toast.dataset.undoUntil));
+  }
+  function undo() {
+    const button = document.querySelector('#messages [data-action="undo"]');
+    if (button) button.click();
+    else say("Nothing to undo.");
+  }
+
+  function focusField() {
+    const body = document.getElementById("action-modal-body");
+    const field = body && body.querySelector(".is-invalid, select, input:not([type=hidden]), textarea");
+    if (field) field.focus();
   }
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const open = document.querySelector(".modal.show");
     if (open) {
-      // Esc closes a dialog even before it has taken the focus (during its opening animation).
-      if (event.key === "Escape") bootstrap.Modal.getOrCreateInstance(open).hide();
+      // Esc closes a dialog even during its opening animation, when Bootstrap ignores hide():
+      // the dialog then closes as soon as it is shown.
+      if (event.key === "Escape") {
+        if (opening.has(open)) closeWhenShown.add(open);
+        else bootstrap.Modal.getOrCreateInstance(open).hide();
+      }
       return;
     }
     if (typing(event.target)) return;
@@ -100,13 +154,13 @@
         event.preventDefault();
         window.location.assign(row.dataset.href);
       }
-    } else if (inInbox && key === " " && event.target.matches(ROW)) {
+    } else if (inInbox && key === " " && !event.target.matches("input, button, a")) {
+      // Space on the page or a row selects the highlighted lead; it never scrolls the queue away.
       event.preventDefault();
-      const box = currentRow() && currentRow().querySelector("input[type=checkbox]");
-      if (box) {
-        box.checked = !box.checked;
-        box.dispatchEvent(new Event("change", { bubbles: true }));
-      }
+      toggleCurrent();
+    } else if (key === "u") {
+      event.preventDefault();
+      undo();
     } else if (Object.hasOwn(KEY_ACTIONS, key)) {
       if (inInbox && current < 0) select(0);
       event.preventDefault();
@@ -155,6 +209,9 @@
     const el = modalEl();
     if (el) bootstrap.Modal.getOrCreateInstance(el).hide();
     const detail = event.detail || {};
+    updateCounts(detail.counts);
+    refreshBulk();
+    armUndo();
     if (rows().length || document.getElementById("queue")) {
       const row = select(current);
       say(detail.error ? detail.error : `Done. ${row ? "Next: " + rowName(row) : "The queue is empty."}`);
@@ -167,20 +224,32 @@
     const el = modalEl();
     if (el) bootstrap.Modal.getOrCreateInstance(el).hide();
     (event.detail.done || []).forEach((pk) => document.getElementById(`lead-row-${pk}`)?.remove());
+    updateCounts(event.detail.counts);
     refreshBulk();
     select(current, false);
   });
 
+  // An undone lead comes back into a queue whose order the page no longer knows: reload the queue.
+  document.body.addEventListener("accord:undone", (event) => {
+    updateCounts((event.detail || {}).counts);
+    if (document.getElementById("queue")) {
+      htmx.ajax("GET", window.location.href, { target: "#queue", swap: "outerHTML" });
+    }
+  });
+
+  // The dialog's first field takes the focus, whether the form arrives before or after the dialog's
+  // opening animation ends (Bootstrap focuses the dialog itself when it is shown).
+  document.addEventListener("shown.bs.modal", (event) => {
+    if (event.target.id === "action-modal") focusField();
+  });
   document.addEventListener("htmx:afterSwap", (event) => {
     const target = event.detail.target;
-    if (target && target.id === "action-modal-body") {
-      const field = target.querySelector(".is-invalid, select, input:not([type=hidden]), textarea");
-      if (field) field.focus();
-    }
+    if (target && target.id === "action-modal-body") focusField();
     if (target && target.id === "queue") {
       current = -1;
       refreshBulk();
     }
+    if (target && target.id === "messages") armUndo();
   });
   document.addEventListener("hidden.bs.modal", () => {
     const back = currentRow() || (returnFocus && document.body.contains(returnFocus) ? returnFocus : null);

@@ -29,6 +29,10 @@ def test_the_served_openapi_document_is_valid_and_names_every_endpoint(client):
         "/api/v1/attributes",
         "/api/v1/attributes/{key}",
         "/api/v1/activity-kinds",
+        "/api/v1/insights/lift",
+        "/api/v1/insights/evidence",
+        "/api/v1/insights/scorecard",
+        "/api/v1/insights/scorecard/{job_id}",
     }
     batch = document["paths"]["/api/v1/activities"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert batch["properties"]["activities"]["maxItems"] == 1000

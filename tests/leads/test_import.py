@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -411,3 +412,18 @@ def test_the_history_lists_imports_with_a_constant_number_of_queries(leader, mar
 
 def test_the_history_has_an_empty_state(leader):
     assert "No file has been imported yet" in leader.get(reverse("leads:import_history")).content.decode()
+
+
+def test_see_the_imported_leads_lists_exactly_that_imports_leads(leader):
+    existing = LeadFactory(email="grace@navy.example", source="website")
+    LeadFactory(email="bystander@elsewhere.example", source="import")  # imported by an earlier file
+    first = _import(leader, "email,first_name\nada@one.example,Ada\ngrace@navy.example,Grace\n")
+    _import(leader, "email,first_name\nlin@two.example,Lin\n", name="second.csv")
+
+    page = leader.get(reverse("leads:import_detail", args=[first.pk]))
+    link = re.search(r'href="([^"]+)" data-testid="imported-leads"', page.content.decode()).group(1)
+    listed = leader.get(link.replace("&amp;", "&"))
+
+    emails = sorted(lead.email for lead in listed.context["page"].object_list)
+    assert emails == ["ada@one.example", existing.email]
+    assert "leads.csv" in listed.content.decode()  # the page says which import it lists

@@ -168,11 +168,39 @@ def test_filters_narrow_the_queue(login, version, team, sdr):
     assert b"No MQL matches these filters" in empty.content
 
 
-def test_a_bad_filter_value_is_ignored_not_an_error(login, version, team, sdr):
-    lead = MqlFactory(team=team, owner=sdr)
-    response = login(sdr).get(reverse("leads:inbox"), {"grade": "Z", "persona": "abc"})
-    assert response.status_code == 200
+@pytest.mark.parametrize(
+    "text", ["Leo Baker", "leo baker", "baker leo", "Baker Acme", "leo.baker@acme.example", "Acme"]
+)
+def test_search_finds_a_lead_by_full_name_email_or_company(login, version, team, sdr, text):
+    leo = MqlFactory(
+        team=team,
+        owner=sdr,
+        first_name="Leo",
+        last_name="Baker",
+        email="leo.baker@acme.example",
+        account=AccountFactory(name="Acme Robotics"),
+    )
+    MqlFactory(team=team, owner=sdr, first_name="Leo", last_name="Stone", account=AccountFactory(name="Other"))
+    MqlFactory(team=team, owner=sdr, first_name="Ann", last_name="Baker", account=AccountFactory(name="Third"))
+    client = login(sdr)
+    assert _row_ids(client.get(reverse("leads:inbox"), {"q": text})) == [leo.pk]
+    listed = client.get(reverse("leads:lead_list"), {"q": text})
+    assert [lead.pk for lead in listed.context["page"].object_list] == [leo.pk]
+
+
+def test_a_bad_filter_value_is_refused_with_a_message_and_the_others_apply(login, version, team, sdr):
+    lead = MqlFactory(team=team, owner=sdr, grade="A")
+    MqlFactory(team=team, owner=sdr, grade="B")
+    response = login(sdr).get(reverse("leads:inbox"), {"grade": "A", "persona": "abc"})
+    assert response.status_code == 400
+    assert "Persona" in response.content.decode() and 'data-testid="filter-errors"' in response.content.decode()
     assert _row_ids(response) == [lead.pk]
+
+
+def test_an_unknown_tab_is_refused_with_a_message(login, version, team, sdr):
+    response = login(sdr).get(reverse("leads:inbox"), {"tab": "everything"})
+    assert response.status_code == 400
+    assert "“tab” must be one of" in response.content.decode()
 
 
 def test_keyset_pages_walk_the_whole_queue_once(login, version, team, sdr):
@@ -199,10 +227,12 @@ def test_keyset_pages_walk_the_whole_queue_once(login, version, team, sdr):
     assert seen == [x.pk for x in expected]
 
 
-def test_a_malformed_cursor_shows_the_first_page(login, version, team, sdr):
+def test_a_malformed_cursor_shows_the_first_page_and_says_so(login, version, team, sdr):
     lead = MqlFactory(team=team, owner=sdr)
     assert decode_cursor("garbage") is None
-    assert _row_ids(login(sdr).get(reverse("leads:inbox"), {"after": "garbage"})) == [lead.pk]
+    response = login(sdr).get(reverse("leads:inbox"), {"after": "garbage"})
+    assert response.status_code == 400 and "link is damaged" in response.content.decode()
+    assert _row_ids(response) == [lead.pk]
 
 
 def test_rows_show_the_top_three_reasons_and_persona(login, version, team, sdr):
