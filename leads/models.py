@@ -174,7 +174,8 @@ class Lead(models.Model):
     # A database default too: bulk loads that write their own INSERTs leave it out.
     attributes = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
 
-    source = models.CharField(max_length=60, blank=True)
+    # The built-in sources label themselves; the Data page may add others (shown as stored).
+    source = models.CharField(max_length=60, choices=vocab.SOURCES, blank=True)
     campaign = models.CharField(max_length=120, blank=True)
 
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
