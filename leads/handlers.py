@@ -8,9 +8,8 @@ from django.db import transaction
 def queue_rescore_on_publish(sender, version_id: int, **kwargs) -> None:
     """``agreement_published`` → record the full rescore in the publish's transaction; queue its chunks
     once it commits (lost, the sweeper queues them when their lease expires)."""
-    from leads import tasks
     from leads.scoring import rescoring
 
     job = rescoring.rescore_job_start(version_id=version_id)
     if job is not None:
-        transaction.on_commit(lambda: rescoring.enqueue(tasks.rescore_job_wake, job.id))
+        transaction.on_commit(lambda: rescoring.enqueue("leads.tasks.rescore_job_wake", job.id))

@@ -157,9 +157,21 @@ class StrictIn(pydantic.BaseModel):
 _MAX = intake.MAX_LENGTHS  # the columns' limits, shared with the CSV import
 
 
+def _iso_text_only(value: Any) -> Any:
+    """Dates arrive as ISO 8601 text: pydantic would also read a bare number as a Unix time."""
+    if value is not None and not isinstance(value, str | dt.datetime):
+        raise PydanticCustomError("datetime_type", "Give the date as an ISO 8601 string.")
+    return value
+
+
 class HistoryStepIn(StrictIn):
     stage: str = Field(description="One of " + ", ".join(HISTORY_STAGES) + ".", examples=["won"])
     at: dt.datetime = Field(description="When the lead reached it (ISO 8601, not in the future).")
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_iso_text(cls, value: Any) -> Any:
+        return _iso_text_only(value)
 
 
 def _dictionary(info: ValidationInfo) -> Dictionary:
@@ -227,6 +239,11 @@ class LeadIn(StrictIn):
         '{"stage": "won", "at": "2025-04-10"}]. Stored as historical transitions: evidence reads them, '
         "SLA figures never do. Needs created_at.",
     )
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _created_iso_text(cls, value: Any) -> Any:
+        return _iso_text_only(value)
 
     @field_validator("created_at")
     @classmethod

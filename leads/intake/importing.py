@@ -812,9 +812,7 @@ def import_job_start(*, job: ImportJob, in_background: bool | None = None) -> bo
         job.save(update_fields=["status"])
         in_background = runs_in_background(job) if in_background is None else in_background
         if in_background:
-            from leads import tasks
-
-            transaction.on_commit(lambda: enqueue(tasks.import_csv, job.pk))
+            transaction.on_commit(lambda: enqueue("leads.tasks.import_csv", job.pk))
     if not in_background:
         import_job_run(job_id=job.pk)
     return in_background

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -36,6 +37,7 @@ from leads.scoring.lift import SMALL_SAMPLE as LIFT_SMALL_SAMPLE
 from leads.scoring.lift import lift, suggestion_rule_add
 from leads.scoring.outcomes import can_edit_outcome, outcome_choices, outcome_set, parse_outcome
 from portal.access import EVERYONE, LEADERS, has_role, role_required
+from portal.params import WHOLE
 
 WINDOW_DAYS = (90, 180, 365, 0)  # 0: all history
 DEFAULT_WINDOW_DAYS = 365  # one default for Evidence and Suggestions
@@ -46,13 +48,12 @@ class BadParameter(ValueError):
 
 
 def _int_param(request: HttpRequest, name: str, default: int | None) -> int | None:
-    raw = request.GET.get(name, "")
+    raw = request.GET.get(name, "").strip()
     if raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadParameter(f"“{name}” must be a whole number, not “{raw}”.") from None
+    if not WHOLE.fullmatch(raw):  # no sign, no overflow: an id, a version, a number of days
+        raise BadParameter(f"“{name}” must be a whole number, not “{raw}”.")
+    return int(raw)
 
 
 def _date_param(request: HttpRequest, name: str) -> dt.date | None:
@@ -286,11 +287,10 @@ def suggestion_add_rule(request: HttpRequest) -> HttpResponse:
 
 
 def _int_param_post(request: HttpRequest, name: str) -> int:
-    raw = request.POST.get(name, "")
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadParameter(f"“{name}” must be a whole number, not “{raw}”.") from None
+    raw = request.POST.get(name, "").strip()
+    if not re.fullmatch(r"-?\d{1,9}", raw):  # points may be negative
+        raise BadParameter(f"“{name}” must be a whole number, not “{raw}”.")
+    return int(raw)
 
 
 def _error_text(exc: Exception) -> str:

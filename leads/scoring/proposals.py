@@ -58,10 +58,9 @@ def scorecard_job_create(*, params: dict, user=None, version: AgreementVersion |
     now = timezone.now()
     if population(window=request.window, outcome=request.outcome, now=now).count() <= INLINE_LEADS:
         return scorecard_job_run(job_id=job.pk)
-    from leads import tasks
     from leads.scoring.rescoring import enqueue
 
-    transaction.on_commit(lambda: enqueue(tasks.scorecard_fit, job.pk))
+    transaction.on_commit(lambda: enqueue("leads.tasks.scorecard_fit", job.pk))
     return job
 
 

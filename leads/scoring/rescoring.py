@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
@@ -620,7 +621,13 @@ def rescore_leads(
 
 def enqueue(task, *args) -> bool:
     """``task.delay(*args)``, tolerating a broker outage: what it would have done is recorded in the
-    database (a rescore request, a chunk's lease), and the sweeper queues it again. False when not sent."""
+    database (a rescore request, a chunk's lease), and the sweeper queues it again. False when not sent.
+
+    Services name their task (``"leads.tasks.rescore_requested"``) instead of importing the tasks
+    module, which imports them: the Celery registry (filled in ``LeadsConfig.ready``) finds it.
+    """
+    if isinstance(task, str):
+        task = current_app.tasks[task]
     try:
         task.delay(*args)
     except BrokerError:
@@ -657,11 +664,9 @@ def rescore_request(*, lead_ids: Iterable[int], now: dt.datetime | None = None) 
 def rescore_leads_later(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
     """``rescore_request`` and a wake-up call for a worker once the transaction commits (lost, the
     sweeper sends another). Returns the leads marked."""
-    from leads import tasks
-
     marked = rescore_request(lead_ids=lead_ids, now=now)
     if marked:
-        transaction.on_commit(lambda: enqueue(tasks.rescore_requested))
+        transaction.on_commit(lambda: enqueue("leads.tasks.rescore_requested"))
     return marked
 
 

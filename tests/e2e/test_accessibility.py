@@ -50,7 +50,7 @@ PAGES = {
 def _a_weekly_report() -> WeeklyReport:
     team = Team.objects.order_by("id").first()
     year, week = sla_services.previous_iso_week(now=timezone.now(), tz=dt.UTC)
-    return sla_services.report_generate(team_id=team.pk, iso_year=year, iso_week=week, send=False)
+    return sla_services.report_generate(team_id=team.pk, iso_year=year, iso_week=week)
 
 
 @pytest.fixture

@@ -195,7 +195,7 @@ def test_the_weekly_report_fits_a_phone(new_page, log_in, shot, live_server):
             ("sal" if i % 2 else "rejected", at + dt.timedelta(hours=2), sdrs[i % 3], "bad_fit" if i % 2 == 0 else ""),
         )
     year, week = sla_services.previous_iso_week(now=timezone.now(), tz=dt.UTC)
-    report = sla_services.report_generate(team_id=team.pk, iso_year=year, iso_week=week, send=False)
+    report = sla_services.report_generate(team_id=team.pk, iso_year=year, iso_week=week)
     phone = new_page(width=390, height=844)
     log_in(phone, "manager")
     phone.goto(f"{live_server.url}/sla/reports/{report.pk}/")

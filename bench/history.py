@@ -1,0 +1,174 @@
+"""Benchmark of history and outcomes: importing past leads, then Evidence and Suggestions over them.
+
+Usage: DATABASE_URL=postgres://… python bench/history.py --leads 100000 [--activities-per-lead 3]
+
+1. Import: ``--leads`` past leads spread over two years, each with its real ``created_at`` and, for
+   about a third, a path to SQL and won (a few lost, rejected or disqualified), plus
+   ``--activities-per-lead`` dated activities each — through the real import path
+   (``leads.intake.writes.leads_upsert`` with ``leads.intake.history`` paths, in batches of 1,000
+   as the batch API sends them, then ``activities_ingest``). Rescoring requests are recorded but
+   not drained (a worker's job, not part of an import).
+2. Evidence (``leads.scoring.evidence.evidence``) of the default definition against outcomes over
+   all history, and Suggestions (``leads.scoring.lift.lift``) on every attribute.
+
+Works in a scratch database ``<name>_history_bench`` next to ``DATABASE_URL``'s (created, then
+dropped unless ``--keep``). Prints figures and ends with one JSON line
+``{"leads": N, "activities": M, "import_s": …, "leads_per_s": …, "evidence_s": …, "suggestions_s": …}``.
+Never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+INDUSTRIES = ("Hospitality", "Software", "Retail", "Logistics", "Education", "Healthcare", "Manufacturing")
+SOURCES = ("website", "event", "referral", "paid_search", "partner")
+SENIORITIES = ("c_level", "vp", "director", "manager", "individual", "")
+KINDS = ("web_visit", "email_open", "email_click", "pricing_page_visit", "demo_request", "webinar_attended")
+
+
+def _lead(rng: random.Random, i: int, now: dt.datetime) -> dict:
+    created = now - dt.timedelta(days=rng.uniform(30, 730), hours=rng.uniform(0, 23))
+    industry = rng.choice(INDUSTRIES)
+    seniority = rng.choice(SENIORITIES)
+    # A planted truth: senior people in software and logistics convert more often.
+    p = 0.2 + 0.25 * (industry in ("Software", "Logistics")) + 0.15 * (seniority in ("c_level", "vp", "director"))
+    history = []
+    if rng.random() < p:
+        history = [
+            {"stage": "mql", "at": created + dt.timedelta(days=rng.uniform(0, 5))},
+            {"stage": "sql", "at": created + dt.timedelta(days=rng.uniform(6, 20))},
+        ]
+        if rng.random() < 0.6:
+            history.append({"stage": "won", "at": created + dt.timedelta(days=rng.uniform(21, 29))})
+    elif rng.random() < 0.1:
+        history = [{"stage": rng.choice(["rejected", "disqualified"]), "at": created + dt.timedelta(days=2)}]
+    return {
+        "email": f"past.lead{i}@company{i % 40_000}.example",
+        "first_name": "Past",
+        "last_name": f"Lead {i}",
+        "industry": industry,
+        "seniority": seniority,
+        "source": rng.choice(SOURCES),
+        "employees": rng.choice([8, 40, 180, 900, 4000, 20000]),
+        "created_at": created,
+        "history": history,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--activities-per-lead", type=int, default=3)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    from bench.scratch import recreate_database
+
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/accord")
+    base, _, name = admin_url.rpartition("/")
+    scratch = f"{name}_history_bench"
+    recreate_database(admin_url, scratch)
+    os.environ["DATABASE_URL"] = f"{base}/{scratch}"
+    os.environ.pop("REDIS_URL", None)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from alignment.spec import default_spec
+    from leads.intake.history import clean_history
+    from leads.intake.writes import ActivityItem, activities_ingest, leads_write
+    from leads.models import Activity, Lead, Transition
+    from leads.scoring.evidence import Window, evidence
+    from leads.scoring.lift import lift
+    from leads.scoring.outcomes import parse_outcome
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(42)
+    now = timezone.now()
+    print(f"Importing {args.leads:,} past leads with {args.activities_per_lead} activities each …", flush=True)
+    started = time.perf_counter()
+    lead_time = activity_time = 0.0
+    for start in range(0, args.leads, 1000):
+        rows = [_lead(rng, i, now) for i in range(start, min(start + 1000, args.leads))]
+        for row in rows:
+            row["history"] = clean_history(row["history"], created_at=row["created_at"], now=now)
+        t0 = time.perf_counter()
+        from django.db import transaction
+
+        with transaction.atomic():
+            leads_write(rows, now)
+        t1 = time.perf_counter()
+        items = []
+        for row in rows:
+            for _ in range(args.activities_per_lead):
+                at = row["created_at"] + dt.timedelta(days=rng.uniform(-10, 14))
+                items.append(
+                    ActivityItem(index=len(items), kind=rng.choice(KINDS), occurred_at=min(at, now), email=row["email"])
+                )
+        activities_ingest(items=items, now=now)
+        lead_time += t1 - t0
+        activity_time += time.perf_counter() - t1
+        if (start // 1000) % 100 == 99:
+            print(f"  {start + 1000:,} leads, {time.perf_counter() - started:.0f} s", flush=True)
+    import_s = time.perf_counter() - started
+    leads = Lead.objects.count()
+    activities = Activity.objects.count()
+    print(
+        f"  imported {leads:,} leads, {activities:,} activities, {Transition.objects.count():,} transitions in "
+        f"{import_s:.1f} s ({leads / import_s:,.0f} leads/s; leads {lead_time:.1f} s, activities {activity_time:.1f} s)"
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+
+    outcome = parse_outcome("sql")
+    spec = default_spec()
+    started = time.perf_counter()
+    ev = evidence(draft_spec=spec, active_spec=None, window=Window(), outcome=outcome)
+    evidence_s = time.perf_counter() - started
+    print(
+        f"  evidence over all history: {evidence_s:.2f} s — {ev.leads:,} leads, {ev.converted:,} converted, "
+        f"{ev.draft.mqls:,} would-be MQLs capturing {100 * (ev.draft.captured or 0):.0f} %"
+    )
+    started = time.perf_counter()
+    result = lift(window=Window(), outcome=outcome, spec=spec)
+    suggestions_s = time.perf_counter() - started
+    attributes = len({r.attribute for r in result.rows})
+    print(f"  suggestions: {suggestions_s:.2f} s — {len(result.rows)} rows over {attributes} attributes and kinds")
+
+    connection.close()
+    if not args.keep:
+        recreate_database(admin_url, scratch, drop_only=True)
+    print(
+        json.dumps(
+            {
+                "leads": leads,
+                "activities": activities,
+                "import_s": round(import_s, 1),
+                "leads_per_s": round(leads / import_s),
+                "evidence_s": round(evidence_s, 2),
+                "suggestions_s": round(suggestions_s, 2),
+                "attributes": attributes,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
