@@ -16,11 +16,13 @@ from django import forms
 from django.forms import formset_factory
 
 from alignment import spec as vocab
+from alignment.countries import fold
+from alignment.dictionary import Dictionary, builtin_dictionary
 from alignment.models import Persona
 from alignment.public_holidays import parse_holiday_text
 from alignment.validation import MAX_POINTS, MQL_THRESHOLD_RANGE, Errors
 
-FIELD_CHOICES = [(f.key, f.label) for f in vocab.FIELDS.values()]
+FIELD_CHOICES = [(f.key, f.label) for f in vocab.FIELDS.values()]  # replaced per form by the dictionary's
 NUMBER_SPLIT = re.compile(r"\s*(?:,|;|\bto\b|–|—)\s*")
 TEXT_SPLIT = re.compile(r"\s*[,;\n]\s*")
 RULE_PREFIXES = {"fit": "f", "ko": "k", "beh": "b"}
@@ -45,22 +47,20 @@ def _number(token: str):
     return int(value) if value.is_integer() else value
 
 
-def choice_labels(field: str, personas: list[Persona]) -> list[str]:
-    """What a person may type as a value of ``field`` (shown as a hint and a datalist)."""
+def choice_labels(field: str, personas: list[Persona], dictionary: Dictionary | None = None) -> list[str]:
+    """What a person may pick as a value of ``field`` (a searchable list next to the field)."""
     if field == "persona":
         return [p.name for p in personas if p.archived_at is None]
-    definition = vocab.FIELDS[field]
-    return [label for _, label in definition.choices]
+    attribute = (dictionary or builtin_dictionary()).attributes[field]
+    return [c.label for c in attribute.choices if not c.archived]
 
 
-def format_values(field: str, values: list, personas: list[Persona]) -> str:
+def format_values(field: str, values: list, personas: list[Persona], dictionary: Dictionary | None = None) -> str:
     """A rule's values as the editor shows them: labels, comma-separated."""
     if field == "persona":
         names = {p.pk: p.name for p in personas}
         return ", ".join(names.get(int(v), str(v)) if str(v).isdigit() else str(v) for v in values)
-    definition = vocab.FIELDS.get(field)
-    labels = dict(definition.choices) if definition else {}
-    return ", ".join(str(labels.get(v, v)) for v in values)
+    return ", ".join((dictionary or builtin_dictionary()).value_label(field, v) for v in values)
 
 
 class ConditionForm(forms.Form):
@@ -76,9 +76,15 @@ class ConditionForm(forms.Form):
         help_text="Separate values with commas. Numbers: one value, or low, high for 'is between'.",
     )
 
-    def __init__(self, *args, personas: list[Persona] | None = None, **kwargs):
+    def __init__(self, *args, personas: list[Persona] | None = None, dictionary: Dictionary | None = None, **kwargs):
         self.personas = personas or []
+        self.dictionary = dictionary or builtin_dictionary()
         super().__init__(*args, **kwargs)
+        # Every live attribute of the organisation; a rule keeps an archived one it already names.
+        current = self.initial.get("field") or self.data.get(self.add_prefix("field"))
+        self.fields["field"].choices = [
+            (a.key, a.label) for a in self.dictionary.attributes.values() if not a.archived or a.key == current
+        ]
 
     def clean(self):
         data = super().clean()
@@ -89,10 +95,13 @@ class ConditionForm(forms.Form):
         return data
 
     def _parse_values(self, field: str, operator: str, raw: str) -> list:
-        if operator in ("known", "unknown"):
+        operator = vocab.canonical_operator(operator)
+        if operator in ("known", "unknown", "is_true", "is_false"):
             return []
-        definition = vocab.FIELDS[field]
-        if definition.kind == "number":
+        definition = self.dictionary.attributes[field]
+        if operator in ("before", "after"):
+            return [raw.strip()] if raw.strip() else []
+        if definition.type == "number" or operator == "within_days":
             tokens = [t for t in NUMBER_SPLIT.split(raw.strip()) if t]
             numbers = []
             for token in tokens:
@@ -114,12 +123,9 @@ class ConditionForm(forms.Form):
                 else:
                     self.add_error("values", f"No active persona is called '{token}'.")
             return ids
-        if definition.kind == "choice":
-            lookup = {}
-            for key, label in definition.choices:
-                lookup[str(key).lower()] = key
-                lookup[str(label).lower()] = key
-            return [lookup.get(t.lower(), t) for t in tokens]
+        if definition.type in ("choice", "multi_choice"):
+            lookup = self.dictionary.choice_lookup(field)
+            return [lookup.get(fold(t), t) for t in tokens]
         if field == "email_domain":
             return [t.lower().lstrip("@") for t in tokens]
         return tokens
@@ -162,8 +168,14 @@ class BehaviourRuleForm(forms.Form):
         required=False, label="Half-life (days)", help_text="Optional decay; empty = none."
     )
 
-    def __init__(self, *args, personas=None, **kwargs):
+    def __init__(self, *args, personas=None, dictionary: Dictionary | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        current = self.initial.get("kind") or self.data.get(self.add_prefix("kind"))
+        self.fields["kind"].choices = [
+            (k.key, k.label)
+            for k in (dictionary or builtin_dictionary()).kinds.values()
+            if not k.archived or k.key == current
+        ]
 
     def to_spec(self) -> dict:
         data = self.cleaned_data
@@ -195,7 +207,7 @@ class ReasonForm(forms.Form):
     label = forms.CharField(max_length=80)
     description = forms.CharField(max_length=300, required=False)
 
-    def __init__(self, *args, personas=None, **kwargs):
+    def __init__(self, *args, personas=None, dictionary=None, **kwargs):
         super().__init__(*args, **kwargs)
 
     def to_spec(self) -> dict:
@@ -320,9 +332,10 @@ RULE_SECTIONS = {
 }
 
 
-def rule_initial(section: str, rule: dict, personas: list[Persona]) -> dict:
+def rule_initial(section: str, rule: dict, personas: list[Persona], dictionary: Dictionary | None = None) -> dict:
     if section in ("fit", "ko"):
-        return {**rule, "values": format_values(rule.get("field", ""), rule.get("values") or [], personas)}
+        values = format_values(rule.get("field", ""), rule.get("values") or [], personas, dictionary)
+        return {**rule, "values": values}
     return dict(rule)
 
 
@@ -340,12 +353,15 @@ def blank_row(section: str) -> dict:
 class SpecEditor:
     """All sections of the spec as forms; ``build()`` after ``is_valid()`` gives the edited spec."""
 
-    def __init__(self, *, spec: dict, personas: list[Persona], data=None, revision: int = 1):
+    def __init__(
+        self, *, spec: dict, personas: list[Persona], data=None, revision: int = 1, dictionary: Dictionary | None = None
+    ):
         self.personas = personas
-        kwargs = {"form_kwargs": {"personas": personas}}
+        self.dictionary = dictionary or builtin_dictionary()
+        kwargs = {"form_kwargs": {"personas": personas, "dictionary": self.dictionary}}
         self.formsets = {}
         for prefix, (section, formset_class) in RULE_SECTIONS.items():
-            initial = [rule_initial(prefix, r, personas) for r in spec.get(section, [])]
+            initial = [rule_initial(prefix, r, personas, self.dictionary) for r in spec.get(section, [])]
             self.formsets[prefix] = formset_class(data, prefix=prefix, initial=initial, **kwargs)
         bands = {b.get("grade"): b for b in spec.get("grade_bands", [])}
         self.grades = GradeBandFormSet(

@@ -226,3 +226,116 @@ class PersonaComment(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+
+# --- The data dictionary: the organisation's attributes, their values and its activity kinds ------
+
+
+class Attribute(models.Model):
+    """A fact rules, filters and intake speak of. Built-in ones live in their own columns; the
+    organisation's own live in the ``attributes`` JSON of the lead or the account."""
+
+    class Object(models.TextChoices):
+        LEAD = "lead", "Lead"
+        ACCOUNT = "account", "Account"
+
+    class Type(models.TextChoices):
+        CHOICE = "choice", "Choice"
+        MULTI_CHOICE = "multi_choice", "Multiple choice"
+        NUMBER = "number", "Number"
+        YES_NO = "yes_no", "Yes / no"
+        DATE = "date", "Date"
+        TEXT = "text", "Text"
+
+    key = models.SlugField(max_length=60, unique=True, help_text="Stable name rules and integrations use.")
+    label = models.CharField(max_length=120)
+    help = models.TextField(blank=True)
+    object = models.CharField(max_length=10, choices=Object.choices, default=Object.LEAD)
+    type = models.CharField(max_length=15, choices=Type.choices)
+    before_contact = models.BooleanField(
+        default=True, help_text="Known before first contact (off: filled in by sales, kept out of evidence)."
+    )
+    builtin = models.BooleanField(default=False, help_text="Stored in its own column of the lead or account.")
+    archived = models.BooleanField(default=False)
+    order = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "key"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class AttributeChoice(models.Model):
+    """One value of a choice attribute; ``aliases`` are other spellings intake maps onto it."""
+
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="choices")
+    value = models.CharField(max_length=200)
+    label = models.CharField(max_length=200)
+    aliases = models.JSONField(default=list, blank=True)
+    archived = models.BooleanField(default=False)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["attribute", "order", "id"]
+        constraints = [
+            # Values compare case-insensitively everywhere (rules, intake, merges).
+            models.UniqueConstraint("attribute", models.functions.Lower("value"), name="attribute_choice_value_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ActivityKind(models.Model):
+    """Something a lead can do; behaviour rules score kinds, intake refuses kinds not listed."""
+
+    key = models.SlugField(max_length=30, unique=True)
+    label = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    aliases = models.JSONField(default=list, blank=True)
+    archived = models.BooleanField(default=False)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "key"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Country(models.Model):
+    """An ISO 3166-1 country and the sales region rules on "region" compare (editable)."""
+
+    code = models.CharField(max_length=2, unique=True)
+    name = models.CharField(max_length=120)
+    aliases = models.JSONField(default=list, blank=True)
+    region = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "countries"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DictionaryChange(models.Model):
+    """Append-only record of every edit of the dictionary: who, when, what."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=30)
+    subject = models.CharField(max_length=200, help_text="The attribute, choice or activity kind changed.")
+    summary = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["at"], name="dictionary_change_at_idx")]
+
+    def __str__(self) -> str:
+        return self.summary

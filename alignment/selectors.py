@@ -6,6 +6,7 @@ from django.db.models import Count, Max, Prefetch, Q
 
 from alignment import diff as spec_diff
 from alignment import spec as vocab
+from alignment.dictionary import load_dictionary
 from alignment.models import AgreementEvent, AgreementRevision, AgreementVersion, Comment, Persona, SignOff
 from alignment.services import OPEN_STATUSES, SIDE_ROLES, active_persona_ids, persona_names
 from alignment.validation import validate_spec
@@ -107,7 +108,7 @@ def open_draft_summary() -> dict | None:
         "version": draft,
         "signatures": signature_slots(draft),
         "comments": comment_counts(draft),
-        "problems": validate_spec(draft.spec, persona_ids=active_persona_ids()),
+        "problems": validate_spec(draft.spec, persona_ids=active_persona_ids(), dictionary=load_dictionary()),
         "changes": changes,
         "last_revision": latest_revision(draft),
     }

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alignment import diff as spec_diff
+from alignment.dictionary import load_dictionary
 from alignment.merge import Conflict, merge_specs
 from alignment.models import (
     AgreementEvent,
@@ -231,7 +232,7 @@ def draft_save(
             if merge.conflicts:
                 raise MergeConflict(conflicts=merge.conflicts, current_revision=version.revision, others=merged_with)
             result_spec = merge.spec
-        ensure_valid(result_spec, persona_ids=active_persona_ids())
+        ensure_valid(result_spec, persona_ids=active_persona_ids(), dictionary=load_dictionary())
         if result_spec == version.spec:
             return SaveResult(version=version, saved=False, merged=bool(merged_with), merged_with=merged_with)
         names = persona_names()
@@ -333,7 +334,7 @@ def draft_propose(*, version: AgreementVersion, user) -> AgreementVersion:
             raise AgreementError("This draft is already proposed for sign-off.")
         if version.status != Status.DRAFT:
             raise AgreementError(f"Only a draft can be proposed; version {version.number} is {version.status}.")
-        ensure_valid(version.spec, persona_ids=active_persona_ids())
+        ensure_valid(version.spec, persona_ids=active_persona_ids(), dictionary=load_dictionary())
         version.status = Status.PROPOSED
         version.proposed_at = timezone.now()
         version.save(update_fields=["status", "proposed_at", "updated_at"])

@@ -218,14 +218,33 @@ OPERATORS = (
     ("contains", "contains"),
     ("known", "is known"),
     ("unknown", "is unknown"),
+    ("has_any", "has any of"),
+    ("has_all", "has all of"),
+    ("has_none", "has none of"),
+    ("is_true", "is yes"),
+    ("is_false", "is no"),
+    ("within_days", "is within the last"),
+    ("before", "is before"),
+    ("after", "is after"),
 )
 OPERATOR_LABELS = dict(OPERATORS)
-# Which operators make sense for which kind of field.
+# Other names an operator is written with (the API's words for number bounds).
+OPERATOR_SYNONYMS = {"at_least": "gte", "at_most": "lte"}
+# Which operators make sense for which type of attribute.
 OPERATORS_FOR_KIND = {
     "choice": ("in", "not_in", "known", "unknown"),
-    "text": ("in", "not_in", "contains", "known", "unknown"),
+    "multi_choice": ("has_any", "has_all", "has_none", "known", "unknown"),
     "number": ("between", "gte", "lte", "known", "unknown"),
+    "yes_no": ("is_true", "is_false", "known", "unknown"),
+    "date": ("within_days", "before", "after", "known", "unknown"),
+    "text": ("in", "not_in", "contains", "known", "unknown"),
 }
+
+
+def canonical_operator(operator):
+    return OPERATOR_SYNONYMS.get(operator, operator)
+
+
 GRADES = ("A", "B", "C", "D")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -348,33 +367,50 @@ def reason_choices(spec: dict, kind: str) -> list[tuple[str, str]]:
     return [(r["code"], r["label"]) for r in spec.get(f"{kind}_reasons", [])]
 
 
-def _value_label(field: str, value, persona_names: dict | None) -> str:
+def _value_label(field: str, value, persona_names: dict | None, dictionary=None) -> str:
     if field == "persona" and persona_names is not None:
         return persona_names.get(int(value), f"persona #{value}") if str(value).isdigit() else str(value)
+    if dictionary is not None:
+        return dictionary.value_label(field, value)
     choices = dict(FIELDS[field].choices) if field in FIELDS else {}
     return str(choices.get(value, value))
 
 
-def describe_condition(rule: dict, persona_names: dict | None = None) -> str:
-    """A fit rule or knock-out as a sentence: "Industry is one of Software, Retail"."""
-    field = FIELDS.get(rule.get("field", ""))
-    label = field.label if field else rule.get("field", "?")
-    operator = rule.get("operator", "")
+def _field_label(field: str, dictionary=None) -> str:
+    if dictionary is not None and field in dictionary.attributes:
+        return dictionary.label(field)
+    return FIELDS[field].label if field in FIELDS else field or "?"
+
+
+def describe_condition(rule: dict, persona_names: dict | None = None, dictionary=None) -> str:
+    """A fit rule or knock-out as a sentence: "Industry is one of Software, Retail".
+
+    ``dictionary`` (an ``alignment.dictionary.Dictionary``) supplies the organisation's labels.
+    """
+    label = _field_label(rule.get("field", ""), dictionary)
+    operator = canonical_operator(rule.get("operator", ""))
     values = rule.get("values") or []
     words = OPERATOR_LABELS.get(operator, operator)
-    if operator in ("known", "unknown"):
+    if operator in ("known", "unknown", "is_true", "is_false"):
         return f"{label} {words}"
     if operator == "between" and len(values) == 2:
         return f"{label} is between {values[0]:,} and {values[1]:,}"
     if operator in ("gte", "lte") and values:
         return f"{label} {words} {values[0]:,}"
-    shown = ", ".join(_value_label(rule.get("field", ""), v, persona_names) for v in values)
+    if operator == "within_days" and values:
+        return f"{label} {words} {values[0]:,} days"
+    if operator in ("before", "after") and values:
+        return f"{label} {words} {values[0]}"
+    shown = ", ".join(_value_label(rule.get("field", ""), v, persona_names, dictionary) for v in values)
     return f"{label} {words} {shown}"
 
 
-def describe_behaviour(rule: dict) -> str:
+def describe_behaviour(rule: dict, dictionary=None) -> str:
     """A behaviour rule as a sentence: "Pricing page visit +10 per occurrence, cap 30, 60 days"."""
-    kind = dict(ACTIVITY_KINDS).get(rule.get("kind"), rule.get("kind", "?"))
+    if dictionary is not None and rule.get("kind") in dictionary.kinds:
+        kind = dictionary.kind_label(rule["kind"])
+    else:
+        kind = dict(ACTIVITY_KINDS).get(rule.get("kind"), rule.get("kind", "?"))
     parts = [f"{kind} {rule.get('points', 0):+d} per occurrence"]
     if rule.get("cap") is not None:
         parts.append(f"cap {rule['cap']}")

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from alignment import spec as vocab
+from alignment.dictionary import builtin_dictionary
 
 SECTIONS = (
     "fit_rules",
@@ -53,14 +54,13 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _field_choices(field: str, persona_ids: Iterable[int] | None) -> set[str] | None:
-    """Valid values of a choice field (lower-cased), None when anything goes."""
-    definition = vocab.FIELDS[field]
-    if field == "persona":
-        return None if persona_ids is None else {str(p) for p in persona_ids}
-    if definition.kind != "choice":
+def _field_choices(attribute, persona_ids: Iterable[int] | None) -> dict[str, bool] | None:
+    """Valid values of a choice attribute (lower-cased → archived?), None when anything goes."""
+    if attribute.key == "persona":
+        return None if persona_ids is None else {str(p): False for p in persona_ids}
+    if attribute.type not in ("choice", "multi_choice"):
         return None
-    return {str(key).lower() for key, _ in definition.choices}
+    return {c.value.lower(): c.archived for c in attribute.choices}
 
 
 class _Collector:
@@ -72,48 +72,44 @@ class _Collector:
             self.errors[path].append(message)
 
 
-def _check_condition(out: _Collector, path: str, rule: dict, persona_ids: Iterable[int] | None) -> None:
-    """Field, operator and values of a fit rule or a knock-out."""
+def _check_condition(out: _Collector, path: str, rule: dict, persona_ids, dictionary) -> None:
+    """Field, operator and values of a fit rule or a knock-out, against the organisation's dictionary."""
     field = rule.get("field")
-    if field not in vocab.FIELDS:
+    attribute = dictionary.attributes.get(field) if isinstance(field, str) else None
+    if attribute is None:
         out.add(f"{path}.field", f"Unknown field '{field}'." if field else "Choose a field.")
         return
-    definition = vocab.FIELDS[field]
-    operator = rule.get("operator")
+    if attribute.archived:
+        out.add(f"{path}.field", f"{attribute.label} is archived; restore it on the Data page or drop the rule.")
+        return
+    operator = vocab.canonical_operator(rule.get("operator"))
     if operator not in vocab.OPERATOR_LABELS:
         out.add(f"{path}.operator", f"Unknown operator '{operator}'." if operator else "Choose an operator.")
         return
-    allowed = vocab.OPERATORS_FOR_KIND[definition.kind]
+    allowed = attribute.operators
     if operator not in allowed:
         names = ", ".join(vocab.OPERATOR_LABELS[o] for o in allowed)
         out.add(
             f"{path}.operator",
-            f"'{vocab.OPERATOR_LABELS[operator]}' does not apply to {definition.label}; use {names}.",
+            f"'{vocab.OPERATOR_LABELS[operator]}' does not apply to {attribute.label}; use {names}.",
         )
         return
     values = rule.get("values")
-    if operator in ("known", "unknown"):
+    if operator in ("known", "unknown", "is_true", "is_false"):
         return
     if not isinstance(values, list) or not values:
         out.add(f"{path}.values", "Give at least one value.")
         return
     if operator in ("between", "gte", "lte"):
-        expected = 2 if operator == "between" else 1
-        if len(values) != expected:
-            out.add(
-                f"{path}.values",
-                "Give two numbers: the lower and the upper bound." if expected == 2 else "Give exactly one number.",
-            )
-            return
-        if not all(_is_number(v) for v in values):
-            out.add(f"{path}.values", "Values must be numbers.")
-            return
-        if any(v < 0 for v in values):
-            out.add(f"{path}.values", f"{definition.label} cannot be negative.")
-        if operator == "between" and values[0] > values[1]:
-            out.add(
-                f"{path}.values", f"The lower bound ({values[0]:,}) must not exceed the upper bound ({values[1]:,})."
-            )
+        _check_bounds(out, f"{path}.values", operator, values, attribute)
+        return
+    if operator == "within_days":
+        if len(values) != 1 or not _is_int(values[0]) or not 1 <= values[0] <= MAX_WINDOW_DAYS:
+            out.add(f"{path}.values", f"Give one number of days, 1 to {MAX_WINDOW_DAYS}.")
+        return
+    if operator in ("before", "after"):
+        if len(values) != 1 or not isinstance(values[0], str) or not _is_iso_date(values[0]):
+            out.add(f"{path}.values", "Give one date as YYYY-MM-DD.")
         return
     if any(not isinstance(v, str | int) or isinstance(v, bool) or str(v).strip() == "" for v in values):
         out.add(f"{path}.values", "Values cannot be empty.")
@@ -121,14 +117,40 @@ def _check_condition(out: _Collector, path: str, rule: dict, persona_ids: Iterab
     lowered = [str(v).strip().lower() for v in values]
     if len(set(lowered)) != len(lowered):
         out.add(f"{path}.values", "A value is listed twice.")
-    choices = _field_choices(field, persona_ids)
+    choices = _field_choices(attribute, persona_ids)
     if choices is not None:
         for value in values:
-            if str(value).strip().lower() not in choices:
-                if field == "persona":
-                    out.add(f"{path}.values", f"Persona #{value} does not exist or is archived.")
-                else:
-                    out.add(f"{path}.values", f"'{value}' is not a known {definition.label.lower()}.")
+            archived = choices.get(str(value).strip().lower())
+            if field == "persona" and archived is None:
+                out.add(f"{path}.values", f"Persona #{value} does not exist or is archived.")
+            elif archived is None:
+                out.add(f"{path}.values", f"'{value}' is not a known {attribute.label.lower()}.")
+            elif archived:
+                out.add(f"{path}.values", f"'{value}' is an archived {attribute.label.lower()}.")
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return bool(re.match(r"^\d{4}-\d{2}-\d{2}$", text))
+
+
+def _check_bounds(out: _Collector, path: str, operator: str, values: list, attribute) -> None:
+    expected = 2 if operator == "between" else 1
+    if len(values) != expected:
+        out.add(
+            path, "Give two numbers: the lower and the upper bound." if expected == 2 else "Give exactly one number."
+        )
+        return
+    if not all(_is_number(v) for v in values):
+        out.add(path, "Values must be numbers.")
+        return
+    if attribute.builtin and any(v < 0 for v in values):  # counts and amounts of the built-in columns
+        out.add(path, f"{attribute.label} cannot be negative.")
+    if operator == "between" and values[0] > values[1]:
+        out.add(path, f"The lower bound ({values[0]:,}) must not exceed the upper bound ({values[1]:,}).")
 
 
 def _check_points(out: _Collector, path: str, value) -> None:
@@ -158,7 +180,7 @@ def _check_rule_ids(out: _Collector, spec: dict) -> None:
                 seen[rule_id] = section
 
 
-def _check_fit_rules(out: _Collector, rules, persona_ids) -> None:
+def _check_fit_rules(out: _Collector, rules, persona_ids, dictionary) -> None:
     if not isinstance(rules, list):
         out.add("fit_rules", "Fit rules must be a list.")
         return
@@ -167,11 +189,11 @@ def _check_fit_rules(out: _Collector, rules, persona_ids) -> None:
         if not isinstance(rule, dict):
             out.add(path, "A fit rule must be an object.")
             continue
-        _check_condition(out, path, rule, persona_ids)
+        _check_condition(out, path, rule, persona_ids, dictionary)
         _check_points(out, f"{path}.points", rule.get("points"))
 
 
-def _check_knockouts(out: _Collector, rules, persona_ids) -> None:
+def _check_knockouts(out: _Collector, rules, persona_ids, dictionary) -> None:
     if not isinstance(rules, list):
         out.add("knockouts", "Knock-outs must be a list.")
         return
@@ -189,10 +211,10 @@ def _check_knockouts(out: _Collector, rules, persona_ids) -> None:
         elif label.lower() in labels:
             out.add(f"{path}.label", f"Another knock-out is already called '{label}'.")
         labels.add(label.lower())
-        _check_condition(out, path, rule, persona_ids)
+        _check_condition(out, path, rule, persona_ids, dictionary)
 
 
-def _check_behaviour_rules(out: _Collector, rules) -> None:
+def _check_behaviour_rules(out: _Collector, rules, dictionary) -> None:
     if not isinstance(rules, list):
         out.add("behaviour_rules", "Behaviour rules must be a list.")
         return
@@ -202,8 +224,11 @@ def _check_behaviour_rules(out: _Collector, rules) -> None:
             out.add(path, "A behaviour rule must be an object.")
             continue
         kind = rule.get("kind")
-        if kind not in vocab.ACTIVITY_KIND_KEYS:
+        known = dictionary.kinds.get(kind) if isinstance(kind, str) else None
+        if known is None:
             out.add(f"{path}.kind", f"Unknown activity kind '{kind}'." if kind else "Choose an activity kind.")
+        elif known.archived:
+            out.add(f"{path}.kind", f"{known.label} is archived; restore it on the Data page or drop the rule.")
         _check_points(out, f"{path}.points", rule.get("points"))
         if rule.get("points") == 0:
             out.add(f"{path}.points", "A rule worth 0 points does nothing; remove it instead.")
@@ -394,8 +419,11 @@ def _check_reasons(out: _Collector, section: str, reasons) -> None:
             out.add(f"{path}.label", "Keep the label under 80 characters.")
 
 
-def validate_spec(spec, *, persona_ids: Iterable[int] | None = None) -> Errors:
-    """Every problem of ``spec`` by place. ``persona_ids`` (active personas) enables persona checks."""
+def validate_spec(spec, *, persona_ids: Iterable[int] | None = None, dictionary=None) -> Errors:
+    """Every problem of ``spec`` by place. ``persona_ids`` (active personas) enables persona checks;
+    ``dictionary`` (``alignment.dictionary.load_dictionary()``) is the organisation's vocabulary,
+    the built-in one when not given."""
+    dictionary = dictionary or builtin_dictionary()
     out = _Collector()
     if not isinstance(spec, dict):
         out.add("", "The agreement must be an object.")
@@ -410,9 +438,9 @@ def validate_spec(spec, *, persona_ids: Iterable[int] | None = None) -> Errors:
     if out.errors:
         return dict(out.errors)
     _check_rule_ids(out, spec)
-    _check_fit_rules(out, spec["fit_rules"], persona_ids)
-    _check_knockouts(out, spec["knockouts"], persona_ids)
-    _check_behaviour_rules(out, spec["behaviour_rules"])
+    _check_fit_rules(out, spec["fit_rules"], persona_ids, dictionary)
+    _check_knockouts(out, spec["knockouts"], persona_ids, dictionary)
+    _check_behaviour_rules(out, spec["behaviour_rules"], dictionary)
     _check_threshold(out, spec["mql_threshold"])
     _check_grade_bands(out, spec["grade_bands"])
     _check_sla(out, spec["sla"])
@@ -421,9 +449,9 @@ def validate_spec(spec, *, persona_ids: Iterable[int] | None = None) -> Errors:
     return dict(out.errors)
 
 
-def ensure_valid(spec, *, persona_ids: Iterable[int] | None = None) -> None:
+def ensure_valid(spec, *, persona_ids: Iterable[int] | None = None, dictionary=None) -> None:
     """Raise ``SpecInvalid`` when the spec has any problem."""
-    errors = validate_spec(spec, persona_ids=persona_ids)
+    errors = validate_spec(spec, persona_ids=persona_ids, dictionary=dictionary)
     if errors:
         raise SpecInvalid(errors)
 

@@ -18,6 +18,7 @@ from django_htmx.http import trigger_client_event
 
 from alignment import presence
 from alignment import spec as vocab
+from alignment.dictionary import load_dictionary
 from alignment.diff import grouped
 from alignment.forms import (
     RULE_SECTIONS,
@@ -161,7 +162,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             names=names,
         )
     presence.touch(version.pk, request.user)
-    problems = validate_spec(version.spec, persona_ids=active_persona_ids())
+    problems = validate_spec(version.spec, persona_ids=active_persona_ids(), dictionary=load_dictionary())
     base = version.based_on
     changes = version_pair(base, version, names) if base else []
     slots = signature_slots(version)
@@ -251,14 +252,16 @@ def start(request: HttpRequest) -> HttpResponse:
 
 
 def _editor_context(version: AgreementVersion, editor: SpecEditor, **extra) -> dict:
-    personas = editor.personas
+    personas, dictionary = editor.personas, editor.dictionary
+    # Every attribute of the organisation with the operators of its type and its choices to pick from.
     return {
         "version": version,
         "editor": editor,
         "value_hints": {
-            key: {"kind": f.kind, "choices": choice_labels(key, personas)} for key, f in vocab.FIELDS.items()
+            key: {"kind": a.type, "choices": choice_labels(key, personas, dictionary)}
+            for key, a in dictionary.attributes.items()
         },
-        "operators_for": {key: list(vocab.OPERATORS_FOR_KIND[f.kind]) for key, f in vocab.FIELDS.items()},
+        "operators_for": {key: list(a.operators) for key, a in dictionary.attributes.items()},
         "time_zones": time_zones(),
         "holiday_countries": holiday_countries(),
         "holiday_years": _holiday_years(),
@@ -286,9 +289,13 @@ def edit(request: HttpRequest, number: int) -> HttpResponse:
     personas = _personas()
     if request.method != "POST":
         presence.touch(version.pk, request.user, editing=True)
-        editor = SpecEditor(spec=version.spec, personas=personas, revision=version.revision)
+        editor = SpecEditor(
+            spec=version.spec, personas=personas, revision=version.revision, dictionary=load_dictionary()
+        )
         return render(request, "alignment/edit.html", _editor_context(version, editor))
-    editor = SpecEditor(spec=version.spec, personas=personas, data=request.POST, revision=version.revision)
+    editor = SpecEditor(
+        spec=version.spec, personas=personas, data=request.POST, revision=version.revision, dictionary=load_dictionary()
+    )
     if not editor.is_valid():
         messages.error(request, "Nothing was saved yet: fix the fields marked below.")
         return render(request, "alignment/edit.html", _editor_context(version, editor), status=422)
@@ -417,9 +424,13 @@ def rule_row(request: HttpRequest, number: int, section: str) -> HttpResponse:
     if index is None or index >= 1000:
         raise BadRequest("“index” must be the formset's next row number, below 1000.")
     _, formset_class = RULE_SECTIONS[section]
-    formset = formset_class(prefix=section, form_kwargs={"personas": _personas()})
+    formset = formset_class(prefix=section, form_kwargs={"personas": _personas(), "dictionary": load_dictionary()})
     # The formset builds the row so it carries the same prefix and "Remove" field as the others.
-    form = formset._construct_form(index, initial=blank_row(section), empty_permitted=False)
+    # _construct_form leaves out form_kwargs (the formset's ``forms`` adds them): pass them, or the
+    # new row would offer only the built-in fields.
+    form = formset._construct_form(
+        index, initial=blank_row(section), empty_permitted=False, **formset.get_form_kwargs(index)
+    )
     template = f"alignment/_row_{section}.html" if section in ("fit", "ko", "beh") else "alignment/_row_reason.html"
     return render(request, template, {"form": form, "section": section, "new": True})
 

@@ -1,6 +1,7 @@
 """Benchmark of intake: CSV rows/s through the importer and activities/s through the batch API.
 
 Usage: DATABASE_URL=postgres://… [REDIS_URL=redis://…] python bench/ingest.py [--csv-rows 100000] [--activities 100000]
+       [--custom 10] [--api-leads 100000]
 
 1. CSV: writes a ``--csv-rows`` file (realistic columns, one row in three with an activity,
    1 % invalid rows), then times what a marketing leader's import does: sniffing the upload,
@@ -9,6 +10,11 @@ Usage: DATABASE_URL=postgres://… [REDIS_URL=redis://…] python bench/ingest.p
    and posts ``--activities`` activities in batches of 1,000 from ``--clients`` threads, for the
    leads the import created (5 % unknown addresses, which create leads). Then it resends one
    batch to show that retries are counted as duplicates.
+3. Custom attributes: the CSV carries ``--custom`` columns of the organisation's own (choice with
+   placeholders such as "Select", multi-choice, decimal numbers, yes/no, dates); the import creates
+   an attribute from each and runs the value step (placeholders read as unknown) as part of the
+   timed import. ``--api-leads`` leads with those attributes then go through ``POST
+   /api/v1/leads/batch`` (1,000 a request).
 
 With REDIS_URL set the rescoring of touched leads is queued for workers (as in production) and
 not part of the figures; without it Celery runs eagerly and rescoring is included. The rows the
@@ -45,10 +51,31 @@ COUNTRIES = ["GB", "US", "DE", "France", "IN", "AU", ""]
 KINDS = ["web_visit", "pricing_page_visit", "whitepaper_download", "email_click", "demo_request", "webinar_attended"]
 
 
-def write_csv(path: Path, rows: int, run: str, rng: random.Random) -> None:
+# The organisation's own columns of the CSV, by type, cycled: (type, values a row picks from).
+CUSTOM_COLUMNS = (
+    ("choice", ["Google", "Organic Search", "Referral Sites", "Direct Traffic", "Select", "Olark Chat"]),
+    ("number", ["0", "2.5", "3", "10.25", "1.5", "", "7"]),
+    ("yes_no", ["Yes", "No", "No", ""]),
+    ("choice", ["Student", "Unemployed", "Working Professional", "Select", "Other", ""]),
+    ("multi_choice", ["ai;data", "cloud", "data", "", "ai;cloud;data"]),
+    ("date", ["2026-01-15", "2025-11-30", "", "2026-02-01"]),
+    ("choice", ["Mumbai", "Thane & Outskirts", "Other Cities", "Select", ""]),
+    ("number", ["120", "35", "0", "", "999.9"]),
+    ("yes_no", ["yes", "no"]),
+    ("choice", ["Email Opened", "SMS Sent", "Page Visited on Website", "Olark Chat Conversation", "N/A"]),
+)
+
+
+def custom_columns(count: int) -> list[tuple[str, str, list[str]]]:
+    return [(f"custom_{i}", *CUSTOM_COLUMNS[i % len(CUSTOM_COLUMNS)]) for i in range(count)]
+
+
+def write_csv(path: Path, rows: int, run: str, rng: random.Random, custom: int = 0) -> None:
+    extra = custom_columns(custom)
     header = ",".join(
         ["email", "first_name", "last_name", "job_title", "seniority", "company", "domain", "industry"]
         + ["employees", "country", "activity", "activity_date"]
+        + [name for name, _, _ in extra]
     )
     now = dt.datetime.now(dt.UTC)
     with path.open("w", encoding="utf-8", newline="") as handle:
@@ -62,9 +89,10 @@ def write_csv(path: Path, rows: int, run: str, rng: random.Random) -> None:
                 when = (now - dt.timedelta(minutes=rng.randrange(60 * 24 * 90))).strftime("%Y-%m-%dT%H:%M:%SZ")
             # Company facts are the company's: the same on every row that names it.
             industry, country = INDUSTRIES[company % len(INDUSTRIES)], COUNTRIES[company % len(COUNTRIES)]
+            own = "".join(f",{rng.choice(values)}" for _, _, values in extra)
             handle.write(
                 f"{email},First{n},Last{n},{rng.choice(TITLES)},{rng.choice(SENIORITIES)},Company {company},,"
-                f"{industry},{5 + company * 7 % 20000},{country},{activity},{when}\n"
+                f"{industry},{5 + company * 7 % 20000},{country},{activity},{when}{own}\n"
             )
 
 
@@ -107,8 +135,10 @@ def stop_server(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
 
 
-def post_batches(port: int, token: str, batches: list[bytes], clients: int) -> tuple[float, dict, list[float]]:
-    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": 0}
+def post_batches(
+    port: int, token: str, batches: list[bytes], clients: int, path: str = "/api/v1/activities"
+) -> tuple[float, dict, list[float]]:
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": 0, "created": 0, "updated": 0}
     latencies: list[float] = []
     lock = threading.Lock()
     queue = list(reversed(batches))
@@ -122,7 +152,7 @@ def post_batches(port: int, token: str, batches: list[bytes], clients: int) -> t
                     break
                 body = queue.pop()
             started = time.perf_counter()
-            conn.request("POST", "/api/v1/activities", body=body, headers=headers)
+            conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
             elapsed = time.perf_counter() - started
@@ -132,8 +162,8 @@ def post_batches(port: int, token: str, batches: list[bytes], clients: int) -> t
                     totals["errors"] += 1
                     continue
                 result = json.loads(data)
-                totals["accepted"] += result["accepted"]
-                totals["duplicates"] += result["duplicates"]
+                for key in ("accepted", "duplicates", "created", "updated"):
+                    totals[key] += result.get(key, 0)
                 totals["rejected"] += len(result["rejected"])
         conn.close()
 
@@ -154,6 +184,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="concurrent API clients")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--port", type=int, default=8102)
+    parser.add_argument("--custom", type=int, default=10, help="columns of the organisation's own in the CSV")
+    parser.add_argument("--api-leads", type=int, default=100_000, help="leads sent through POST /leads/batch")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark's leads")
     parser.add_argument("--leads", type=int, help="ignored (make bench passes it to every benchmark)")
     args = parser.parse_args()
@@ -169,7 +201,9 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from leads.intake import importing, intake
+    from alignment.models import Attribute
+    from leads.intake import importing
+    from leads.intake import writes as intake
     from leads.models import Account, ApiToken, ImportJob, Lead
 
     call_command("migrate", verbosity=0)
@@ -183,7 +217,7 @@ def main() -> None:
         settings.MEDIA_ROOT = tmp
         path = Path(tmp) / "bench.csv"
         started = time.perf_counter()
-        write_csv(path, args.csv_rows, run, rng)
+        write_csv(path, args.csv_rows, run, rng, args.custom)
         print(
             f"CSV: wrote {args.csv_rows:,} rows ({path.stat().st_size / 1e6:.1f} MB) "
             f"in {time.perf_counter() - started:.1f} s"
@@ -192,7 +226,15 @@ def main() -> None:
         user, _ = User.objects.get_or_create(username="bench-ingest")
         started = time.perf_counter()
         job = importing.import_job_create(upload=SimpleUploadedFile("bench.csv", path.read_bytes()), user=user)
-        job = importing.import_job_map(job=job, columns=importing.job_columns(job))
+        columns = importing.job_columns(job)
+        header = importing.job_header(job)
+        for index, (_name, kind, _) in enumerate(
+            custom_columns(args.custom), start=header.index("custom_0") if args.custom else 0
+        ):
+            columns[index] = f"{importing.NEW_PREFIX}{kind}"
+        job = importing.import_job_map(job=job, columns=columns)
+        if args.custom:  # the value step: every value a new choice, placeholders read as unknown
+            job = importing.import_job_values(job=job, decisions={}, user=user)
         ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
         sniffed = time.perf_counter() - started
         job = importing.import_job_run(job_id=job.pk)
@@ -242,6 +284,31 @@ def main() -> None:
             print(f"API: per batch p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
         _, retry, _ = post_batches(args.port, raw, batches[:1], 1)
         print(f"API: resending the first batch → accepted {retry['accepted']}, duplicates {retry['duplicates']}")
+        lead_rate = 0.0
+        if args.api_leads:
+            keys = {a.key: a.type for a in Attribute.objects.filter(key__startswith="custom_")}
+            lead_batches = []
+            for b in range(0, args.api_leads, args.batch):
+                items = []
+                for n in range(b, min(b + args.batch, args.api_leads)):
+                    own = {
+                        f"custom_{i}": rng.choice(v)
+                        for i, (_, kind, v) in enumerate(custom_columns(args.custom))
+                        if f"custom_{i}" in keys and kind != "choice"
+                    }
+                    items.append(
+                        {"email": f"api{n}@co{n % 5000}-{run}.bench.example", "external_id": f"{run}-{n}",
+                         "job_title": rng.choice(TITLES), "country": rng.choice(COUNTRIES) or None,
+                         "attributes": {k: v for k, v in own.items() if v}}
+                    )  # fmt: skip
+                lead_batches.append(json.dumps({"leads": items}).encode())
+            seconds, done, _ = post_batches(args.port, raw, lead_batches, args.clients, "/api/v1/leads/batch")
+            lead_rate = (done["created"] + done["updated"]) / seconds if seconds else 0.0
+            print(
+                f"API: {args.api_leads:,} leads with custom attributes in batches of {args.batch} → "
+                f"{lead_rate:,.0f} leads/s; created {done['created']:,}, rejected {done['rejected']:,}, "
+                f"failed requests {done['errors']}"
+            )
     finally:
         stop_server(server)
 
@@ -250,6 +317,7 @@ def main() -> None:
         Lead.objects.filter(email__endswith=f"-{run}.bench.example").delete()
         Account.objects.filter(domain__endswith=f"-{run}.bench.example").delete()
         ImportJob.objects.filter(created_by=user).delete()
+        Attribute.objects.filter(key__startswith="custom_", builtin=False).delete()
         ApiToken.objects.filter(pk=token.pk).delete()
         print(f"Cleanup: deleted the benchmark's rows in {time.perf_counter() - started:.1f} s")
 
@@ -260,6 +328,8 @@ def main() -> None:
                 "activities_per_s": round(rate, 1),
                 "csv_rows": job.processed_rows,
                 "csv_rows_per_s": round(csv_rate, 1),
+                "csv_custom_columns": args.custom,
+                "api_leads_per_s": round(lead_rate, 1),
             }
         )
     )

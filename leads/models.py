@@ -102,7 +102,9 @@ class Account(models.Model):
     employees = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.BigIntegerField(null=True, blank=True, help_text="USD per year")
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
-    region = models.CharField(max_length=20, blank=True)
+    region = models.CharField(max_length=40, blank=True)
+    # The organisation's own account attributes (``alignment.dictionary`` says how each type is stored).
+    attributes = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -146,6 +148,8 @@ class Lead(models.Model):
     """A person who may buy. ``stage`` always equals the ``to_stage`` of the lead's latest Transition."""
 
     email = models.EmailField(max_length=254)
+    # The source system's id: integrations and imports may name a lead by it instead of its e-mail.
+    external_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
     email_domain = models.CharField(max_length=253, blank=True, help_text="Lower-case part after the @.")
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -163,7 +167,15 @@ class Lead(models.Model):
     need = models.CharField(max_length=20, choices=vocab.NEED, blank=True)
     timeline = models.CharField(max_length=20, choices=vocab.TIMELINE, blank=True)
 
-    source = models.CharField(max_length=20, choices=vocab.SOURCES, blank=True)
+    # The lead's own country (rules read it, else the account's): a free-mail lead has no account.
+    country = models.CharField(max_length=2, blank=True, db_default="", help_text="ISO 3166-1 alpha-2")
+    region = models.CharField(max_length=40, blank=True, db_default="")
+    # The organisation's own lead attributes (``alignment.dictionary`` says how each type is stored).
+    # A database default too: bulk loads that write their own INSERTs leave it out.
+    attributes = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
+
+    # The built-in sources label themselves; the Data page may add others (shown as stored).
+    source = models.CharField(max_length=60, choices=vocab.SOURCES, blank=True)
     campaign = models.CharField(max_length=120, blank=True)
 
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
@@ -267,11 +279,9 @@ class Lead(models.Model):
 class Activity(models.Model):
     """Something a lead did. Append-only."""
 
-    # Functional API: member name → (stored value, label).
-    Kind = models.TextChoices("Kind", [(k.upper(), (k, label)) for k, label in vocab.ACTIVITY_KINDS])
-
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
-    kind = models.CharField(max_length=30, choices=Kind.choices)
+    # One of the dictionary's activity kinds (``alignment.ActivityKind``), checked by intake.
+    kind = models.CharField(max_length=30)
     occurred_at = models.DateTimeField()
     external_id = models.CharField(max_length=200, null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
@@ -460,6 +470,14 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# What a token may do: push leads and activities; change the data dictionary; read figures.
+API_SCOPES = ("leads:write", "schema:write", "insights:read")
+
+
+def all_scopes() -> list[str]:
+    return list(API_SCOPES)
+
+
 class ApiToken(models.Model):
     """A named integration's API key. Only the SHA-256 of the key is stored."""
 
@@ -472,6 +490,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=all_scopes, blank=True, help_text=f"Any of {', '.join(API_SCOPES)}.")
 
     class Meta:
         ordering = ["name"]
@@ -503,7 +522,10 @@ class ImportJob(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{line, column, message}]")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Empty for scheduled loads (``manage.py import_leads``).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

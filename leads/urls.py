@@ -2,6 +2,7 @@ from django.urls import path
 
 from leads.feedback import views as feedback_views
 from leads.inbox import views
+from leads.intake import data_views
 from leads.intake import views as import_views
 from leads.scoring import evidence_views, rescore_views, scorecard_views
 from leads.teams import views as team_views
@@ -51,12 +52,24 @@ urlpatterns = [
     path("<int:pk>/undo/", views.undo, name="undo"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
     path("<int:pk>/edit/", views.lead_edit, name="lead_edit"),
+    # The Data page: the organisation's attributes, choices and activity kinds
+    path("data/", data_views.data_home, name="data"),
+    path("data/attributes/add", data_views.attribute_add, name="data_attribute_add"),
+    path("data/attributes/<slug:key>/", data_views.attribute_detail, name="data_attribute"),
+    path("data/attributes/<slug:key>/edit", data_views.attribute_edit, name="data_attribute_edit"),
+    path("data/attributes/<slug:key>/choices/add", data_views.choice_add, name="data_choice_add"),
+    path("data/attributes/<slug:key>/choices/archive", data_views.choice_archive, name="data_choice_archive"),
+    path("data/attributes/<slug:key>/choices/merge", data_views.choice_merge, name="data_choice_merge"),
+    path("data/kinds/add", data_views.kind_add, name="data_kind_add"),
+    path("data/countries/region", data_views.country_region, name="data_country_region"),
+    path("data/kinds/<slug:key>/edit", data_views.kind_edit, name="data_kind_edit"),
     # CSV import (marketing leaders): upload → mapping → preview → import → result
     path("import/", import_views.import_upload, name="import_upload"),
     path("import/template.csv", import_views.import_template, name="import_template"),
     path("import/history/", import_views.import_history, name="import_history"),
     path("import/<int:pk>/", import_views.import_detail, name="import_detail"),
     path("import/<int:pk>/mapping/", import_views.import_mapping, name="import_mapping"),
+    path("import/<int:pk>/values/", import_views.import_values, name="import_values"),
     path("import/<int:pk>/preview/", import_views.import_preview, name="import_preview"),
     path("import/<int:pk>/run/", import_views.import_run, name="import_run"),
     path("import/<int:pk>/progress/", import_views.import_progress, name="import_progress"),

@@ -27,6 +27,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Inbox", "leads:inbox", (Role.SDR, Role.MANAGER), "inbox"),
     NavItem("Leads", "leads:lead_list", EVERYONE, "person-lines-fill"),
     NavItem("Import", "leads:import_upload", (Role.MARKETING,), "upload"),
+    NavItem("Data", "leads:data", EVERYONE, "database"),
     NavItem("Rejected", "leads:rejected_list", LEADERS, "arrow-return-left"),
     NavItem("SLA", "sla:dashboard", (Role.MANAGER, *LEADERS, Role.SDR), "graph-up"),  # SDRs: their own figures
     NavItem("Reports", "sla:report_list", (Role.MANAGER, *LEADERS), "journal-text"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.test import Client
 
@@ -102,7 +103,8 @@ def login():
 @pytest.fixture(autouse=True)
 def _role_groups_exist(request):
     """Transactional tests (real threads, live server) flush every table after they run, the role
-    groups a data migration created included; put them back so every database test finds them."""
+    groups and the data dictionary data migrations created included; put them back so every
+    database test finds them."""
     if not _uses_db(request):
         return
     from django.contrib.auth.models import Group
@@ -112,6 +114,12 @@ def _role_groups_exist(request):
         names = {role.value for role in Role}
         missing = names - set(Group.objects.filter(name__in=names).values_list("name", flat=True))
         Group.objects.bulk_create([Group(name=name) for name in missing])
+        # The data dictionary's built-ins, seeded by a data migration too.
+        from alignment.dictionary import seed_builtins
+        from alignment.models import Attribute
+
+        if not Attribute.objects.filter(builtin=True).exists():
+            seed_builtins(lambda name: apps.get_model("alignment", name))
 
 
 @pytest.fixture(autouse=True)

@@ -526,7 +526,10 @@ ROW_FIELDS = (
     "recycled_at",
     *("mql_at", "created_at", "sla_due_at", "first_action_at", "owner_id", "owner__username", "account_id"),
     *("stage", "opportunity_amount", "owner__first_name", "owner__last_name"),
+    # What rules read besides the columns above: the lead's own country, and custom attributes.
+    *("country", "region", "attributes"),
     *(f"account__{name}" for name in ("name", "country", "industry", "employees", "annual_revenue", "region")),
+    "account__attributes",
 )
 
 

@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
+from alignment.dictionary import load_dictionary
 from alignment.spec import ACTIVITY_KINDS
 from leads.inbox import editing, services
 from leads.inbox.filters import SORT_LABELS, LeadFilter, export_rows
@@ -264,7 +265,8 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
     spec = spec_version.spec if spec_version else {}
     now = timezone.now()
     names = persona_names()
-    why = explain(lead, spec, now, names)
+    dictionary = load_dictionary()
+    why = explain(lead, spec, now, names, dictionary)  # the organisation's labels
     transitions = with_reason_labels(
         list(lead.transitions.select_related("actor", "agreement_version").order_by("-at", "-id"))
     )
@@ -275,6 +277,9 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
         "fit_hits": [h for h in why.breakdown if h.section == "fit"],
         "behaviour_hits": [h for h in why.breakdown if h.section == "behaviour"],
         "knockout_hits": [h for h in why.breakdown if h.section == "knockout"],
+        # The organisation's own attributes, by label, as the Data page defines them.
+        "own_attributes": dictionary.shown(lead.attributes),
+        "account_attributes": dictionary.shown(lead.account.attributes if lead.account else {}),
         "sla": sla_clock(lead, calendar_for(version), now),
         "transitions": transitions,
         "assignments": lead.assignments.select_related("from_owner", "to_owner", "actor").order_by("-at", "-id"),

@@ -22,14 +22,18 @@ from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
-from pydantic import ConfigDict, ValidationInfo, field_validator
+from pydantic import ConfigDict, StrictBool, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from alignment.models import AgreementVersion, Persona
+from alignment import dictionary_services as data_dictionary
+from alignment.dictionary import TYPES, Dictionary, builtin_dictionary, load_dictionary
+from alignment.models import AgreementVersion, Attribute, Persona
 from leads.intake import writes as intake
+from leads.intake.attributes import ValueRefused, clean_attributes, clean_builtin_choice
 from leads.intake.history import HistoryError, clean_created_at, clean_history
+from leads.intake.identity import resolve_identities
 from leads.lifecycle import HISTORY_STAGES
-from leads.models import Lead, Stage
+from leads.models import API_SCOPES, Lead, Stage
 from leads.scoring.insights_api import router as insights_router
 from leads.scoring.scorer import explain
 
@@ -64,13 +68,20 @@ class TokenAuth(HttpBearer):
         return intake.api_token_authenticate(token.strip())
 
 
+def _require(request: HttpRequest, scope: str) -> None:
+    """403 unless the request's token carries ``scope``."""
+    if scope not in (request.auth.scopes or []):
+        raise HttpError(403, f"This API token lacks the scope {scope}; create one with --scopes {scope}.")
+
+
 api = NinjaAPI(
     title="Accord API",
     version="1",
     description=(
         "Push leads and activities into Accord. Authenticate with `Authorization: Bearer <token>`; "
         "tokens are created in the admin or with `python manage.py create_api_token NAME`. "
-        "Errors are JSON with a `detail` sentence; invalid bodies answer 422 with `errors` per field."
+        "Errors are JSON with a `detail` sentence; invalid bodies answer 422 with `errors` per field. "
+        f"Tokens carry scopes ({', '.join(API_SCOPES)}); a token without the scope an endpoint needs gets 403."
     ),
     urls_namespace="api",
     docs_url="/docs",
@@ -120,10 +131,6 @@ class InvalidFields(Schema):
 # --- Schemas --------------------------------------------------------------------------------
 
 
-def _choice(name: str):
-    return Literal[intake.choice_codes(name)]  # type: ignore[valid-type]  # built from the agreement vocabulary
-
-
 def _custom(exc: intake.FieldError) -> PydanticCustomError:
     return PydanticCustomError("invalid_value", str(exc))
 
@@ -167,15 +174,32 @@ class HistoryStepIn(StrictIn):
         return _iso_text_only(value)
 
 
-class LeadIn(StrictIn):
-    """A lead to create or update, matched by e-mail (case-insensitive). Fields left out keep their value."""
+def _dictionary(info: ValidationInfo) -> Dictionary:
+    """The organisation's dictionary the endpoint loaded once for the whole request."""
+    return (info.context or {}).get("dictionary") or builtin_dictionary()
 
-    email: str = Field(..., max_length=_MAX["email"], examples=["ada.lovelace@example.com"])
+
+def _dictionary_choice(value: Any, info: ValidationInfo) -> Any:
+    try:
+        return clean_builtin_choice(info.field_name, value, _dictionary(info))
+    except ValueRefused as exc:
+        raise PydanticCustomError("invalid_value", str(exc)) from None
+
+
+class LeadIn(StrictIn):
+    """A lead to create or update, named by ``email`` (case-insensitive) or ``external_id``. Fields left
+    out keep their value. Choice fields take a value, its label or an alias from the data dictionary
+    (``GET /api/v1/attributes``); ``attributes`` holds the organisation's own attributes by key."""
+
+    email: str | None = Field(None, max_length=_MAX["email"], examples=["ada.lovelace@example.com"])
+    external_id: str | None = Field(
+        None, min_length=1, max_length=200, description="The lead's id in your system (unique); names the lead."
+    )
     first_name: str | None = Field(None, max_length=_MAX["first_name"])
     last_name: str | None = Field(None, max_length=_MAX["last_name"])
     job_title: str | None = Field(None, max_length=_MAX["job_title"])
-    seniority: _choice("seniority") | None = None
-    department: _choice("department") | None = None
+    seniority: str | None = None
+    department: str | None = None
     phone: str | None = Field(None, max_length=_MAX["phone"])
     company: str | None = Field(
         None, max_length=_MAX["company"], description="Account name (used when the account is new)."
@@ -185,18 +209,25 @@ class LeadIn(StrictIn):
         max_length=_MAX["domain"],
         description="Company web domain; defaults to the e-mail's unless it is a free mailbox.",
     )
-    industry: _choice("industry") | None = None
+    industry: str | None = None
     employees: int | None = Field(None, ge=0, le=intake.WHOLE_NUMBER_MAX["employees"], strict=True)
     annual_revenue: int | None = Field(
         None, ge=0, le=intake.WHOLE_NUMBER_MAX["annual_revenue"], strict=True, description="USD per year"
     )
-    country: _choice("country") | None = Field(None, description="ISO 3166-1 alpha-2 code")
-    source: _choice("source") | None = None
+    country: str | None = Field(
+        None, description="ISO 3166-1 alpha-2 code or English name; kept on the lead, and on its account"
+    )
+    source: str | None = None
     campaign: str | None = Field(None, max_length=_MAX["campaign"])
-    budget: _choice("budget") | None = None
-    authority: _choice("authority") | None = None
-    need: _choice("need") | None = None
-    timeline: _choice("timeline") | None = None
+    budget: str | None = None
+    authority: str | None = None
+    need: str | None = None
+    timeline: str | None = None
+    attributes: dict[str, Any] | None = Field(
+        None,
+        description="The organisation's own lead and account attributes by key; null clears one.",
+        examples=[{"lead_origin": "Google", "time_on_site": 2.5}],
+    )
     created_at: dt.datetime | None = Field(
         None,
         description="When the lead really arrived, for past leads (history import). ISO 8601, not in the future; "
@@ -238,12 +269,12 @@ class LeadIn(StrictIn):
     @field_validator(*intake.LEAD_CHOICE_FIELDS, "industry", "country", mode="before")
     @classmethod
     def _known_spelling(cls, value: Any, info: ValidationInfo) -> Any:
-        return intake.normalize_choice(info.field_name, value)
+        return _dictionary_choice(value, info)
 
     @field_validator("email")
     @classmethod
-    def _email(cls, value: str) -> str:
-        return _checked(intake.clean_email, value)
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(intake.clean_email, value)
 
     @field_validator("domain")
     @classmethod
@@ -252,7 +283,7 @@ class LeadIn(StrictIn):
             return None
         return _checked(intake.clean_domain, value)
 
-    @field_validator(*intake.LEAD_TEXT_FIELDS, "company")
+    @field_validator(*intake.LEAD_TEXT_FIELDS, "company", "external_id")
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         return value.strip() if isinstance(value, str) else value
@@ -263,7 +294,7 @@ class ActivityIn(StrictIn):
 
     lead_id: int | None = Field(None, ge=1, le=2**63 - 1, strict=True)
     email: str | None = Field(None, max_length=_MAX["email"], validate_default=True)
-    kind: _choice("kind")
+    kind: str = Field(description="An activity kind of the data dictionary (GET /api/v1/activity-kinds).")
     occurred_at: dt.datetime = Field(description="ISO 8601; without a time zone it is read as UTC.")
     external_id: str | None = Field(
         None,
@@ -275,8 +306,8 @@ class ActivityIn(StrictIn):
 
     @field_validator("kind", mode="before")
     @classmethod
-    def _known_kind(cls, value: Any) -> Any:
-        return intake.normalize_choice("kind", value)
+    def _known_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        return _dictionary_choice(value, info)
 
     @field_validator("email")
     @classmethod
@@ -341,6 +372,7 @@ class ExplanationOut(Schema):
 class LeadOut(Schema):
     id: int
     email: str
+    external_id: str | None
     first_name: str
     last_name: str
     job_title: str
@@ -361,6 +393,7 @@ class LeadOut(Schema):
     need: str
     timeline: str
     persona: str | None
+    attributes: dict[str, Any] = Field(description="The organisation's own attributes of the lead and its account.")
     stage: str
     score: int
     fit_score: int
@@ -459,6 +492,11 @@ def _lead_out(lead: Lead) -> dict:
             name: getattr(account, name) if account else None
             for name in ("domain", "industry", "employees", "annual_revenue", "country", "region")
         },
+        # The lead's own country when it has one (free mail: no account), else its account's.
+        "country": lead.country or (account.country if account else None),
+        "region": lead.region or (account.region if account else None),
+        "external_id": lead.external_id,
+        "attributes": {**((account.attributes or {}) if account else {}), **(lead.attributes or {})},
         "persona": lead.persona.name if lead.persona_id else None,
         "owner": lead.owner.get_username() if lead.owner_id else None,
         **{
@@ -483,18 +521,117 @@ def _leads():
     return Lead.objects.select_related("account", "persona", "owner")
 
 
+def _read_json(request: HttpRequest) -> Any:
+    """The request body as JSON; 413 past the upload limit, 400 when it is not JSON."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise HttpError(413, f"The request body is larger than {limit:,} bytes. Send smaller batches.")
+    try:
+        return json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpError(400, f"The request body is not valid JSON ({exc}).") from None
+
+
+def _lead_row(raw: Any, dictionary: Dictionary) -> tuple[dict | None, dict[str, list[str]]]:
+    """One lead of a request as a row for ``leads_upsert``, or the errors per field."""
+    try:
+        item = LeadIn.model_validate(raw, context={"dictionary": dictionary})
+    except pydantic.ValidationError as exc:
+        return None, field_errors(exc.errors())
+    row = lead_data(item)
+    row.pop("attributes", None)
+    if item.attributes:
+        cleaned, errors = clean_attributes(item.attributes, dictionary)
+        if errors:
+            return None, errors
+        row["attributes"], row["account_attributes"] = cleaned["lead"], cleaned["account"]
+    return row, {}
+
+
+_LEAD_BODY = {"required": True, "content": {"application/json": {"schema": LeadIn.model_json_schema()}}}
+
+
 @router.post(
     "/leads",
-    response={200: UpsertOut, 201: UpsertOut, 400: Error, 401: Error, 413: Error, 422: InvalidFields},
-    summary="Create or update a lead by e-mail",
+    response={200: UpsertOut, 201: UpsertOut, 400: Error, 401: Error, 403: Error, 413: Error, 422: InvalidFields},
+    summary="Create or update a lead by e-mail or external id",
+    openapi_extra={"requestBody": _LEAD_BODY},
 )
-def lead_upsert(request: HttpRequest, payload: LeadIn):
-    """Creates the lead (201) or updates the one with this e-mail in any case (200); its account is
-    found or created by web domain. Returns the lead's id, stage and score after rescoring."""
-    lead, created = intake.lead_upsert(data=lead_data(payload))
+def lead_upsert(request: HttpRequest):
+    """Creates the lead (201) or updates the one with this e-mail (any case) or ``external_id`` (200);
+    its account is found or created by web domain. Returns the lead's id, stage and score after
+    rescoring. Needs the scope ``leads:write``."""
+    _require(request, "leads:write")
+    raw = _read_json(request)
+    dictionary = load_dictionary()
+    row, errors = _lead_row(raw, dictionary)
+    if row is not None:
+        errors = resolve_identities([row]).get(0, {})
+    if errors:
+        return _invalid(request, errors)
+    lead, created = intake.lead_upsert(data=row)
     return Status(
         201 if created else 200, {"id": lead.id, "stage": lead.stage, "score": lead.score, "created": created}
     )
+
+
+class LeadBatchOut(Schema):
+    created: int = Field(description="Leads created by this request.")
+    updated: int = Field(description="Known leads this request changed.")
+    rejected: list[Rejected]
+
+
+_LEAD_BATCH_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["leads"],
+                "properties": {"leads": {"type": "array", "maxItems": MAX_BATCH, "items": LeadIn.model_json_schema()}},
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/leads/batch",
+    response={202: LeadBatchOut, 400: Error, 401: Error, 403: Error, 413: Error, 422: InvalidFields},
+    summary="Create or update a batch of leads",
+    openapi_extra={"requestBody": _LEAD_BATCH_BODY},
+)
+def leads_batch(request: HttpRequest):
+    """Up to 1,000 leads, each as ``POST /leads`` takes it. Good leads are stored even when others are
+    rejected (listed by index with the errors per field). Needs the scope ``leads:write``."""
+    _require(request, "leads:write")
+    payload = _read_json(request)
+    if not isinstance(payload, dict) or not isinstance(payload.get("leads"), list):
+        return _invalid(request, {"leads": ['Send a JSON object with a "leads" list.']})
+    unexpected = sorted(set(payload) - {"leads"})
+    if unexpected:
+        return _invalid(request, {name: ["Extra inputs are not permitted"] for name in unexpected})
+    if len(payload["leads"]) > MAX_BATCH:
+        raise HttpError(
+            413, f"A batch holds at most {MAX_BATCH:,} leads; this one has {len(payload['leads']):,}. Split it."
+        )
+    dictionary = load_dictionary()
+    rows: list[tuple[int, dict]] = []
+    rejected: list[dict] = []
+    for index, raw in enumerate(payload["leads"]):
+        row, errors = _lead_row(raw, dictionary)
+        if errors:
+            rejected.append({"index": index, "errors": errors})
+        else:
+            rows.append((index, row))
+    refused = resolve_identities([row for _, row in rows])
+    rejected.extend({"index": rows[i][0], "errors": errors} for i, errors in refused.items())
+    good = [row for i, (_, row) in enumerate(rows) if i not in refused]
+    result = intake.leads_upsert(rows=good) if good else intake.UpsertResult()
+    rejected.sort(key=lambda r: r["index"])
+    return Status(202, {"created": len(result.created), "updated": len(result.updated), "rejected": rejected})
 
 
 _BATCH_BODY = {
@@ -520,7 +657,7 @@ _BATCH_BODY = {
 
 @router.post(
     "/activities",
-    response={202: BatchOut, 400: Error, 401: Error, 413: Error, 422: InvalidFields},
+    response={202: BatchOut, 400: Error, 401: Error, 403: Error, 413: Error, 422: InvalidFields},
     summary="Add a batch of activities",
     openapi_extra={"requestBody": _BATCH_BODY},
 )
@@ -528,13 +665,8 @@ def activities_post(request: HttpRequest):
     """Up to 1,000 activities. Good items are stored even when others are rejected (listed by index);
     an activity whose ``external_id`` was already stored counts as a duplicate, so retries are safe.
     Unknown e-mail addresses create a lead. Touched leads are rescored."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit() or int(declared) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-        return _request_too_large(request)
-    try:
-        payload = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HttpError(400, f"The request body is not valid JSON ({exc}).") from None
+    _require(request, "leads:write")
+    payload = _read_json(request)
     if not isinstance(payload, dict) or not isinstance(payload.get("activities"), list):
         return _invalid(request, {"activities": ['Send a JSON object with an "activities" list.']})
     unexpected = sorted(set(payload) - {"activities"})
@@ -547,9 +679,10 @@ def activities_post(request: HttpRequest):
         )
     items: list[intake.ActivityItem] = []
     rejected: list[dict] = []
+    context = {"dictionary": load_dictionary()}
     for index, raw in enumerate(raw_items):
         try:
-            item = ActivityIn.model_validate(raw)
+            item = ActivityIn.model_validate(raw, context=context)
         except pydantic.ValidationError as exc:
             rejected.append({"index": index, "errors": field_errors(exc.errors())})
             continue
@@ -575,7 +708,7 @@ def lead_get(request: HttpRequest, lead_id: int):
     out["explanation"] = None
     if version is not None:
         names = dict(Persona.objects.values_list("id", "name"))
-        result = explain(lead, version.spec, timezone.now(), names)
+        result = explain(lead, version.spec, timezone.now(), names, load_dictionary())
         out["explanation"] = {
             "agreement_version": version.number,
             "fit": result.fit,
@@ -613,6 +746,168 @@ def lead_list(request: HttpRequest, filters: Query[LeadQuery]):
     rows = rows[: filters.limit]
     cursor = _encode_cursor(rows[-1].updated_at, rows[-1].id) if more else None
     return {"items": [_lead_out(lead) for lead in rows], "next_cursor": cursor}
+
+
+# --- The data dictionary ------------------------------------------------------------------------
+
+
+class ChoiceIO(Schema):
+    value: str = Field(min_length=1, max_length=200)
+    label: str | None = Field(None, max_length=200)
+    aliases: list[str] = Field(default_factory=list, description="Other spellings read as this value.")
+
+
+class AttributeOut(Schema):
+    key: str
+    label: str
+    object: Literal["lead", "account"]
+    type: Literal[TYPES]  # type: ignore[valid-type]
+    choices: list[ChoiceIO]
+    before_contact: bool
+    help: str
+    archived: bool
+
+
+class AttributeIn(Schema):
+    key: str = Field(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$", examples=["lead_origin"])
+    label: str = Field("", max_length=120)
+    object: Literal["lead", "account"] = "lead"
+    type: Literal[TYPES]  # type: ignore[valid-type]
+    choices: list[ChoiceIO] = Field(default_factory=list)
+    before_contact: StrictBool = Field(True, description="Known before first contact (false: filled in by sales).")
+    help: str = ""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttributePatch(Schema):
+    label: str | None = Field(None, max_length=120)
+    help: str | None = None
+    before_contact: StrictBool | None = None
+    archived: StrictBool | None = Field(None, description="Refused while the active agreement or a draft uses it.")
+    choices: list[ChoiceIO] = Field(
+        default_factory=list, description="Choices to add; for an existing value, its label and aliases are added."
+    )
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KindIO(Schema):
+    key: str = Field(min_length=1, max_length=30, pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field("", max_length=120)
+    description: str = ""
+    aliases: list[str] = Field(default_factory=list)
+    archived: StrictBool = False
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _attribute_out(key: str, dictionary: Dictionary) -> dict:
+    a = dictionary.attributes[key]
+    return {
+        "key": a.key,
+        "label": a.label,
+        "object": a.object,
+        "type": a.type,
+        "choices": [
+            {"value": c.value, "label": c.label, "aliases": list(c.aliases)} for c in a.choices if not c.archived
+        ],
+        "before_contact": a.before_contact,
+        "help": a.help,
+        "archived": a.archived,
+    }
+
+
+def _refused(request: HttpRequest, exc: data_dictionary.DictionaryError) -> HttpResponse:
+    return _invalid(request, {exc.field or "body": [str(exc)]})
+
+
+@router.get("/attributes", response={200: list[AttributeOut], 401: Error}, summary="The data dictionary's attributes")
+def attributes_list(request: HttpRequest):
+    """Every attribute, built-in and the organisation's own, with its live choices; archived ones too."""
+    dictionary = load_dictionary()
+    return [_attribute_out(key, dictionary) for key in dictionary.attributes]
+
+
+@router.post(
+    "/attributes",
+    response={201: AttributeOut, 400: Error, 401: Error, 403: Error, 422: InvalidFields},
+    summary="Add an attribute",
+)
+def attributes_create(request: HttpRequest, payload: AttributeIn):
+    """A new lead or account attribute; leads and accounts then take it in ``attributes``. Needs ``schema:write``."""
+    _require(request, "schema:write")
+    try:
+        attribute = data_dictionary.attribute_create(
+            key=payload.key,
+            label=payload.label,
+            type=payload.type,
+            object=payload.object,
+            choices=[c.model_dump() for c in payload.choices],
+            before_contact=payload.before_contact,
+            help=payload.help,
+        )
+    except data_dictionary.DictionaryError as exc:
+        return _refused(request, exc)
+    return Status(201, _attribute_out(attribute.key, load_dictionary()))
+
+
+@router.patch(
+    "/attributes/{key}",
+    response={200: AttributeOut, 400: Error, 401: Error, 403: Error, 404: Error, 422: InvalidFields},
+    summary="Rename, add choices or aliases, archive",
+)
+def attributes_update(request: HttpRequest, key: str, payload: AttributePatch):
+    """Changes what is given; the key never changes, so rules keep working. Needs ``schema:write``."""
+    _require(request, "schema:write")
+    attribute = Attribute.objects.filter(key=key).first()
+    if attribute is None:
+        raise HttpError(404, f"No attribute has the key {key}.")
+    try:
+        data_dictionary.attribute_update(
+            attribute=attribute,
+            label=payload.label,
+            help=payload.help,
+            before_contact=payload.before_contact,
+            archived=payload.archived,
+            choices=[c.model_dump() for c in payload.choices],
+        )
+    except data_dictionary.DictionaryError as exc:
+        return _refused(request, exc)
+    return _attribute_out(key, load_dictionary())
+
+
+@router.get("/activity-kinds", response={200: list[KindIO], 401: Error}, summary="The activity kinds")
+def kinds_list(request: HttpRequest):
+    """Every activity kind activities may have (archived ones are refused by ``POST /activities``)."""
+    return [_kind_out(k) for k in load_dictionary().kinds.values()]
+
+
+def _kind_out(kind) -> dict:
+    return {
+        "key": kind.key,
+        "label": kind.label,
+        "description": kind.description,
+        "aliases": list(kind.aliases),
+        "archived": kind.archived,
+    }
+
+
+@router.post(
+    "/activity-kinds",
+    response={201: KindIO, 400: Error, 401: Error, 403: Error, 422: InvalidFields},
+    summary="Add an activity kind",
+)
+def kinds_create(request: HttpRequest, payload: KindIO):
+    """A new kind of activity, to score with behaviour rules. Needs ``schema:write``."""
+    _require(request, "schema:write")
+    try:
+        kind = data_dictionary.kind_create(
+            key=payload.key, label=payload.label, description=payload.description, aliases=payload.aliases
+        )
+    except data_dictionary.DictionaryError as exc:
+        return _refused(request, exc)
+    return Status(201, _kind_out(kind))
 
 
 api.add_router("/v1", router)

@@ -19,6 +19,7 @@ import hashlib
 import io
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +28,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from alignment.countries import fold
 from leads.intake import writes as intake
+from leads.intake.identity import resolve_identities
 from leads.models import ImportedLead, ImportJob
 from leads.scoring.rescoring import enqueue, rescore_leads_later
 
@@ -106,6 +109,12 @@ TARGETS: tuple[Target, ...] = (
     Target("need", "Need (BANT)", _choices_help("need"), ()),
     Target("timeline", "Timeline (BANT)", _choices_help("timeline"), ("timeframe", "time_frame")),
     Target(
+        "lead_external_id",
+        "Lead id in your system",
+        "Optional: the id your CRM or automation tool gives the lead; names the lead like its e-mail.",
+        ("lead_id", "crm_id", "contact_id", "prospect_id", "record_id", "external_lead_id", "prospect_number"),
+    ),
+    Target(
         "activity_kind",
         "Activity kind",
         "Optional, one per row: " + _choices_help("kind") + ".",
@@ -169,14 +178,34 @@ def guess_mapping(header: Sequence[str]) -> list[str]:
     return mapping
 
 
+# Columns mapped to the organisation's attributes: "attr:<key>"; to an attribute the import creates
+# from the column: "new:<type>" (the value step turns it into "attr:<key>").
+ATTR_PREFIX, NEW_PREFIX = "attr:", "new:"
+# Cell values that mean "nobody said": offered as unknown in the value step.
+UNKNOWN_WORDS = {"select", "n/a", "na", "-", "--", "none", "null", "unknown", "not specified", "?"}
+# A value-step decision that adds the cell value as a new choice.
+ADD_CHOICE = "+new"
+
+
+def target_label(key: str, dictionary=None) -> str:
+    if key.startswith(ATTR_PREFIX):
+        attribute_key = key.removeprefix(ATTR_PREFIX)
+        return dictionary.label(attribute_key) if dictionary else attribute_key
+    if key.startswith(NEW_PREFIX):
+        return f"New attribute ({key.removeprefix(NEW_PREFIX).replace('_', ' ')})"
+    return TARGET_BY_KEY[key].label if key in TARGET_BY_KEY else key
+
+
 def mapping_problems(mapping: Sequence[str]) -> list[str]:
     """Why a mapping cannot be imported (empty when it can)."""
     problems = []
     chosen = [key for key in mapping if key]
-    if "email" not in chosen:
-        problems.append("Map one column to E-mail: leads are matched by e-mail address.")
-    for key in sorted({k for k in chosen if chosen.count(k) > 1}):
-        problems.append(f"{TARGET_BY_KEY[key].label} is chosen for more than one column.")
+    if "email" not in chosen and "lead_external_id" not in chosen:
+        problems.append(
+            "Map one column to E-mail or to Lead id in your system: leads are matched by e-mail address or by that id."
+        )
+    for key in sorted({k for k in chosen if chosen.count(k) > 1 and not k.startswith(NEW_PREFIX)}):
+        problems.append(f"{target_label(key)} is chosen for more than one column.")
     has = set(chosen)
     if has & set(ACTIVITY_TARGETS) and not {"activity_kind", "activity_occurred_at"} <= has:
         problems.append("To import activities, map both Activity kind and Activity date.")
@@ -285,10 +314,53 @@ def activity_external_id(email: str, kind: str, occurred_at: dt.datetime) -> str
     return f"csv:{digest[:40]}"
 
 
+@dataclass
+class ImportPlan:
+    """What the job's columns mean beyond the built-in fields: the dictionary, the attributes
+    columns map to, and the value step's decisions (cell value → stored value, "" = unknown)."""
+
+    dictionary: object = None
+    values: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def for_job(cls, job: ImportJob) -> ImportPlan:
+        from alignment.dictionary import load_dictionary
+
+        decided = job.mapping.get("values", {})
+        return cls(load_dictionary(), {int(index): table for index, table in decided.items()})
+
+    def custom(self, raw: str, index: int, key: str) -> tuple[str, object]:
+        """(object, stored value) of one cell of a column mapped to the attribute ``key``."""
+        from leads.intake.attributes import clean_value
+
+        attribute = self.dictionary.attributes[key]
+        table = self.values.get(index, {})
+        lookup = self.dictionary.choice_lookup(key) if attribute.type in ("choice", "multi_choice") else {}
+        if attribute.type == "multi_choice":
+            items = [table.get(item.strip(), item.strip()) for item in re.split(r"[;|]", raw) if item.strip()]
+            value = [item for item in items if item]  # "" = read as unknown
+        else:
+            value = table.get(raw, raw)
+        return attribute.object, clean_value(attribute, value, lookup)
+
+    def builtin(self, raw: str, index: int, key: str) -> str:
+        """A built-in choice field (source, country, …) read through the value step and the dictionary."""
+        from leads.intake.attributes import clean_builtin_choice
+
+        return clean_builtin_choice(key, self.values.get(index, {}).get(raw, raw), self.dictionary)
+
+
 def validate_row(
-    line: int, values: Sequence[str], header: Sequence[str], columns: Sequence[str], now=None
+    line: int,
+    values: Sequence[str],
+    header: Sequence[str],
+    columns: Sequence[str],
+    now=None,
+    plan: ImportPlan | None = None,
 ) -> RowResult:
     """Clean one row with the API's rules; every problem is reported with its column name."""
+    from leads.intake.attributes import ValueRefused
+
     result = RowResult(line=line)
     extra = [v for v in values[len(header) :] if v.strip()]
     if extra:
@@ -306,16 +378,37 @@ def validate_row(
         raw = values[index].strip() if index < len(values) else ""
         if not raw:
             continue
+        if plan is not None and plan.values.get(index, {}).get(raw) == "":
+            continue  # the person read this value as unknown
         present.add(key)
         try:
-            if key in ACTIVITY_TARGETS:
+            if key.startswith(ATTR_PREFIX) and plan is not None:
+                attribute = key.removeprefix(ATTR_PREFIX)
+                target, value = plan.custom(raw, index, attribute)
+                lead.setdefault("attributes" if target == "lead" else "account_attributes", {})[attribute] = value
+            elif key == "lead_external_id":
+                lead["external_id"] = intake.clean_text("external_id", raw)
+            elif key in ACTIVITY_TARGETS:
                 name = key.removeprefix("activity_")
-                activity[name] = intake.clean_activity_field(name, raw, now)
+                try:
+                    activity[name] = intake.clean_activity_field(name, raw, now)
+                except intake.FieldError:
+                    if name != "kind" or plan is None:
+                        raise
+                    activity[name] = plan.builtin(raw, index, name)
             else:
-                lead[key] = intake.clean_lead_field(key, raw)
+                try:
+                    lead[key] = intake.clean_lead_field(key, raw)
+                except intake.FieldError:
+                    # Values the organisation added to a built-in field's choices (or mapped in the value step).
+                    if key not in intake.CHOICES or plan is None:
+                        raise
+                    lead[key] = plan.builtin(raw, index, key)
+        except ValueRefused as exc:
+            result.errors.append((where[key], str(exc)))
         except intake.FieldError as exc:
             result.errors.append((where[key], str(exc)))
-    if "email" not in present:
+    if "email" not in present and "lead_external_id" not in present:
         result.errors.append((where.get("email", "email"), "E-mail is required."))
     if present & set(ACTIVITY_TARGETS):
         for key, message in (
@@ -324,6 +417,8 @@ def validate_row(
         ):
             if key in where and key not in present:
                 result.errors.append((where[key], message))
+    if activity and "email" not in present:
+        result.errors.append((where.get("email", "email"), "An activity needs the lead's e-mail in this file."))
     if result.errors:
         return result
     result.lead = lead
@@ -338,8 +433,9 @@ def validate_row(
 def _validated(job: ImportJob) -> Iterator[tuple[int, list[str], RowResult]]:
     """Every row of the file with its validation under the job's mapping (one clock for all)."""
     header, columns, now = job_header(job), job_columns(job), timezone.now()
+    plan = ImportPlan.for_job(job)
     for line, values in iter_rows(job):
-        yield line, values, validate_row(line, values, header, columns, now)
+        yield line, values, validate_row(line, values, header, columns, now, plan)
 
 
 def preview(
@@ -397,6 +493,7 @@ def sample_csv() -> str:
             "Decision maker",
             "Identified",
             "This quarter",
+            "crm-1001",
             "webinar_attended",
             "2026-03-12T15:00:00Z",
             "webinar-2026-03-ada",
@@ -426,9 +523,234 @@ def sample_csv() -> str:
             "",
             "",
             "",
+            "",
         ]
     )
     return out.getvalue()
+
+
+# --- The organisation's attributes: new ones from a column, and the value step -----------------
+
+CHOICE_LIMIT = 100  # a column with at most this many distinct values becomes a choice attribute
+_YES_NO = {"yes", "no", "y", "n", "true", "false", "t", "f", "0", "1"}
+_DECIMAL_RE = re.compile(r"^-?\d+(?:[.,]\d+)?$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def guess_type(counts: Counter) -> str:
+    """The attribute type a column's values suggest: yes/no, number, date, choice (≤ 100 distinct), text."""
+    given = [v for v in counts if v.strip() and v.strip().lower() not in UNKNOWN_WORDS]
+    if not given:
+        return "text"
+    if all(v.strip().lower() in _YES_NO for v in given) and not all(_DECIMAL_RE.match(v) for v in given):
+        return "yes_no"
+    if all(_DECIMAL_RE.match(v.strip().replace(",", "")) for v in given):
+        return "number"
+    if all(_DATE_RE.match(v.strip()) for v in given):
+        return "date"
+    return "choice" if len(given) <= CHOICE_LIMIT else "text"
+
+
+def column_values(job: ImportJob, indexes: Sequence[int]) -> dict[int, Counter]:
+    """Distinct values and their counts of some columns (one pass over the file); multi-choice
+    cells count each of their ";"-separated items."""
+    counts: dict[int, Counter] = {i: Counter() for i in indexes}
+    for _line, values in iter_rows(job):
+        for index in indexes:
+            if index < len(values) and values[index].strip():
+                counts[index][values[index].strip()] += 1
+    return counts
+
+
+def _split_counts(counts: Counter) -> Counter:
+    items: Counter = Counter()
+    for value, n in counts.items():
+        for item in re.split(r"[;|]", value):
+            if item.strip():
+                items[item.strip()] += n
+    return items
+
+
+def value_columns(job: ImportJob, dictionary, *, builtins: bool = False) -> list[tuple[int, str]]:
+    """(column index, target) of the columns the value step asks about: every column mapped to a
+    choice attribute of the organisation or to a new one, and with ``builtins`` the built-in choice
+    fields too (a mapping file may add "Google" to the sources; the pages report unknown values of
+    built-in fields in the preview, where they are fixed in the file or added on the Data page)."""
+    found = []
+    for index, key in enumerate(job_columns(job)):
+        if key.startswith(NEW_PREFIX) and key.removeprefix(NEW_PREFIX) in ("choice", "multi_choice"):
+            found.append((index, key))
+        elif key.startswith(ATTR_PREFIX):
+            attribute = dictionary.attributes.get(key.removeprefix(ATTR_PREFIX))
+            if attribute is not None and attribute.type in ("choice", "multi_choice"):
+                found.append((index, key))
+        elif builtins and key in intake.CHOICES and key not in ("kind", "country"):  # countries have aliases
+            found.append((index, key))
+    return found
+
+
+@dataclass
+class ValueRow:
+    value: str
+    count: int
+    suggestion: str  # a choice's value, ADD_CHOICE or "" (unknown)
+
+
+def value_step(job: ImportJob, dictionary, *, builtins: bool = False) -> list[dict]:
+    """Per choice column: its distinct values with counts and a suggested reading of each."""
+    columns = value_columns(job, dictionary, builtins=builtins)
+    counts = column_values(job, [i for i, _ in columns])
+    header = job_header(job)
+    decided = job.mapping.get("values", {})
+    steps = []
+    for index, key in columns:
+        attribute_key = key.removeprefix(ATTR_PREFIX) if not key.startswith(NEW_PREFIX) else None
+        multi = key == f"{NEW_PREFIX}multi_choice" or (
+            attribute_key is not None and dictionary.attributes[attribute_key].type == "multi_choice"
+        )
+        lookup = dictionary.choice_lookup(attribute_key) if attribute_key else {}
+        choices = [c for c in dictionary.attributes[attribute_key].choices if not c.archived] if attribute_key else []
+        rows = []
+        for value, n in (_split_counts(counts[index]) if multi else counts[index]).most_common():
+            if value in decided.get(str(index), {}):
+                suggestion = decided[str(index)][value]
+            elif value.lower() in UNKNOWN_WORDS:
+                suggestion = ""
+            else:
+                suggestion = lookup.get(fold(value), ADD_CHOICE)
+            rows.append(ValueRow(value, n, suggestion))
+        steps.append(
+            {
+                "index": index,
+                "column": header[index] if index < len(header) else f"Column {index + 1}",
+                "target": key,
+                "label": target_label(key, dictionary),
+                "choices": choices,
+                "known": {c.value for c in choices},
+                "rows": rows,
+            }
+        )
+    return steps
+
+
+def _new_key(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_") or "column"
+    if not base[0].isalpha():
+        base = f"attr_{base}"
+    base = base[:50]
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}_{n}", n + 1
+    return key
+
+
+def import_job_values(*, job: ImportJob, decisions: dict[int, dict[str, str]], user=None) -> ImportJob:
+    """Apply the value step: create the attributes the mapping asked for, add the choices marked
+    new, remember each other spelling as an alias of the choice it was mapped to (the next import
+    of that column maps it by itself), and keep what was read as unknown for this job."""
+    from alignment import dictionary_services as data_dictionary
+    from alignment.dictionary import load_dictionary
+    from alignment.models import Attribute
+
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status not in (ImportJob.Status.UPLOADED, ImportJob.Status.MAPPED):
+            raise ImportProblem("This file is already being imported; its values cannot change any more.")
+        header, columns = job_header(job), job_columns(job)
+        taken = set(Attribute.objects.values_list("key", flat=True)) | set(TARGET_BY_KEY)
+        new_columns = [i for i, key in enumerate(columns) if key.startswith(NEW_PREFIX)]
+        if new_columns:
+            counts = column_values(job, new_columns)
+            for index in new_columns:
+                kind = columns[index].removeprefix(NEW_PREFIX)
+                name = header[index] if index < len(header) else f"Column {index + 1}"
+                key = _new_key(name, taken)
+                taken.add(key)
+                data_dictionary.attribute_create(key=key, label=name, type=kind, user=user)
+                columns[index] = f"{ATTR_PREFIX}{key}"
+                if kind in ("choice", "multi_choice"):
+                    # Every value of the column becomes a choice, except what was decided otherwise.
+                    found = _split_counts(counts[index]) if kind == "multi_choice" else counts[index]
+                    defaults = {v: ("" if v.lower() in UNKNOWN_WORDS else ADD_CHOICE) for v in found}
+                    decisions[index] = {**defaults, **decisions.get(index, {})}
+        dictionary = load_dictionary()
+        tables: dict[str, dict[str, str]] = {}
+        for index, table in decisions.items():
+            key = columns[index].removeprefix(ATTR_PREFIX)
+            attribute = Attribute.objects.get(key=key)
+            added, aliases = [], {}
+            lookup = dictionary.choice_lookup(key)
+            for raw, decision in table.items():
+                if decision == ADD_CHOICE:
+                    if fold(raw) not in lookup:
+                        added.append({"value": raw, "label": raw})
+                    decision = lookup.get(fold(raw), raw)
+                elif decision and fold(raw) != fold(decision) and lookup.get(fold(raw)) != decision:
+                    aliases.setdefault(decision, []).append(raw)
+                tables.setdefault(str(index), {})[raw] = decision
+            choices = added + [{"value": value, "aliases": spellings} for value, spellings in aliases.items()]
+            if choices:
+                data_dictionary.attribute_update(attribute=attribute, choices=choices, user=user)
+        job.mapping = {**job.mapping, "columns": columns, "values": tables, "values_done": True}
+        job.status = ImportJob.Status.MAPPED
+        job.save(update_fields=["mapping", "status"])
+    return job
+
+
+def import_job_from_mapping_file(*, job: ImportJob, spec: dict, user=None) -> ImportJob:
+    """Map a job as a mapping file says (``manage.py import_leads``; format in docs/operations.md)::
+
+        {"columns": {"Email": "email", "Lead Origin": "lead_origin", "Occupation": {"new": "choice"}},
+         "values": {"Lead Origin": {"Select": null, "Referral Sites": "Referral", "Blog": "+new"}}}
+
+    Columns are named by their header; a target is a built-in field, an attribute's key, or
+    ``{"new": TYPE}`` (an attribute created from the column; "guess" guesses the type); columns not
+    named are ignored. ``values`` maps a cell value to a choice, ``"+new"`` (add it) or null
+    (unknown); values not named read through the dictionary, and new attributes add theirs.
+    """
+    from alignment.dictionary import load_dictionary
+
+    header = job_header(job)
+    dictionary = load_dictionary()
+    given = spec.get("columns") or {}
+    unknown = sorted(set(given) - set(header))
+    if unknown:
+        raise ImportProblem(f"The mapping names columns the file does not have: {', '.join(unknown)}.")
+    columns = []
+    for index, name in enumerate(header):
+        target = given.get(name)
+        if isinstance(target, dict):
+            kind = target.get("new", "guess")
+            if kind == "guess":
+                kind = guess_type(column_values(job, [index])[index])
+            columns.append(f"{NEW_PREFIX}{kind}")
+        elif not target:
+            columns.append("")
+        elif target in TARGET_BY_KEY:
+            columns.append(target)
+        elif target in dictionary.attributes and not dictionary.attributes[target].builtin:
+            columns.append(f"{ATTR_PREFIX}{target}")
+        else:
+            raise ImportProblem(f"Column {name}: '{target}' is neither a field nor an attribute's key.")
+    job = import_job_map(job=job, columns=columns)
+    wanted = {header.index(name): table for name, table in (spec.get("values") or {}).items() if name in header}
+    decisions = {}
+    for index, key in value_columns(job, dictionary, builtins=True):
+        table = {raw: ("" if to is None else to) for raw, to in wanted.get(index, {}).items()}
+        if key.startswith(NEW_PREFIX) and not table:
+            continue  # a new attribute takes every value of its column as a choice
+        decisions[index] = table
+    return import_job_values(job=job, decisions=decisions, user=user)
+
+
+def needs_value_step(job: ImportJob, dictionary) -> bool:
+    """A new choice attribute, or a value of a choice column the dictionary does not know: ask."""
+    if job.mapping.get("values_done") or not value_columns(job, dictionary):
+        return False
+    return any(
+        step["target"].startswith(NEW_PREFIX) or any(row.suggestion not in step["known"] for row in step["rows"])
+        for step in value_step(job, dictionary)
+    )
 
 
 # --- Services ---------------------------------------------------------------------------------
@@ -465,14 +787,16 @@ def import_job_map(*, job: ImportJob, columns: Sequence[str]) -> ImportJob:
         problems = mapping_problems(columns)
         if problems:
             raise ImportProblem(" ".join(problems))
-        job.mapping = {**job.mapping, "columns": list(columns)}
+        values = job.mapping.get("values", {}) if list(columns) == job_columns(job) else {}
+        job.mapping = {**job.mapping, "columns": list(columns), "values": values, "values_done": bool(values)}
         job.status = ImportJob.Status.MAPPED
         job.save(update_fields=["mapping", "status"])
     return job
 
 
-def import_job_start(*, job: ImportJob) -> bool:
-    """Start importing a mapped file: small files now, large ones in a Celery task after commit.
+def import_job_start(*, job: ImportJob, in_background: bool | None = None) -> bool:
+    """Start importing a mapped file: small files now, large ones in a Celery task after commit
+    (``in_background`` forces either).
 
     Returns True when it ran in a task. A second click finds the job running: ``ImportProblem``.
     """
@@ -486,7 +810,7 @@ def import_job_start(*, job: ImportJob) -> bool:
             )
         job.status = ImportJob.Status.RUNNING
         job.save(update_fields=["status"])
-        in_background = runs_in_background(job)
+        in_background = runs_in_background(job) if in_background is None else in_background
         if in_background:
             transaction.on_commit(lambda: enqueue("leads.tasks.import_csv", job.pk))
     if not in_background:
@@ -519,6 +843,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
     if job.status != ImportJob.Status.RUNNING:
         return job  # done already (a redelivered task), or not started
     header, columns = job_header(job), job_columns(job)
+    plan = ImportPlan.for_job(job)
     counts = {"processed_rows": 0, "created_count": 0, "updated_count": 0, "error_count": 0}
     activities = 0
     errors: list[dict] = []
@@ -526,7 +851,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
         batch: list[RowResult] = []
         now = timezone.now()
         for line, values in iter_rows(job):
-            result = validate_row(line, values, header, columns, now)
+            result = validate_row(line, values, header, columns, now, plan)
             counts["processed_rows"] += 1
             if result.ok:
                 batch.append(result)
@@ -534,10 +859,10 @@ def import_job_run(*, job_id: int) -> ImportJob:
                 counts["error_count"] += 1
                 errors.extend({"line": line, "column": column, "message": message} for column, message in result.errors)
             if counts["processed_rows"] % CHUNK_ROWS == 0:
-                activities += _flush(job.pk, batch, counts, now)
+                activities += _flush(job.pk, batch, counts, now, errors)
                 batch = []
                 now = timezone.now()
-        activities += _flush(job.pk, batch, counts, now)
+        activities += _flush(job.pk, batch, counts, now, errors)
     except (csv.Error, UnicodeDecodeError, OSError) as exc:
         errors.insert(
             0, {"line": None, "column": "", "message": f"The import stopped: the file could not be read ({exc})."}
@@ -568,8 +893,13 @@ def import_job_run(*, job_id: int) -> ImportJob:
     return job
 
 
-def _flush(job_id: int, batch: list[RowResult], counts: dict, now: dt.datetime) -> int:
+def _flush(job_id: int, batch: list[RowResult], counts: dict, now: dt.datetime, errors: list[dict]) -> int:
     stored = 0
+    refused = resolve_identities([r.lead for r in batch])
+    for index, problems in sorted(refused.items()):
+        counts["error_count"] += 1
+        errors.extend({"line": batch[index].line, "column": "", "message": m} for ms in problems.values() for m in ms)
+    batch = [r for i, r in enumerate(batch) if i not in refused]
     if batch:
         created, updated, stored = _import_chunk(job_id, batch, now)
         counts["created_count"] += created

@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from alignment.dictionary import TYPE_LABELS, load_dictionary
+from alignment.dictionary_services import DictionaryError
 from leads.intake import importing
 from leads.models import ImportJob
 from portal.access import Role, role_required
@@ -29,12 +31,30 @@ class UploadForm(forms.Form):
 
 
 class MappingForm(forms.Form):
-    """One select per column of the file: which lead field it holds (or ignore it)."""
+    """One select per column of the file: which field or attribute it holds, a new attribute made
+    from it (with the type its values suggest), or ignore it."""
 
-    def __init__(self, *args, header: list[str], initial_columns: list[str], **kwargs):
+    def __init__(self, *args, header: list[str], initial_columns: list[str], guessed=(), dictionary=None, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = [("", "— ignore this column —"), *((t.key, t.label) for t in importing.TARGETS)]
+        fields = [(t.key, t.label) for t in importing.TARGETS]
+        own = [
+            (f"{importing.ATTR_PREFIX}{a.key}", f"{a.label} ({a.object})")
+            for a in (dictionary.live_attributes() if dictionary else [])
+            if not a.builtin
+        ]
         for index, name in enumerate(header):
+            kind = guessed[index] if index < len(guessed) else "text"
+            new = [
+                (f"{importing.NEW_PREFIX}{t}", f"New attribute from this column: {label.lower()}")
+                for t, label in TYPE_LABELS.items()
+            ]
+            new.sort(key=lambda choice: choice[0] != f"{importing.NEW_PREFIX}{kind}")  # the guess first
+            choices = [
+                ("", "— ignore this column —"),
+                ("Fields", fields),
+                *([("Your attributes", own)] if own else []),
+                ("Create an attribute", new),
+            ]
             self.fields[f"col_{index}"] = forms.ChoiceField(
                 label=name or f"Column {index + 1}",
                 choices=choices,
@@ -100,14 +120,24 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, "This file is already being imported; its mapping cannot change.")
         return _detail_redirect(job)
     header = importing.job_header(job)
-    form = MappingForm(request.POST or None, header=header, initial_columns=importing.job_columns(job))
+    dictionary = load_dictionary()
+    counts = importing.column_values(job, range(len(header))) if request.method == "GET" else {}
+    guessed = [importing.guess_type(counts[i]) if i in counts else "text" for i in range(len(header))]
+    form = MappingForm(
+        request.POST or None,
+        header=header,
+        initial_columns=importing.job_columns(job),
+        guessed=guessed,
+        dictionary=dictionary,
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            importing.import_job_map(job=job, columns=form.columns())
+            job = importing.import_job_map(job=job, columns=form.columns())
         except importing.ImportProblem as exc:
             form.add_error(None, str(exc))
         else:
-            return redirect("leads:import_preview", pk=job.pk)
+            step = "leads:import_values" if importing.needs_value_step(job, dictionary) else "leads:import_preview"
+            return redirect(step, pk=job.pk)
     samples = [values for _, values in zip(range(3), importing.iter_rows(job), strict=False)]
     rows = [
         {
@@ -117,6 +147,37 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         for i in range(len(header))
     ]
     return render(request, "leads/import_mapping.html", {"job": job, "form": form, "rows": rows, **_file_facts(job)})
+
+
+@role_required(Role.MARKETING)
+@require_http_methods(["GET", "POST"])
+def import_values(request: HttpRequest, pk: int) -> HttpResponse:
+    """Step 2b: for every choice column, what each distinct value means: an existing choice, a new
+    choice, or unknown. What is chosen is remembered for the next import of the column."""
+    job = _job(pk)
+    if job.status not in (ImportStatus.UPLOADED, ImportStatus.MAPPED):
+        return _detail_redirect(job)
+    dictionary = load_dictionary()
+    steps = importing.value_step(job, dictionary)
+    if request.method == "POST":
+        decisions = {
+            step["index"]: {
+                row.value: request.POST.get(f"v_{step['index']}_{n}", row.suggestion)
+                for n, row in enumerate(step["rows"])
+            }
+            for step in steps
+        }
+        try:
+            importing.import_job_values(job=job, decisions=decisions, user=request.user)
+        except (importing.ImportProblem, DictionaryError) as exc:
+            messages.error(request, str(exc))
+        else:
+            return redirect("leads:import_preview", pk=job.pk)
+    return render(
+        request,
+        "leads/import_values.html",
+        {"job": job, "steps": steps, "add": importing.ADD_CHOICE, **_file_facts(job)},
+    )
 
 
 def _file_facts(job: ImportJob) -> dict:
@@ -136,8 +197,11 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("leads:import_mapping", pk=job.pk)
     if job.status != ImportStatus.MAPPED:
         return _detail_redirect(job)
+    dictionary = load_dictionary()
+    if importing.needs_value_step(job, dictionary):
+        return redirect("leads:import_values", pk=job.pk)
     header, columns = importing.job_header(job), importing.job_columns(job)
-    mapped = [(i, importing.TARGET_BY_KEY[key]) for i, key in enumerate(columns) if key]
+    mapped = [(i, {"label": importing.target_label(key, dictionary)}) for i, key in enumerate(columns) if key]
     # A full check is quick for ordinary files; very large ones are checked as they import.
     first, invalid = importing.preview(job, count_invalid=job.total_rows <= 20_000)
     rows = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -41,8 +42,9 @@ from alignment import spec as vocab
 from alignment.models import AgreementVersion
 from leads.bulk import SQL_CHUNK, batches, insert_rows
 from leads.lifecycle import ENTER, HISTORY, new_lead_team_id, transitions_add
-from leads.models import Account, Activity, ApiToken, Lead, hash_token
+from leads.models import API_SCOPES, Account, Activity, ApiToken, Lead, hash_token
 from leads.scoring.rescoring import requested_since, rescore_leads_later
+from leads.scoring.scorer import ACCOUNT_FACTS_ON_LEAD
 from leads.sql import Fragment, column, join, run, sql, table
 
 # --- What a field may hold ---------------------------------------------------------------------
@@ -299,6 +301,14 @@ def account_name_from_domain(domain: str) -> str:
     return domain.split(".", 1)[0].replace("-", " ").title()
 
 
+def country_regions() -> dict[str, str]:
+    """Region per ISO country code, as the data dictionary says (editable on the Data page)."""
+    from alignment.models import Country
+
+    regions = dict(Country.objects.values_list("code", "region"))
+    return regions or {code: region for code, (_, region) in vocab.COUNTRIES.items()}
+
+
 def domain_of(row: Mapping[str, Any]) -> str | None:
     """The account domain of a lead row: the given domain, else the e-mail's unless it is a free mailbox."""
     if row.get("domain"):
@@ -386,7 +396,11 @@ def _merge_by_email(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, An
     for row in rows:
         key = row["email"].lower()
         target = merged.setdefault(key, {"email": row["email"]})
-        target.update({k: v for k, v in row.items() if v is not None and k != "email"})
+        for name, value in row.items():
+            if name in ("attributes", "account_attributes") and value:
+                target.setdefault(name, {}).update(value)  # a None inside clears that attribute
+            elif value is not None and name != "email":
+                target[name] = value
     return merged
 
 
@@ -398,8 +412,11 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
         if domain:
             entry = facts.setdefault(domain, {})
             entry.update({k: row[k] for k in ACCOUNT_FIELDS if row.get(k) is not None and k != "domain"})
+            if row.get("account_attributes"):
+                entry.setdefault("account_attributes", {}).update(row["account_attributes"])
     if not facts:
         return {}
+    regions = country_regions() if any(values.get("country") for values in facts.values()) else {}
     stored = {
         row[0]: row[1:]
         for row in Account.objects.filter(domain__in=list(facts)).values_list("domain", "id", *ACCOUNT_FACTS)
@@ -413,7 +430,8 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
             "employees": values.get("employees"),
             "annual_revenue": values.get("annual_revenue"),
             "country": values.get("country", ""),
-            "region": vocab.region_for_country(values.get("country", "")),
+            "region": regions.get(values.get("country", ""), ""),
+            "attributes": values.get("account_attributes") or {},
         }
         for domain, values in sorted(facts.items())
         if domain not in ids
@@ -432,7 +450,7 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
         given = tuple(values.get(k) for k in ACCOUNT_FACTS)
         if all(new is None or new == old for new, old in zip(given, stored[domain][1:], strict=True)):
             continue
-        region = vocab.region_for_country(values["country"]) if values.get("country") else None
+        region = regions.get(values["country"], "") if values.get("country") else None
         changes.append((ids[domain], *given, region))
     _update_from_values(
         Account,
@@ -445,15 +463,81 @@ def _accounts_upsert(merged: Mapping[str, Mapping[str, Any]], now: dt.datetime) 
             ("region", None),
         ],
     )
+    _attributes_patch(
+        Account,
+        sorted(
+            (ids[d], v["account_attributes"]) for d, v in facts.items() if d in stored and v.get("account_attributes")
+        ),
+    )
     return {**ids, **inserted}
 
 
+def _attributes_patch(model: type[Model], patches: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    """Merge ``{key: value}`` into each row's ``attributes`` JSON; a None value removes the key.
+
+    One ``UPDATE … FROM (VALUES …)`` per chunk on PostgreSQL (``||`` then ``-``); SQLite's
+    ``json_patch`` has exactly these semantics (RFC 7396), one statement per row.
+    """
+    target, attributes = table(model), column(model, "attributes")
+    pk = column(model, model._meta.pk.name)
+    if connection.vendor != "postgresql":
+        for row_id, patch in patches:
+            run(
+                sql(
+                    "UPDATE {t} SET {a} = json_patch({a}, {patch}) WHERE {pk} = {id}",
+                    t=target,
+                    a=attributes,
+                    patch=json.dumps(dict(patch)),
+                    pk=pk,
+                    id=row_id,
+                ),
+                fetch=False,
+            )
+        return
+    for chunk in batches(list(patches), SQL_CHUNK):
+        values = join(
+            ", ",
+            [
+                sql(
+                    "(CAST({id} AS bigint), CAST({keep} AS jsonb), CAST({drop} AS text[]))",
+                    id=row_id,
+                    keep=json.dumps({k: v for k, v in patch.items() if v is not None}),
+                    drop=[k for k, v in patch.items() if v is None],
+                )
+                for row_id, patch in chunk
+            ],
+        )
+        run(
+            sql(
+                "UPDATE {t} AS x SET {a} = (x.{a} || v.patch) - v.drop "
+                "FROM (VALUES {values}) AS v(id, patch, drop) WHERE x.{pk} = v.id",
+                t=target,
+                a=attributes,
+                values=values,
+                pk=pk,
+            ),
+            fetch=False,
+        )
+
+
+# Lead columns besides LEAD_FIELDS that intake sets: the lead's own country, its id in the source system.
+LEAD_IDENTITY_FIELDS = ("country", "external_id")
+_STORED = ("id", "account_id", *LEAD_FIELDS, *LEAD_IDENTITY_FIELDS, "attributes")
+
+
 def _unchanged(row: Mapping[str, Any], stored: Sequence[Any]) -> bool:
-    return all(row.get(name) is None or row[name] == old for name, old in zip(LEAD_FIELDS, stored, strict=True))
+    """Does ``row`` say nothing new about the lead stored as ``stored`` (``_STORED`` minus id and account)?"""
+    *columns, attributes = stored
+    if isinstance(attributes, str):
+        attributes = json.loads(attributes)
+    names = (*LEAD_FIELDS, *LEAD_IDENTITY_FIELDS)
+    if not all(row.get(name) is None or row[name] == old for name, old in zip(names, columns, strict=True)):
+        return False
+    return all((attributes or {}).get(k) == v for k, v in (row.get("attributes") or {}).items())
 
 
 def _has_account_facts(row: Mapping[str, Any]) -> bool:
-    return any(row.get(k) is not None for k in ACCOUNT_FIELDS)
+    return any(row.get(k) is not None for k in ACCOUNT_FIELDS) or bool(row.get("account_attributes"))
 
 
 def _leads_by_email(keys: Sequence[str], names: Sequence[str]) -> list[tuple]:
@@ -493,7 +577,13 @@ def leads_write(
     result = UpsertResult()
     if not merged:
         return result
-    stored = {row[0]: row[1:] for row in _leads_by_email(list(merged), ("id", "account_id", *LEAD_FIELDS))}
+    for row in merged.values():
+        # Company facts with no account to hold them (a free-mail address, no domain) stay on the lead.
+        kept = {k: row[k] for k in ACCOUNT_FACTS_ON_LEAD if row.get(k) is not None} if not domain_of(row) else {}
+        if kept:
+            row["attributes"] = {**row.get("attributes", {}), **kept}
+    stored = {row[0]: row[1:] for row in _leads_by_email(list(merged), _STORED)}
+    regions = country_regions() if any(row.get("country") for row in merged.values()) else {}
     existing = {key: values[0] for key, values in stored.items()}
     # Accounts for new leads, and for known leads only when the row says something about the company.
     account_ids = _accounts_upsert(
@@ -516,6 +606,11 @@ def leads_write(
                 "updated_at": now,
                 "rescore_requested_at": now,  # a new lead waits for its first score
                 **{name: row.get(name, (defaults or {}).get(name, "")) for name in LEAD_FIELDS},
+                # Facts about the lead itself stay on it, with or without an account (free mail).
+                "country": row.get("country", ""),
+                "region": regions.get(row.get("country", ""), ""),
+                "external_id": row.get("external_id"),
+                "attributes": {k: v for k, v in (row.get("attributes") or {}).items() if v is not None},
             }
         )
     inserted = insert_rows(Lead, new_leads, now=now, returning=("email", "id"))
@@ -545,7 +640,7 @@ def leads_write(
             ]
         )
     _history_write(merged, existing, result, now)
-    changes = []
+    changes, patches = [], []
     for key, row in merged.items():
         lead_id = existing[key]
         if lead_id in result.created:
@@ -555,10 +650,24 @@ def leads_write(
         before = stored.get(key)
         if before is not None and _unchanged(row, before[2:]) and account_id in (None, before[1]):
             continue  # nothing new: no write, updated_at stays (re-importing a file changes nothing)
-        changes.append((lead_id, *(row.get(name) for name in LEAD_FIELDS), account_id))
+        country = row.get("country")
+        changes.append(
+            (
+                lead_id,
+                *(row.get(name) for name in LEAD_FIELDS),
+                country,
+                regions.get(country, "") if country else None,
+                row.get("external_id"),
+                account_id,
+            )
+        )
+        if row.get("attributes"):
+            patches.append((lead_id, row["attributes"]))
         result.updated.add(lead_id)
     changes.sort()
-    _update_from_values(Lead, changes, [*((name, None) for name in LEAD_FIELDS), ("account", "bigint")], updated_at=now)
+    columns = [*((name, None) for name in LEAD_FIELDS), ("country", None), ("region", None), ("external_id", None)]
+    _update_from_values(Lead, changes, [*columns, ("account", "bigint")], updated_at=now)
+    _attributes_patch(Lead, sorted(patches))
     return result
 
 
@@ -729,12 +838,17 @@ def api_token_key(token: ApiToken) -> str:
     return raw
 
 
-def api_token_create(*, name: str, created_by=None) -> tuple[ApiToken, str]:
-    """A new token for a named integration: returns the row and the raw key, which is never stored."""
+def api_token_create(*, name: str, created_by=None, scopes: Sequence[str] | None = None) -> tuple[ApiToken, str]:
+    """A new token for a named integration (every scope unless ``scopes`` says otherwise): returns
+    the row and the raw key, which is never stored."""
     name = name.strip()
     if not name:
         raise FieldError("Name the integration the token is for.")
-    token = ApiToken(name=name, created_by=created_by)
+    scopes = list(API_SCOPES) if scopes is None else list(dict.fromkeys(scopes))
+    unknown = [s for s in scopes if s not in API_SCOPES]
+    if unknown:
+        raise FieldError(f"Unknown scope {', '.join(unknown)}; scopes are {', '.join(API_SCOPES)}.")
+    token = ApiToken(name=name, created_by=created_by, scopes=scopes)
     raw = api_token_key(token)
     token.save()
     return token, raw

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import models as _m
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.expressions import Combinable, Expression, Func, ResolvedOuterRef
-from django.db.models.functions import Cast, Coalesce, Greatest, Least, Lower
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, Lower, NullIf
 from django.db.models.lookups import (
     Contains,
     Exact,
@@ -26,6 +27,7 @@ from django.db.models.lookups import (
     GreaterThanOrEqual,
     In,
     IsNull,
+    LessThan,
     LessThanOrEqual,
 )
 from django.utils import timezone
@@ -38,8 +40,8 @@ FACT_PATHS: dict[str, str] = {
     "industry": "account__industry",
     "employees": "account__employees",
     "annual_revenue": "account__annual_revenue",
-    "country": "account__country",
-    "region": "account__region",
+    "country": "country",  # the lead's, else the account's (``_field_ref``)
+    "region": "region",
     "job_title": "job_title",
     "seniority": "seniority",
     "department": "department",
@@ -51,6 +53,10 @@ FACT_PATHS: dict[str, str] = {
     "source": "source",
     "email_domain": "email_domain",
 }
+
+
+# Company facts kept in the lead's ``attributes`` when it has no account (a free-mail address).
+ACCOUNT_FACTS_ON_LEAD = ("industry", "employees", "annual_revenue")
 
 
 @dataclass(frozen=True)
@@ -83,38 +89,65 @@ class ScoreResult:
 
 
 def facts_for_lead(lead) -> dict:
-    """A lead's facts keyed by spec field (reads the account already loaded with the lead)."""
+    """A lead's facts keyed by attribute (reads the account already loaded with the lead).
+
+    Custom attributes come from the ``attributes`` JSON of the account and of the lead; country
+    and region are the lead's own, else its account's.
+    """
     account = lead.account
-    return {
-        "industry": account.industry if account else None,
-        "employees": account.employees if account else None,
-        "annual_revenue": account.annual_revenue if account else None,
-        "country": account.country if account else None,
-        "region": account.region if account else None,
-        "job_title": lead.job_title,
-        "seniority": lead.seniority,
-        "department": lead.department,
-        "persona": lead.persona_id,
-        "budget": lead.budget,
-        "authority": lead.authority,
-        "need": lead.need,
-        "timeline": lead.timeline,
-        "source": lead.source,
-        "email_domain": lead.email_domain,
-    }
+    facts = {**((account.attributes or {}) if account else {}), **(lead.attributes or {})}
+    facts.update(
+        {
+            # Without an account (free mail) the company facts a client sent stay on the lead.
+            **{
+                name: getattr(account, name) if account else (lead.attributes or {}).get(name)
+                for name in ACCOUNT_FACTS_ON_LEAD
+            },
+            "country": lead.country or (account.country if account else None),
+            "region": lead.region or (account.region if account else None),
+            "job_title": lead.job_title,
+            "seniority": lead.seniority,
+            "department": lead.department,
+            "persona": lead.persona_id,
+            "budget": lead.budget,
+            "authority": lead.authority,
+            "need": lead.need,
+            "timeline": lead.timeline,
+            "source": lead.source,
+            "email_domain": lead.email_domain,
+        }
+    )
+    return facts
 
 
 def _known(value) -> bool:
-    return value is not None and value != ""
+    return value is not None and value != "" and value != []
 
 
 def _norm(value) -> str:
     return str(value).lower()
 
 
-def condition_matches(rule: dict, value) -> bool:
-    """Does one fit rule or knock-out condition hold for this value? (alignment.spec semantics)"""
-    operator = rule["operator"]
+def _decimal(value) -> Decimal:
+    # Through the shortest text of the number: what the database stores and compares exactly.
+    return Decimal(str(value))
+
+
+def _day(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def utc_day(now: dt.datetime) -> dt.date:
+    """The calendar day "within the last N days" counts back from: ``now``'s date in UTC."""
+    return now.astimezone(dt.UTC).date()
+
+
+def condition_matches(rule: dict, value, now: dt.datetime | None = None) -> bool:
+    """Does one fit rule or knock-out condition hold for this value? (alignment.spec semantics)
+
+    ``now`` anchors ``within_days`` (default: the current time).
+    """
+    operator = vocab.canonical_operator(rule["operator"])
     if operator == "known":
         return _known(value)
     if operator == "unknown":
@@ -130,11 +163,27 @@ def condition_matches(rule: dict, value) -> bool:
         text = _norm(value)
         return any(_norm(v) in text for v in values if _known(v))
     if operator == "between":
-        return values[0] <= value <= values[1]
+        return _decimal(values[0]) <= _decimal(value) <= _decimal(values[1])
     if operator == "gte":
-        return value >= values[0]
+        return _decimal(value) >= _decimal(values[0])
     if operator == "lte":
-        return value <= values[0]
+        return _decimal(value) <= _decimal(values[0])
+    if operator in ("has_any", "has_all", "has_none"):
+        # Stored multi-choice values are lower case; they are compared as stored (like the SQL).
+        held = {str(v) for v in value} if isinstance(value, list) else {str(value)}
+        wanted = {_norm(v) for v in values}
+        if operator == "has_all":
+            return wanted <= held
+        return bool(held & wanted) == (operator == "has_any")
+    if operator in ("is_true", "is_false"):
+        return value is (operator == "is_true")
+    if operator == "within_days":
+        today = utc_day(now or timezone.now())
+        return today - dt.timedelta(days=int(values[0])) <= _day(value) <= today
+    if operator == "before":
+        return _day(value) < _day(values[0])
+    if operator == "after":
+        return _day(value) > _day(values[0])
     raise ValueError(f"unknown operator {operator!r}")
 
 
@@ -175,14 +224,28 @@ def occurrences_shown(rule: dict, weight: float) -> str:
     return f"{weight:.2f}" if rule.get("half_life_days") else f"{int(weight)}"
 
 
-def score_lead(facts: dict, weights: dict[str, float], spec: dict, persona_names: dict | None = None) -> ScoreResult:
-    """Score one lead. ``weights`` maps behaviour rule id → occurrences (decayed) inside its window."""
+def score_lead(
+    facts: dict,
+    weights: dict[str, float],
+    spec: dict,
+    persona_names: dict | None = None,
+    *,
+    now: dt.datetime | None = None,
+    dictionary=None,
+) -> ScoreResult:
+    """Score one lead. ``weights`` maps behaviour rule id → occurrences (decayed) inside its window.
+
+    ``now`` anchors date rules ("within the last N days"); ``dictionary`` (an
+    ``alignment.dictionary.Dictionary``) gives the breakdown the organisation's labels.
+    """
+    now = now or timezone.now()
     hits: list[RuleHit] = []
     fit = 0
     for rule in spec.get("fit_rules", []):
-        if condition_matches(rule, facts.get(rule["field"])):
+        if condition_matches(rule, facts.get(rule["field"]), now):
             fit += rule["points"]
-            hits.append(RuleHit(rule["id"], "fit", vocab.describe_condition(rule, persona_names), rule["points"]))
+            label = vocab.describe_condition(rule, persona_names, dictionary)
+            hits.append(RuleHit(rule["id"], "fit", label, rule["points"]))
     engagement = 0
     for rule in spec.get("behaviour_rules", []):
         weight = weights.get(rule["id"], 0)
@@ -192,13 +255,13 @@ def score_lead(facts: dict, weights: dict[str, float], spec: dict, persona_names
         engagement += points
         shown = occurrences_shown(rule, weight)
         detail = f"{shown} after decay" if rule.get("half_life_days") else f"{shown} × in window"
-        hits.append(RuleHit(rule["id"], "behaviour", vocab.describe_behaviour(rule), points, detail))
+        hits.append(RuleHit(rule["id"], "behaviour", vocab.describe_behaviour(rule, dictionary), points, detail))
     knocked_out = False
     for rule in spec.get("knockouts", []):
-        if condition_matches(rule, facts.get(rule["field"])):
+        if condition_matches(rule, facts.get(rule["field"]), now):
             knocked_out = True
-            label = rule.get("label") or vocab.describe_condition(rule, persona_names)
-            hits.append(RuleHit(rule["id"], "knockout", label, 0, vocab.describe_condition(rule, persona_names)))
+            sentence = vocab.describe_condition(rule, persona_names, dictionary)
+            hits.append(RuleHit(rule["id"], "knockout", rule.get("label") or sentence, 0, sentence))
     fields = qualification_fields(spec)
     # Half up like behaviour points (Python's round() is half-to-even: 12.5 would give 12).
     completeness = round_half_up(100 * sum(_known(facts.get(f)) for f in fields) / len(fields)) if fields else 100
@@ -270,9 +333,10 @@ def activity_weights(lead, spec: dict, now: dt.datetime) -> dict[str, float]:
     return weights_for_leads([lead], spec, now)[lead.id]
 
 
-def explain(lead, spec: dict, now: dt.datetime, persona_names: dict | None = None) -> ScoreResult:
+def explain(lead, spec: dict, now: dt.datetime, persona_names: dict | None = None, dictionary=None) -> ScoreResult:
     """The "why" of one lead's score under ``spec`` at ``now``."""
-    return score_lead(facts_for_lead(lead), activity_weights(lead, spec, now), spec, persona_names)
+    weights = activity_weights(lead, spec, now)
+    return score_lead(facts_for_lead(lead), weights, spec, persona_names, now=now, dictionary=dictionary)
 
 
 def persona_for(job_title: str, seniority: str, department: str, personas) -> int | None:
@@ -478,25 +542,188 @@ def _check_now(now) -> None:
         raise ValueError("now must be timezone-aware")
 
 
-def _field_ref(field: str, persona_expr) -> tuple[object, str]:
-    """(expression, kind) of a spec field on the annotated Lead queryset."""
-    if field not in vocab.FIELDS:
-        raise ValueError(f"unknown field {field!r}")
+class _JsonFact(Func):
+    """One custom attribute read from an ``attributes`` JSON column, on PostgreSQL and SQLite alike.
+
+    ``mode`` says what to read: ``text`` (the value as text, NULL when absent), ``ge``/``le``
+    (the number compared with ``bound``, exactly: as numeric), ``date``, ``known`` (present and
+    neither null, "" nor []), ``true``/``false`` (the JSON booleans), ``any``/``all`` (a
+    multi-choice list holds any/all of ``needles``).
+    Conditions are COALESCEd to false: an absent key or account never satisfies one.
+    """
+
+    def __init__(self, column, key: str, mode: str, needles: tuple[str, ...] = (), bound=None):
+        self.key, self.mode, self.needles = key, mode, tuple(needles)
+        self.bound = None if bound is None else str(_decimal(bound))
+        output = {"text": _m.TextField(), "date": _m.DateField(), "int": _m.BigIntegerField()}.get(
+            mode, _m.BooleanField()
+        )
+        super().__init__(column, output_field=output)
+
+    def as_sql(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        params = list(params)
+        if connection.vendor == "postgresql":
+            return self._postgresql(column, params)
+        return self._sqlite(column, params)
+
+    def _postgresql(self, column: str, params: list):
+        mode, key = self.mode, self.key
+        if mode == "text":
+            return f"({column} ->> %s)", [*params, key]
+        if mode == "int":
+            return f"CAST(({column} ->> %s) AS bigint)", [*params, key]
+        if mode in ("ge", "le"):
+            sign = ">=" if mode == "ge" else "<="
+            return f"COALESCE(CAST(({column} ->> %s) AS numeric) {sign} CAST(%s AS numeric), false)", [
+                *params,
+                key,
+                self.bound,
+            ]
+        if mode == "date":
+            return f"CAST(({column} ->> %s) AS date)", [*params, key]
+        if mode == "known":
+            sql = f"COALESCE(({column} -> %s) NOT IN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb), false)"
+            return sql, [*params, key]
+        if mode in ("true", "false"):
+            return f"COALESCE(({column} -> %s) = '{mode}'::jsonb, false)", [*params, key]
+        # ``?|`` / ``?&``: membership in a JSON array (or equality with a JSON string).
+        operator = "?|" if mode == "any" else "?&"
+        return f"COALESCE(({column} -> %s) {operator} %s::text[], false)", [*params, key, list(self.needles)]
+
+    def _sqlite(self, column: str, params: list):
+        mode = self.mode
+        path = '$."' + self.key + '"'  # keys are slugs
+        value = f"json_extract({column}, %s)"
+        kind = f"json_type({column}, %s)"
+        if mode in ("ge", "le"):
+            sign = ">=" if mode == "ge" else "<="
+            return f"COALESCE(CAST({value} AS REAL) {sign} CAST(%s AS REAL), 0)", [*params, path, self.bound]
+        if mode == "int":
+            return f"CAST({value} AS INTEGER)", [*params, path]
+        if mode in ("text", "date"):
+            cast = "TEXT"
+            # JSON booleans read as their words, like PostgreSQL's ->>.
+            sql = f"(CASE {kind} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST({value} AS {cast}) END)"
+            return sql, [*params, path, *params, path]
+        if mode == "known":
+            sql = (
+                f"COALESCE({kind} NOT IN ('null') AND NOT ({kind} = 'text' AND {value} = '')"
+                f" AND NOT ({kind} = 'array' AND json_array_length({column}, %s) = 0), 0)"
+            )
+            return sql, [*params, path, *params, path, *params, path, *params, path, *params, path]
+        if mode in ("true", "false"):
+            return f"COALESCE({kind} = '{mode}', 0)", [*params, path]
+        marks = ", ".join(["%s"] * len(self.needles))
+        found = f"SELECT COUNT(DISTINCT value) FROM json_each({column}, %s) WHERE value IN ({marks})"
+        wanted = 1 if mode == "any" else len(set(self.needles))
+        return f"(({found}) >= {wanted})", [*params, path, *self.needles]
+
+
+class _DaysAgo(Func):
+    """The UTC calendar date of ``now`` minus ``days`` (``within_days``; ``now`` may be a column)."""
+
+    output_field = _m.DateField()
+
+    def __init__(self, now, days: int):
+        self.days = int(days)
+        super().__init__(now)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            return f"(CAST(({sql}) AT TIME ZONE 'UTC' AS date) - {self.days})", params
+        return f"date({sql}, '-{self.days} days')", params
+
+
+def _field_ref(field: str, persona_expr, dictionary=None) -> tuple[object, str]:
+    """(expression, kind) of a spec field on the annotated Lead queryset.
+
+    Built-in fields read their columns (``kind`` "number" or "text"); a custom attribute answers
+    ``(column, "custom")`` with the JSON column of the lead or of its account.
+    """
     if field == "persona":
         return (persona_expr if persona_expr is not None else F("persona_id")), "number"
-    kind = vocab.FIELDS[field].kind
-    # A direct path: the account is LEFT joined, and only when a rule reads one of its fields.
-    return F(FACT_PATHS[field]), ("number" if kind == "number" else "text")
+    if field in FACT_PATHS:
+        kind = vocab.FIELDS[field].kind
+        if field in ("country", "region"):
+            # The lead's own country (and its region), else its account's.
+            return Coalesce(NullIf(F(field), Value("")), F(f"account__{field}")), "text"
+        kind = "number" if kind == "number" else "text"
+        if field in ACCOUNT_FACTS_ON_LEAD:
+            # The account's, or for a lead without one the fact it came with (``facts_for_lead``).
+            own = _JsonFact(F("attributes"), field, "int" if kind == "number" else "text")
+            output = _m.BigIntegerField() if kind == "number" else _m.TextField()
+            value = Case(When(Q(account_id__isnull=True), then=own), default=F(FACT_PATHS[field]), output_field=output)
+            return value, kind
+        # A direct path: the account is LEFT joined, and only when a rule reads one of its fields.
+        return F(FACT_PATHS[field]), kind
+    if dictionary is None:
+        from alignment.dictionary import load_dictionary
+
+        dictionary = load_dictionary()
+    where = dictionary.custom_object(field)
+    if where is None:
+        raise ValueError(f"unknown field {field!r}")
+    return F("attributes" if where == "lead" else "account__attributes"), "custom"
 
 
-def compile_condition(rule: dict, persona_expr=None) -> Q:
-    """A fit rule or knock-out as a Q over the annotated queryset (``alignment.spec`` semantics)."""
-    expr, kind = _field_ref(rule["field"], persona_expr)
+def _compile_custom(column, field: str, operator: str, values: list, now) -> Q:
+    known = Q(_JsonFact(column, field, "known"))
+    if operator == "known":
+        return known
+    if operator == "unknown":
+        return ~known
+    if operator in ("in", "not_in", "contains"):
+        text = Lower(_JsonFact(column, field, "text"))
+        if operator == "contains":
+            needles = sorted({str(v).lower() for v in values if _known(v)})
+            anyof = Q()
+            for needle in needles:
+                anyof |= Q(Contains(text, needle))
+            return known & anyof if needles else NEVER
+        member = Q(In(text, sorted({str(v).lower() for v in values}))) if values else NEVER
+        return known & member if operator == "in" else known & ~member
+    if operator in ("between", "gte", "lte"):
+        if operator == "between":
+            return Q(_JsonFact(column, field, "ge", bound=values[0])) & Q(
+                _JsonFact(column, field, "le", bound=values[1])
+            )
+        return Q(_JsonFact(column, field, "ge" if operator == "gte" else "le", bound=values[0]))
+    if operator in ("has_any", "has_all", "has_none"):
+        needles = tuple(sorted({str(v).lower() for v in values}))
+        held = Q(_JsonFact(column, field, "all" if operator == "has_all" else "any", needles))
+        return known & (~held if operator == "has_none" else held)
+    if operator in ("is_true", "is_false"):
+        return Q(_JsonFact(column, field, "true" if operator == "is_true" else "false"))
+    day = _JsonFact(column, field, "date")
+    if operator == "within_days":
+        if isinstance(now, dt.datetime):
+            today = utc_day(now)
+            low, high = today - dt.timedelta(days=int(values[0])), today
+        else:
+            low, high = _DaysAgo(now, int(values[0])), _DaysAgo(now, 0)
+        return known & Q(GreaterThanOrEqual(day, low)) & Q(LessThanOrEqual(day, high))
+    if operator in ("before", "after"):
+        bound = _day(values[0])
+        return known & Q((LessThan if operator == "before" else GreaterThan)(day, bound))
+    raise ValueError(f"unknown operator {operator!r}")
+
+
+def compile_condition(rule: dict, persona_expr=None, *, dictionary=None, now=None) -> Q:
+    """A fit rule or knock-out as a Q over the annotated queryset (``alignment.spec`` semantics).
+
+    ``dictionary`` locates custom attributes (loaded when needed); ``now`` (a datetime or an
+    expression, default the current time) anchors ``within_days``.
+    """
+    expr, kind = _field_ref(rule["field"], persona_expr, dictionary)
+    operator = vocab.canonical_operator(rule["operator"])
+    values = rule.get("values") or []
+    if kind == "custom":
+        return _compile_custom(expr, rule["field"], operator, values, now if now is not None else timezone.now())
     known = Q(IsNull(expr, False))
     if kind == "text":
         known &= ~Q(Exact(expr, Value("")))
-    operator = rule["operator"]
-    values = rule.get("values") or []
     if operator == "known":
         return known
     if operator == "unknown":
@@ -561,19 +788,25 @@ def _int_sum(parts: list) -> Expression:
     return total
 
 
-def fit_expression(spec: dict, persona_expr=None) -> Expression:
+def fit_expression(spec: dict, persona_expr=None, *, dictionary=None, now=None) -> Expression:
     return _int_sum(
         [
-            Case(When(compile_condition(rule, persona_expr), then=Value(int(rule["points"]))), default=Value(0))
+            Case(
+                When(
+                    compile_condition(rule, persona_expr, dictionary=dictionary, now=now),
+                    then=Value(int(rule["points"])),
+                ),
+                default=Value(0),
+            )
             for rule in spec.get("fit_rules", [])
         ]
     )
 
 
-def knockout_condition(spec: dict, persona_expr=None) -> Q | None:
+def knockout_condition(spec: dict, persona_expr=None, *, dictionary=None, now=None) -> Q | None:
     condition = None
     for rule in spec.get("knockouts", []):
-        q = compile_condition(rule, persona_expr)
+        q = compile_condition(rule, persona_expr, dictionary=dictionary, now=now)
         condition = q if condition is None else condition | q
     return condition
 
@@ -597,7 +830,7 @@ def grade_expression(fit, spec: dict) -> Expression:
     return Case(*whens, default=Value(default), output_field=_m.CharField())
 
 
-def completeness_expression(spec: dict, persona_expr=None) -> Expression:
+def completeness_expression(spec: dict, persona_expr=None, *, dictionary=None) -> Expression:
     """% of the definition's fields that are known, rounded half up (same as the pure function)."""
     fields = qualification_fields(spec)
     if not fields:
@@ -605,7 +838,10 @@ def completeness_expression(spec: dict, persona_expr=None) -> Expression:
     known = _int_sum(
         [
             Case(
-                When(compile_condition({"field": f, "operator": "known"}, persona_expr), then=Value(1)),
+                When(
+                    compile_condition({"field": f, "operator": "known"}, persona_expr, dictionary=dictionary),
+                    then=Value(1),
+                ),
                 default=Value(0),
             )
             for f in fields
@@ -668,7 +904,7 @@ def engagement_subquery(spec: dict, *, now) -> Expression:
     return Coalesce(Subquery(subquery, output_field=_m.IntegerField()), Value(0))
 
 
-def annotate_scores(queryset, spec: dict, *, now, personas=None):
+def annotate_scores(queryset, spec: dict, *, now, personas=None, dictionary=None):
     """``queryset`` (of Lead) annotated with the spec's scores computed in SQL.
 
     Adds ``sc_fit``, ``sc_engagement``, ``sc_total``, ``sc_grade``, ``sc_knocked_out``,
@@ -676,24 +912,33 @@ def annotate_scores(queryset, spec: dict, *, now, personas=None):
     per lead. With ``personas`` (the active Persona rows) the persona is recomputed as
     ``sc_persona`` and persona rules look at it; otherwise they use the stored ``persona_id``.
     Note: ``sc_total``/``sc_qualifies`` repeat the engagement subquery in SQL; for large sets
-    that need several of them, ``score_rows`` evaluates it once per lead.
+    that need several of them, ``score_rows`` evaluates it once per lead. ``dictionary`` locates
+    custom attributes (loaded once when a rule names one and none is given).
     """
     _check_now(now)
+    if dictionary is None and any(
+        rule.get("field") not in FACT_PATHS for rule in (*spec.get("fit_rules", []), *spec.get("knockouts", []))
+    ):
+        from alignment.dictionary import load_dictionary
+
+        dictionary = load_dictionary()
     persona_expr = None
     if personas is not None:
         queryset = queryset.annotate(sc_persona=persona_expression(personas))
         persona_expr = F("sc_persona")
-    knockout = knockout_condition(spec, persona_expr)
+    knockout = knockout_condition(spec, persona_expr, dictionary=dictionary, now=now)
     knocked_out = (
         Case(When(knockout, then=Value(True)), default=Value(False), output_field=_m.BooleanField())
         if knockout is not None
         else Value(False, output_field=_m.BooleanField())
     )
     queryset = queryset.annotate(
-        sc_fit=_m.ExpressionWrapper(fit_expression(spec, persona_expr), output_field=_m.IntegerField()),
+        sc_fit=_m.ExpressionWrapper(
+            fit_expression(spec, persona_expr, dictionary=dictionary, now=now), output_field=_m.IntegerField()
+        ),
         sc_engagement=engagement_subquery(spec, now=now),
         sc_knocked_out=knocked_out,
-        sc_completeness=completeness_expression(spec, persona_expr),
+        sc_completeness=completeness_expression(spec, persona_expr, dictionary=dictionary),
     )
     queryset = queryset.annotate(
         sc_total=_m.ExpressionWrapper(F("sc_fit") + F("sc_engagement"), output_field=_m.IntegerField()),

@@ -66,20 +66,36 @@
       const field = fieldSelect.value;
       const hint = row.querySelector("[data-role=values-hint]");
       const info = hints[field];
+      const operator = row.querySelector("select[name$='-operator']");
+      const op = operator ? operator.value : "";
       if (hint && info) {
-        if (info.kind === "number") hint.textContent = "A number, or 'low, high' for 'is between'.";
+        if (op === "within_days") hint.textContent = "A number of days.";
+        else if (op === "before" || op === "after") hint.textContent = "A date: YYYY-MM-DD.";
+        else if (info.kind === "number") hint.textContent = "A number, or 'low, high' for 'is between'.";
+        else if (info.kind === "yes_no") hint.textContent = "No values: the rule reads yes or no.";
         else if (info.choices && info.choices.length) hint.textContent = "One or more of: " + info.choices.join(", ");
         else hint.textContent = "Any text; separate several with commas.";
       }
-      const operator = row.querySelector("select[name$='-operator']");
+      const values = row.querySelector("[data-role=rule-values]");
+      if (values && info) {
+        // The attribute's choices, searchable as you type (the browser's suggestion list).
+        const id = `${values.id || fieldSelect.name}-choices`;
+        let list = document.getElementById(id);
+        if (!list) {
+          list = document.createElement("datalist");
+          list.id = id;
+          row.appendChild(list);
+        }
+        list.replaceChildren(...(info.choices || []).map((label) => new Option(label)));
+        values.setAttribute("list", id);
+      }
       const allowed = operatorsFor[field];
       if (operator && allowed) {
         for (const option of operator.options) option.disabled = !allowed.includes(option.value);
         if (!allowed.includes(operator.value)) operator.value = allowed[0];
       }
-      const values = row.querySelector("[data-role=rule-values]");
-      const op = operator ? operator.value : "";
-      if (values) values.disabled = op === "known" || op === "unknown";
+      const current = operator ? operator.value : "";
+      if (values) values.disabled = ["known", "unknown", "is_true", "is_false"].includes(current);
     };
     fieldSelect.addEventListener("change", update);
     const operator = row.querySelector("select[name$='-operator']");

@@ -198,3 +198,52 @@ def test_editing_a_proposed_draft_warns_then_reopens_and_voids(login, marketing,
 
 def test_a_closed_version_cannot_be_edited(login, marketing, active):
     assert login(marketing).get(edit_url(active)).status_code == 404
+
+
+def test_a_rule_on_the_organisations_own_attribute_is_written_with_the_operators_of_its_type(login, marketing, draft):
+    from alignment import dictionary_services as data_dictionary
+
+    data_dictionary.attribute_create(
+        key="lead_origin", label="Lead origin", type="choice", choices=[{"value": "google", "label": "Google"}]
+    )
+    data_dictionary.attribute_create(key="opted_out", label="Opted out", type="yes_no")
+    client = login(marketing)
+    page = client.get(edit_url(draft))
+    assert page.context["operators_for"]["opted_out"] == ["is_true", "is_false", "known", "unknown"]
+    assert page.context["value_hints"]["lead_origin"] == {"kind": "choice", "choices": ["Google"]}
+    assert '<option value="lead_origin">Lead origin</option>' in page.content.decode()
+    # A row added with the "Add" button offers them too.
+    row = client.get(reverse("alignment:rule_row", args=[draft.number, "fit"]), {"index": 9}, HTTP_HX_REQUEST="true")
+    assert '<option value="lead_origin">Lead origin</option>' in row.content.decode()
+    data = editor_data(draft.spec, revision=1)
+    data.update(
+        {
+            "fit-TOTAL_FORMS": int(data["fit-TOTAL_FORMS"]) + 2,
+            "fit-20-id": "f-origin",
+            "fit-20-field": "lead_origin",
+            "fit-20-operator": "in",
+            "fit-20-values": "Google",  # the label: stored as the value
+            "fit-20-points": 12,
+            "fit-21-id": "f-optout",
+            "fit-21-field": "opted_out",
+            "fit-21-operator": "is_true",
+            "fit-21-values": "",
+            "fit-21-points": -30,
+        }
+    )
+    # Rows are numbered by the formset: put the new ones right after the existing ones.
+    first = int(data["fit-TOTAL_FORMS"]) - 2
+    for offset, suffix in ((0, "20"), (1, "21")):
+        for name in ("id", "field", "operator", "values", "points"):
+            data[f"fit-{first + offset}-{name}"] = data.pop(f"fit-{suffix}-{name}")
+    response = client.post(edit_url(draft), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    draft.refresh_from_db()
+    assert rule(draft.spec, "f-origin") == {
+        "id": "f-origin",
+        "field": "lead_origin",
+        "operator": "in",
+        "values": ["google"],
+        "points": 12,
+    }
+    assert rule(draft.spec, "f-optout")["operator"] == "is_true" and rule(draft.spec, "f-optout")["values"] == []

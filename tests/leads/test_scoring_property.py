@@ -17,6 +17,7 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -311,3 +312,154 @@ def test_pure_and_sql_executions_agree_on_the_lifecycle_rules(data):
         stages=st.sampled_from(SCORABLE_STAGES),
         recycled=st.one_of(RECYCLE, RECYCLE, st.none()),
     )
+
+
+# --- Random dictionaries: the organisation's own attributes, every type and operator -----------
+
+DAY = NOW.astimezone(dt.UTC).date()
+CHOICE_WORDS = ("google", "Referral", "organic", "Select", "n/a")
+
+
+@st.composite
+def dictionaries(draw):
+    """1-6 custom attributes of random types on the lead or the account; some choices archived."""
+    attributes = []
+    for i in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(("choice", "multi_choice", "number", "yes_no", "date", "text")))
+        choices = []
+        if kind in ("choice", "multi_choice"):
+            words = draw(st.lists(st.sampled_from(CHOICE_WORDS), min_size=1, max_size=4, unique_by=str.lower))
+            choices = [(w.lower() if kind == "multi_choice" else w, draw(st.booleans())) for w in words]
+        attributes.append((f"attr_{i}", kind, draw(st.sampled_from(["lead", "account"])), choices))
+    return attributes
+
+
+def _custom_value(draw, kind, choices):
+    """A stored value as intake writes it, or something intake may have left (unknown, "", [])."""
+    values = [v for v, _ in choices]
+    if kind == "choice":
+        return draw(st.one_of(st.sampled_from(values), st.sampled_from(["Google", "elsewhere", ""])))
+    if kind == "multi_choice":
+        return draw(st.lists(st.sampled_from([*values, "other"]), max_size=3, unique=True))
+    if kind == "number":
+        return draw(st.one_of(st.integers(-50, 50), st.sampled_from([2.5, -0.5, 0.1, 10.25, 1e3])))
+    if kind == "yes_no":
+        return draw(st.booleans())
+    if kind == "date":
+        return (DAY + dt.timedelta(days=draw(st.integers(-12, 3)))).isoformat()
+    return draw(st.sampled_from(["Marketing lead", "ops", "", "Select", "100% sure"]))
+
+
+def _custom_condition(draw, key, kind, choices):
+    operator = draw(st.sampled_from(vocab.OPERATORS_FOR_KIND[kind]))
+    values: list = []
+    pool = [v for v, _ in choices] + ["unheard-of"]
+    if operator in ("in", "not_in", "has_any", "has_all", "has_none"):
+        if kind == "text":
+            pool = ["marketing lead", "OPS", "select", "nothing"]
+        values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
+        if kind == "choice":
+            values = [v.upper() if draw(st.booleans()) else v for v in values]
+    elif operator == "contains":
+        values = draw(st.lists(st.sampled_from(["market", "OPS", "%", "zzz"]), min_size=1, max_size=2, unique=True))
+    elif operator == "between":
+        low = draw(st.sampled_from([-10, 0, 0.1, 2.5]))
+        values = [low, draw(st.sampled_from([2.5, 10, 10.25, 1000]))]
+    elif operator in ("gte", "lte"):
+        values = [draw(st.sampled_from([-0.5, 0, 0.1, 2.5, 10.25, 1000]))]
+    elif operator == "within_days":
+        values = [draw(st.integers(0, 10))]
+    elif operator in ("before", "after"):
+        values = [(DAY + dt.timedelta(days=draw(st.integers(-8, 2)))).isoformat()]
+    if draw(st.booleans()) and operator in ("gte", "lte"):
+        operator = {"gte": "at_least", "lte": "at_most"}[operator]
+    return {"field": key, "operator": operator, "values": values}
+
+
+@pytest.mark.django_db
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_pure_and_sql_executions_agree_on_random_dictionaries(data):
+    """Rules on custom attributes (lead's and account's JSON) and on the lead's own country score alike."""
+    from alignment.models import Attribute, AttributeChoice
+
+    with transaction.atomic():
+        attributes = data.draw(dictionaries())
+        for order, (key, kind, where, choices) in enumerate(attributes):
+            row = Attribute.objects.create(key=key, label=key.title(), type=kind, object=where, order=100 + order)
+            for value, archived in choices:
+                AttributeChoice.objects.create(attribute=row, value=value, label=value.title(), archived=archived)
+
+        def condition(draw_rule_id):
+            key, kind, _, choices = data.draw(st.sampled_from(attributes))
+            return {**_custom_condition(data.draw, key, kind, choices), "id": draw_rule_id}
+
+        fit = [
+            {**condition(f"f{i}"), "points": data.draw(st.integers(-40, 40))}
+            for i in range(data.draw(st.integers(1, 6)))
+        ]
+        fit.append({"id": "fc", "field": "country", "operator": "in", "values": ["gb", "FR"], "points": 7})
+        fit.append({"id": "fr", "field": "region", "operator": "in", "values": ["EMEA"], "points": 3})
+        # Company facts: the account's, or those a lead without an account came with.
+        fit.append({"id": "fi", "field": "industry", "operator": "in", "values": ["software"], "points": 11})
+        fit.append({"id": "fe", "field": "employees", "operator": "between", "values": [100, 1000], "points": 13})
+        knockouts = [{**condition(f"k{i}"), "label": f"KO {i}"} for i in range(data.draw(st.integers(0, 2)))]
+        spec = vocab.default_spec()
+        spec.update(
+            fit_rules=fit, knockouts=knockouts, behaviour_rules=[], mql_threshold=data.draw(st.integers(-20, 40))
+        )
+        version = AgreementVersion.objects.create(number=1, status="active", spec=spec)
+        Team.objects.create(name="Inside Sales")
+
+        leads = []
+        for i in range(data.draw(st.integers(1, 5))):
+            own, company = {}, {}
+            for key, kind, where, choices in attributes:
+                if data.draw(st.booleans()):
+                    (own if where == "lead" else company)[key] = _custom_value(data.draw, kind, choices)
+            account = None
+            if data.draw(st.booleans()):
+                account = Account.objects.create(
+                    domain=f"acct{i}.example",
+                    name=f"Account {i}",
+                    industry=data.draw(st.sampled_from(["Software", "Retail", ""])),
+                    employees=data.draw(st.sampled_from([None, 500, 5000])),
+                    country=data.draw(st.sampled_from(["GB", "DE", ""])),
+                    region=data.draw(st.sampled_from(["EMEA", ""])),
+                    attributes=company,
+                )
+            if account is None and data.draw(st.booleans()):
+                own["industry"] = data.draw(st.sampled_from(["Software", "Retail", ""]))
+                own["employees"] = data.draw(st.sampled_from([50, 500, 5000]))
+            country = data.draw(st.sampled_from(["", "FR", "US"]))
+            leads.append(
+                Lead.objects.create(
+                    email=f"p{i}@example.com",
+                    account=account,
+                    country=country,
+                    region={"FR": "EMEA", "US": "North America"}.get(country, ""),
+                    attributes=own,
+                    mql_at=MQL_AT,
+                    sla_due_at=DUE_AT,
+                )
+            )
+
+        expected = {}
+        for lead in Lead.objects.select_related("account"):
+            result = score_lead(facts_for_lead(lead), {}, spec, now=NOW)
+            expected[lead.id] = (result.fit, result.knocked_out, result.completeness, result.qualifies)
+        read = annotate_scores(Lead.objects.all(), spec, now=NOW).values_list(
+            "id", "sc_fit", "sc_knocked_out", "sc_completeness", "sc_qualifies"
+        )
+        assert {r[0]: r[1:] for r in read} == expected
+        # ``now`` as a column (the backtest's form): every lead's mql_at is NOW - 5 days.
+        shifted = {}
+        for lead in Lead.objects.select_related("account"):
+            result = score_lead(facts_for_lead(lead), {}, spec, now=MQL_AT)
+            shifted[lead.id] = result.fit
+        read = annotate_scores(Lead.objects.all(), spec, now=F("mql_at")).values_list("id", "sc_fit")
+        assert dict(read) == shifted
+        rescore_leads(lead_ids=list(expected), version=version, now=NOW)
+        stored = Lead.objects.values_list("id", "fit_score", "knocked_out", "completeness")
+        assert {r[0]: r[1:] for r in stored} == {i: row[:3] for i, row in expected.items()}
+        transaction.set_rollback(True)
