@@ -21,7 +21,15 @@ from leads.intake.writes import FieldError, parse_moment
 from leads.lifecycle import HISTORY_STAGES, allowed_in_history
 from leads.models import Stage
 
-__all__ = ["HistoryError", "Step", "clean_history", "clean_created_at", "steps_from_outcome"]
+__all__ = [
+    "OUTCOME_WORDS",
+    "HistoryError",
+    "outcome_stage",
+    "Step",
+    "clean_history",
+    "clean_created_at",
+    "steps_from_outcome",
+]
 
 _CLOSED = {Stage.WON, Stage.LOST, Stage.REJECTED, Stage.DISQUALIFIED}
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
@@ -82,6 +90,35 @@ def clean_history(
         out.append(Step(stage=stage, at=at))
         previous, previous_at = Stage(stage), at
     return out
+
+
+# How exports name the furthest stage; the lifecycle's own codes are read as themselves.
+OUTCOME_WORDS = {
+    "customer": Stage.WON,
+    "closed won": Stage.WON,
+    "closed-won": Stage.WON,
+    "won": Stage.WON,
+    "converted": Stage.WON,
+    "opportunity": Stage.SQL,
+    "sales qualified": Stage.SQL,
+    "closed lost": Stage.LOST,
+    "closed-lost": Stage.LOST,
+    "marketing qualified": Stage.MQL,
+    "accepted": Stage.SAL,
+    "sales accepted": Stage.SAL,
+    "unqualified": Stage.DISQUALIFIED,
+    "junk": Stage.DISQUALIFIED,
+    "open": Stage.NEW,
+    "lead": Stage.NEW,
+    "new": Stage.NEW,
+    "subscriber": Stage.NEW,
+}
+
+
+def outcome_stage(word: str) -> str:
+    """An export's word for the furthest stage ("Closed Won", "Customer") as a lifecycle stage code."""
+    folded = " ".join(str(word or "").replace("_", " ").lower().split())
+    return OUTCOME_WORDS.get(folded, folded)
 
 
 def steps_from_outcome(

@@ -30,7 +30,9 @@ from django.utils import timezone
 
 from alignment.countries import fold
 from leads.intake import writes as intake
+from leads.intake.history import HistoryError, clean_created_at, outcome_stage, steps_from_outcome
 from leads.intake.identity import resolve_identities
+from leads.lifecycle import HISTORY_STAGES
 from leads.models import ImportedLead, ImportJob
 from leads.scoring.rescoring import enqueue, rescore_leads_later
 
@@ -113,6 +115,26 @@ TARGETS: tuple[Target, ...] = (
         "Lead id in your system",
         "Optional: the id your CRM or automation tool gives the lead; names the lead like its e-mail.",
         ("lead_id", "crm_id", "contact_id", "prospect_id", "record_id", "external_lead_id", "prospect_number"),
+    ),
+    Target(
+        "created_at",
+        "Created at (history)",
+        "For past leads: when the lead really arrived, ISO 8601 (2024-03-31); not in the future. Default: now.",
+        ("created", "create_date", "created_date", "lead_created", "date_created", "createdate"),
+    ),
+    Target(
+        "outcome",
+        "Outcome (history)",
+        "For past leads: the furthest stage reached — "
+        + ", ".join(HISTORY_STAGES)
+        + " (also: customer, closed won, opportunity, closed lost, unqualified). Empty: no outcome yet.",
+        ("stage", "lead_stage", "lifecycle_stage", "status", "lead_status", "converted_stage"),
+    ),
+    Target(
+        "outcome_at",
+        "Outcome date (history)",
+        "When the outcome was reached, ISO 8601; default: the created-at date.",
+        ("outcome_date", "closed_at", "close_date", "converted_at", "stage_date", "won_date"),
     ),
     Target(
         "activity_kind",
@@ -350,6 +372,22 @@ class ImportPlan:
         return clean_builtin_choice(key, self.values.get(index, {}).get(raw, raw), self.dictionary)
 
 
+HISTORY_TARGETS = ("created_at", "outcome", "outcome_at")
+
+
+def _read_history(raw: dict[str, str], lead: dict, now) -> None:
+    """A past lead's created-at, outcome and outcome date as the lead's ``created_at`` and ``history``."""
+    created_at = clean_created_at(raw["created_at"], now=now) if "created_at" in raw else None
+    if created_at is not None:
+        lead["created_at"] = created_at
+    if raw.get("outcome"):
+        steps = steps_from_outcome(
+            outcome_stage(raw["outcome"]), raw.get("outcome_at", ""), created_at=created_at or now, now=now
+        )
+        if steps:
+            lead["history"] = steps
+
+
 def validate_row(
     line: int,
     values: Sequence[str],
@@ -369,6 +407,7 @@ def validate_row(
         )
     lead: dict = {}
     activity: dict = {}
+    history_raw: dict[str, str] = {}
     where: dict[str, str] = {}  # target → column name, for messages
     present: set[str] = set()
     for index, key in enumerate(columns):
@@ -388,6 +427,8 @@ def validate_row(
                 lead.setdefault("attributes" if target == "lead" else "account_attributes", {})[attribute] = value
             elif key == "lead_external_id":
                 lead["external_id"] = intake.clean_text("external_id", raw)
+            elif key in HISTORY_TARGETS:
+                history_raw[key] = raw
             elif key in ACTIVITY_TARGETS:
                 name = key.removeprefix("activity_")
                 try:
@@ -408,6 +449,11 @@ def validate_row(
             result.errors.append((where[key], str(exc)))
         except intake.FieldError as exc:
             result.errors.append((where[key], str(exc)))
+    if history_raw:
+        try:
+            _read_history(history_raw, lead, now)
+        except HistoryError as exc:
+            result.errors.append((where.get(exc.field, exc.field), str(exc)))
     if "email" not in present and "lead_external_id" not in present:
         result.errors.append((where.get("email", "email"), "E-mail is required."))
     if present & set(ACTIVITY_TARGETS):
