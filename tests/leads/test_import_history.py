@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 def leader(marketing, login):
     return login(marketing)
 
+
 CSV = """Email,Company,Lead Stage,Created,Close Date
 amara.okafor@lagos-freight.example,Lagos Freight,Closed Won,2024-01-10,2024-03-02
 jonas.berg@fjord-hotels.example,Fjord Hotels,Customer,2024-02-01,
