@@ -92,11 +92,11 @@ def attribute_create(
     *,
     key: str,
     label: str,
-    type: str,  # noqa: A002 - the dictionary's own word
-    object: str = "lead",  # noqa: A002
+    type: str,
+    object: str = "lead",
     choices: Sequence[dict] = (),
     before_contact: bool = True,
-    help: str = "",  # noqa: A002
+    help: str = "",
     user=None,
 ) -> Attribute:
     """A new attribute of the organisation (stored in the lead's or account's ``attributes``)."""
@@ -134,7 +134,7 @@ def attribute_update(
     attribute: Attribute,
     user=None,
     label: str | None = None,
-    help: str | None = None,  # noqa: A002
+    help: str | None = None,
     before_contact: bool | None = None,
     archived: bool | None = None,
     choices: Sequence[dict] = (),

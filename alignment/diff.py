@@ -44,10 +44,6 @@ class Change:
     kind: str  # "added" | "removed" | "changed"
     text: str
 
-    @property
-    def section_title(self) -> str:
-        return SECTION_TITLES[self.section]
-
 
 def kind_label(kind: str) -> str:
     return dict(vocab.ACTIVITY_KINDS).get(kind, kind)

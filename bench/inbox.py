@@ -45,7 +45,7 @@ from bench.scratch import sql  # noqa: E402
 
 SDRS = 20
 OWNED_PER_SDR = 50
-BENCH_KEY = "bench-only-not-a-secret"  # noqa: S105 - a throwaway server on a scratch database
+BENCH_KEY = "bench-only-not-a-secret"
 
 
 def log(message: str) -> None:

@@ -239,7 +239,7 @@ STATE_COLUMNS = (
 def save_state() -> tuple[int, int]:
     """Remember every lead as scored by version 1 (untimed), to start each measured run from it."""
     sql("DROP TABLE IF EXISTS bench_state")
-    sql(f"CREATE TABLE bench_state AS SELECT id, {STATE_COLUMNS} FROM leads_lead")  # noqa: S608
+    sql(f"CREATE TABLE bench_state AS SELECT id, {STATE_COLUMNS} FROM leads_lead")
     sql("ALTER TABLE bench_state ADD PRIMARY KEY (id)")
     marks = sql(
         "SELECT (SELECT coalesce(max(id), 0) FROM leads_transition), "
@@ -251,7 +251,7 @@ def save_state() -> tuple[int, int]:
 def restore_state(marks: tuple[int, int], where: str = "TRUE") -> None:
     """Back to the version-1 state (untimed): scores, stages, owners; later transitions removed."""
     assignments = ", ".join(f"{c} = b.{c}" for c in STATE_COLUMNS.replace(" ", "").split(","))
-    sql(f"UPDATE leads_lead AS l SET {assignments} FROM bench_state AS b WHERE b.id = l.id AND {where}")  # noqa: S608
+    sql(f"UPDATE leads_lead AS l SET {assignments} FROM bench_state AS b WHERE b.id = l.id AND {where}")
     sql("DELETE FROM leads_transition WHERE id > %s", [marks[0]])
     sql("DELETE FROM leads_assignment WHERE id > %s", [marks[1]])
     vacuum()
@@ -434,7 +434,7 @@ def activity_batch(ids: list[int], *, wait_for_worker: bool, timeout: float = 60
     # two cores with the work it waits for (``id IN (…)`` with stage = 'mql' walked the whole MQL
     # index: 26–54 ms a poll).
     poll = (
-        f"SELECT count(*) FROM unnest(%s::bigint[]) AS t(id) JOIN {Lead._meta.db_table} AS l ON l.id = t.id"  # noqa: S608
+        f"SELECT count(*) FROM unnest(%s::bigint[]) AS t(id) JOIN {Lead._meta.db_table} AS l ON l.id = t.id"
         " WHERE l.stage = 'mql'"
     )
     while sql(poll, [list(ids)])[0][0] < len(ids):

@@ -115,12 +115,6 @@ class Account(models.Model):
 
 
 class LeadQuerySet(models.QuerySet):
-    def in_stage(self, *stages: str) -> LeadQuerySet:
-        return self.filter(stage__in=stages)
-
-    def open_mqls(self) -> LeadQuerySet:
-        return self.filter(stage=Stage.MQL)
-
     def search(self, text: str) -> LeadQuerySet:
         """Leads matching every word of ``text`` (any case) in their e-mail, name, company or title.
 
@@ -136,12 +130,6 @@ class LeadQuerySet(models.QuerySet):
                 | Q(job_title__icontains=word)
             )
         return self
-
-    def for_owner(self, user) -> LeadQuerySet:
-        return self.filter(owner=user)
-
-    def unassigned(self) -> LeadQuerySet:
-        return self.filter(owner__isnull=True)
 
 
 class Lead(models.Model):

@@ -914,7 +914,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
             0, {"line": None, "column": "", "message": f"The import stopped: the file could not be read ({exc})."}
         )
         status = ImportJob.Status.FAILED
-    except Exception:  # noqa: BLE001 - a bug must fail the job visibly, not leave it "running" for ever
+    except Exception:
         logger.exception("Import job %s stopped after %s rows", job.pk, counts["processed_rows"])
         errors.insert(
             0,

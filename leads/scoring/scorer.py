@@ -615,7 +615,8 @@ class _JsonFact(Func):
         if mode in ("true", "false"):
             return f"COALESCE({kind} = '{mode}', 0)", [*params, path]
         marks = ", ".join(["%s"] * len(self.needles))
-        found = f"SELECT COUNT(DISTINCT value) FROM json_each({column}, %s) WHERE value IN ({marks})"
+        # ``column`` is the compiled column of a JSON field; the path and needles are bound parameters.
+        found = f"SELECT COUNT(DISTINCT value) FROM json_each({column}, %s) WHERE value IN ({marks})"  # noqa: S608
         wanted = 1 if mode == "any" else len(set(self.needles))
         return f"(({found}) >= {wanted})", [*params, path, *self.needles]
 

@@ -71,7 +71,7 @@ def test_two_chunks_of_one_job_run_side_by_side(monkeypatch):
     def run_first() -> None:
         try:
             rescoring.rescore_job_chunk(chunk_id=first)
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -371,7 +371,7 @@ def test_now_can_be_a_per_lead_expression():
 
 def test_annotate_scores_refuses_a_naive_now():
     with pytest.raises(ValueError, match="timezone-aware"):
-        annotate_scores(Lead.objects.all(), spec_with(), now=dt.datetime(2026, 1, 1))  # noqa: DTZ001
+        annotate_scores(Lead.objects.all(), spec_with(), now=dt.datetime(2026, 1, 1))
 
 
 @pytest.mark.django_db
