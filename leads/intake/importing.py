@@ -518,59 +518,68 @@ def sample_csv() -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([t.key for t in TARGETS])
+    at = [t.key for t in TARGETS].index("created_at")
+
+    def example(row: list[str]) -> list[str]:
+        return row[:at] + ["", "", ""] + row[at:]  # live leads: no history columns
+
     writer.writerow(
-        [
-            "ada.lovelace@analytical.example",
-            "Ada",
-            "Lovelace",
-            "VP Marketing",
-            "VP",
-            "Marketing",
-            "+44 20 7946 0000",
-            "Analytical Engines",
-            "analytical.example",
-            "Software",
-            "850",
-            "120M",
-            "GB",
-            "Webinar",
-            "Spring webinar",
-            "Planned",
-            "Decision maker",
-            "Identified",
-            "This quarter",
-            "crm-1001",
-            "webinar_attended",
-            "2026-03-12T15:00:00Z",
-            "webinar-2026-03-ada",
-        ]
+        example(
+            [
+                "ada.lovelace@analytical.example",
+                "Ada",
+                "Lovelace",
+                "VP Marketing",
+                "VP",
+                "Marketing",
+                "+44 20 7946 0000",
+                "Analytical Engines",
+                "analytical.example",
+                "Software",
+                "850",
+                "120M",
+                "GB",
+                "Webinar",
+                "Spring webinar",
+                "Planned",
+                "Decision maker",
+                "Identified",
+                "This quarter",
+                "crm-1001",
+                "webinar_attended",
+                "2026-03-12T15:00:00Z",
+                "webinar-2026-03-ada",
+            ]
+        )
     )
     writer.writerow(
-        [
-            "grace@navy.example",
-            "Grace",
-            "Hopper",
-            "Director of Engineering",
-            "Director",
-            "Engineering",
-            "",
-            "",
-            "",
-            "Government",
-            "12,000",
-            "",
-            "US",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ]
+        example(
+            [
+                "grace@navy.example",
+                "Grace",
+                "Hopper",
+                "Director of Engineering",
+                "Director",
+                "Engineering",
+                "",
+                "",
+                "",
+                "Government",
+                "12,000",
+                "",
+                "US",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
     )
     return out.getvalue()
 
