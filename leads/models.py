@@ -486,6 +486,10 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    def allows(self, scope: str) -> bool:
+        """Does this token carry ``scope`` (``leads:write``, ``schema:write``, ``insights:read``)?"""
+        return scope in (self.scopes or [])
+
 
 class ImportJob(models.Model):
     """A CSV upload through mapping, preview and import; large files import in a Celery task."""

@@ -70,7 +70,7 @@ class TokenAuth(HttpBearer):
 
 def _require(request: HttpRequest, scope: str) -> None:
     """403 unless the request's token carries ``scope``."""
-    if scope not in (request.auth.scopes or []):
+    if not request.auth.allows(scope):
         raise HttpError(403, f"This API token lacks the scope {scope}; create one with --scopes {scope}.")
 
 

@@ -28,8 +28,7 @@ router = Router(tags=["insights"])
 def require_scope(request: HttpRequest, scope: str) -> None:
     """403 unless the request's token carries ``scope``."""
     token = getattr(request, "auth", None)
-    allows = getattr(token, "allows", None)
-    if allows is not None and not allows(scope):
+    if token is None or not token.allows(scope):
         raise HttpError(403, f"This API token lacks the “{scope}” scope.")
 
 
@@ -59,18 +58,19 @@ class EvidenceQuery(InsightQuery):
     version: int | None = Field(None, description="The agreement version to judge; default: the active one.")
 
 
-def _window_and_outcome(query: InsightQuery):
+def window_and_outcome(request, *, where: str = "query"):
+    """The population and outcome a request names (``where``: query or body); 422 naming each bad field."""
     errors = []
     try:
-        outcome = parse_outcome(query.outcome)
+        outcome = parse_outcome(request.outcome)
     except ValueError as exc:
-        errors.append({"loc": ["query", "outcome"], "msg": str(exc)})
+        errors.append({"loc": [where, "outcome"], "msg": str(exc)})
         outcome = None
-    if query.created_from and query.created_to and query.created_from > query.created_to:
-        errors.append({"loc": ["query", "created_to"], "msg": "created_to must not be before created_from."})
+    if request.created_from and request.created_to and request.created_from > request.created_to:
+        errors.append({"loc": [where, "created_to"], "msg": "created_to must not be before created_from."})
     if errors:
         raise ValidationError(errors)
-    return Window(created_from=query.created_from, created_to=query.created_to), outcome
+    return Window(created_from=request.created_from, created_to=request.created_to), outcome
 
 
 class LiftRowOut(Schema):
@@ -100,7 +100,7 @@ def insights_lift(request: HttpRequest, query: Query[InsightQuery]):
     Rows of attributes filled in by sales carry ``"before_contact": false``: they leak the outcome.
     """
     require_scope(request, INSIGHTS_SCOPE)
-    window, outcome = _window_and_outcome(query)
+    window, outcome = window_and_outcome(query)
     result = lift(window=window, outcome=outcome)
     return {
         "outcome": outcome.code,
@@ -172,7 +172,7 @@ def _definition(d: Definition | None, ev: Evidence) -> dict | None:
 def insights_evidence(request: HttpRequest, query: Query[EvidenceQuery]):
     """The Evidence panel's figures for version ``version`` (and the active version, when another)."""
     require_scope(request, INSIGHTS_SCOPE)
-    window, outcome = _window_and_outcome(query)
+    window, outcome = window_and_outcome(query)
     active = AgreementVersion.objects.active()
     if query.version is None:
         if active is None:

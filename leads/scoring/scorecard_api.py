@@ -16,8 +16,7 @@ from ninja.errors import HttpError, ValidationError
 
 from alignment.services import open_draft
 from leads.models import ScorecardJob
-from leads.scoring.insights_api import ERRORS, INSIGHTS_SCOPE, ErrorOut, require_scope
-from leads.scoring.outcomes import parse_outcome
+from leads.scoring.insights_api import ERRORS, INSIGHTS_SCOPE, ErrorOut, require_scope, window_and_outcome
 from leads.scoring.proposals import scorecard_job_create
 from leads.scoring.scorecard import MAX_RULES
 
@@ -90,16 +89,7 @@ def scorecard_propose(request: HttpRequest, body: ScorecardIn):
     missing when there are too few leads or conversions to fit anything but noise.
     """
     require_scope(request, INSIGHTS_SCOPE)
-    errors = []
-    try:
-        outcome = parse_outcome(body.outcome)
-    except ValueError as exc:
-        errors.append({"loc": ["body", "outcome"], "msg": str(exc)})
-        outcome = None
-    if body.created_from and body.created_to and body.created_from > body.created_to:
-        errors.append({"loc": ["body", "created_to"], "msg": "created_to must not be before created_from."})
-    if errors:
-        raise ValidationError(errors)
+    _window, outcome = window_and_outcome(body, where="body")
     params = {
         **body.dict(),
         "outcome": outcome.code,

@@ -297,3 +297,14 @@ def test_each_knock_out_shows_whom_it_removes_and_how_they_converted():
     assert (by_label["Student"].leads, by_label["Student"].converted) == (6, 4)
     assert result.contradicted(by_label["Student"])
     assert not result.contradicted(by_label["Competitor"])
+
+
+def test_a_token_without_the_insights_scope_gets_403(client):
+    from leads.intake.writes import api_token_create
+
+    token, raw = api_token_create(name="writer")
+    token.scopes = ["leads:write"]
+    token.save(update_fields=["scopes"])
+    response = client.get("/api/v1/insights/lift", headers={"Authorization": f"Bearer {raw}"})
+    assert response.status_code == 403
+    assert "insights:read" in response.json()["detail"]
