@@ -10,6 +10,7 @@ import json
 import re
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -37,7 +38,7 @@ from leads.scoring.lift import SMALL_SAMPLE as LIFT_SMALL_SAMPLE
 from leads.scoring.lift import lift, suggestion_rule_add
 from leads.scoring.outcomes import can_edit_outcome, outcome_choices, outcome_set, parse_outcome
 from portal.access import EVERYONE, LEADERS, has_role, role_required
-from portal.params import WHOLE
+from portal.params import whole_number
 
 WINDOW_DAYS = (90, 180, 365, 0)  # 0: all history
 DEFAULT_WINDOW_DAYS = 365  # one default for Evidence and Suggestions
@@ -45,15 +46,6 @@ DEFAULT_WINDOW_DAYS = 365  # one default for Evidence and Suggestions
 
 class BadParameter(ValueError):
     """A query-string value the panel cannot use; the message says which and why."""
-
-
-def _int_param(request: HttpRequest, name: str, default: int | None) -> int | None:
-    raw = request.GET.get(name, "").strip()
-    if raw == "":
-        return default
-    if not WHOLE.fullmatch(raw):  # no sign, no overflow: an id, a version, a number of days
-        raise BadParameter(f"“{name}” must be a whole number, not “{raw}”.")
-    return int(raw)
 
 
 def _date_param(request: HttpRequest, name: str) -> dt.date | None:
@@ -73,7 +65,7 @@ def window_from(request: HttpRequest) -> tuple[Window, int | None]:
         raise BadParameter("“created_from” must not be after “created_to”.")
     if created_from or created_to:
         return Window(created_from=created_from, created_to=created_to), None
-    days = _int_param(request, "days", DEFAULT_WINDOW_DAYS)
+    days = whole_number(request, "days", DEFAULT_WINDOW_DAYS)
     if days not in WINDOW_DAYS:
         raise BadParameter(f"“days” must be one of {', '.join(str(d) for d in WINDOW_DAYS)} (0 means all history).")
     return Window.last_days(days), days
@@ -135,10 +127,10 @@ def _chart(ev: Evidence) -> dict:
 def evidence(request: HttpRequest) -> HttpResponse:
     """A draft (``?version=N``) against outcomes, and against the version in force when there is one."""
     try:
-        number = _int_param(request, "version", None)
+        number = whole_number(request, "version")
         window, days = window_from(request)
         outcome = parse_outcome(request.GET.get("outcome"))
-    except (BadParameter, ValueError) as exc:
+    except (BadParameter, BadRequest, ValueError) as exc:
         return _bad(request, exc)
     if number is None:
         return _bad(request, BadParameter("“version” is required: the number of the draft to judge."))
@@ -225,10 +217,10 @@ def _sdr_comparison(version: AgreementVersion, active: AgreementVersion, ev: Evi
 def evidence_suggestions(request: HttpRequest) -> HttpResponse:
     """Lift per value of every attribute and activity kind, with the draft's points and "add as rule"."""
     try:
-        number = _int_param(request, "version", None)
+        number = whole_number(request, "version")
         window, days = window_from(request)
         outcome = parse_outcome(request.GET.get("outcome"))
-    except (BadParameter, ValueError) as exc:
+    except (BadParameter, BadRequest, ValueError) as exc:
         return _bad(request, exc)
     active = AgreementVersion.objects.active()
     version = get_object_or_404(AgreementVersion, number=number) if number is not None else active
@@ -262,7 +254,7 @@ def suggestion_add_rule(request: HttpRequest) -> HttpResponse:
         number = _int_param_post(request, "version")
         rule = json.loads(request.POST.get("rule", ""))
         points = _int_param_post(request, "points")
-    except (BadParameter, ValueError) as exc:
+    except (BadParameter, BadRequest, ValueError) as exc:
         return _bad(request, exc)
     version = get_object_or_404(AgreementVersion, number=number)
     if not isinstance(rule, dict) or ("field" not in rule and "kind" not in rule):
