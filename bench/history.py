@@ -1,6 +1,6 @@
 """Benchmark of history and outcomes: importing past leads, then Evidence and Suggestions over them.
 
-Usage: DATABASE_URL=postgres://… python bench/history.py --leads 100000 [--activities-per-lead 3]
+Usage: DATABASE_URL=postgres://… python bench/history.py --leads 100000 [--activities-per-lead 3] [--custom 12]
 
 1. Import: ``--leads`` past leads spread over two years, each with its real ``created_at`` and, for
    about a third, a path to SQL and won (a few lost, rejected or disqualified), plus
@@ -8,6 +8,9 @@ Usage: DATABASE_URL=postgres://… python bench/history.py --leads 100000 [--act
    (``leads.intake.writes.leads_upsert`` with ``leads.intake.history`` paths, in batches of 1,000
    as the batch API sends them, then ``activities_ingest``). Rescoring requests are recorded but
    not drained (a worker's job, not part of an import).
+   Each lead also carries values of ``--custom`` attributes of the organisation's own (choice,
+   multi-choice, number, yes/no; about one in six unknown), 12 by default: with the 18 built-in
+   attributes and activity kinds, Suggestions read 30.
 2. Evidence (``leads.scoring.evidence.evidence``) of the default definition against outcomes over
    all history, and Suggestions (``leads.scoring.lift.lift``) on every attribute.
 
@@ -35,10 +38,36 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 INDUSTRIES = ("Hospitality", "Software", "Retail", "Logistics", "Education", "Healthcare", "Manufacturing")
 SOURCES = ("website", "event", "referral", "paid_search", "partner")
 SENIORITIES = ("c_level", "vp", "director", "manager", "individual", "")
+# The organisation's own attributes of ``--custom`` (cycled through when more are asked for).
+CUSTOM_KINDS = (
+    ("choice", ("google", "organic", "referral", "direct", "partner", "event")),
+    ("multi_choice", ("ai", "data", "cloud", "security")),
+    ("number", ()),
+    ("yes_no", ()),
+    ("choice", ("student", "working", "unemployed", "retired")),
+    ("number", ()),
+)
 KINDS = ("web_visit", "email_open", "email_click", "pricing_page_visit", "demo_request", "webinar_attended")
 
 
-def _lead(rng: random.Random, i: int, now: dt.datetime) -> dict:
+def custom_attributes(count: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(f"custom_{i}", *CUSTOM_KINDS[i % len(CUSTOM_KINDS)]) for i in range(count)]
+
+
+def _custom_value(rng: random.Random, kind: str, choices: tuple[str, ...]):
+    """A stored value of one custom attribute; about one in six unknown (absent)."""
+    if rng.random() < 1 / 6:
+        return None
+    if kind == "choice":
+        return rng.choice(choices)
+    if kind == "multi_choice":
+        return sorted(rng.sample(choices, rng.randint(1, 2)))
+    if kind == "number":
+        return round(rng.uniform(0, 2000), 1)
+    return rng.random() < 0.3
+
+
+def _lead(rng: random.Random, i: int, now: dt.datetime, custom=()) -> dict:
     created = now - dt.timedelta(days=rng.uniform(30, 730), hours=rng.uniform(0, 23))
     industry = rng.choice(INDUSTRIES)
     seniority = rng.choice(SENIORITIES)
@@ -64,6 +93,9 @@ def _lead(rng: random.Random, i: int, now: dt.datetime) -> dict:
         "employees": rng.choice([8, 40, 180, 900, 4000, 20000]),
         "created_at": created,
         "history": history,
+        "attributes": {
+            key: value for key, kind, choices in custom if (value := _custom_value(rng, kind, choices)) is not None
+        },
     }
 
 
@@ -71,6 +103,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--activities-per-lead", type=int, default=3)
+    parser.add_argument(
+        "--custom", type=int, default=12, help="attributes of the organisation's own (the built-in ones are 18)"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
@@ -99,13 +134,21 @@ def main() -> None:
     from leads.scoring.outcomes import parse_outcome
 
     call_command("migrate", verbosity=0)
+    from alignment import dictionary_services as data_dictionary
+
+    custom = custom_attributes(args.custom)
+    for key, kind, choices in custom:
+        data_dictionary.attribute_create(
+            key=key, label=key.replace("_", " ").capitalize(), type=kind, object="lead",
+            choices=[{"value": c} for c in choices],
+        )  # fmt: skip
     rng = random.Random(42)
     now = timezone.now()
     print(f"Importing {args.leads:,} past leads with {args.activities_per_lead} activities each …", flush=True)
     started = time.perf_counter()
     lead_time = activity_time = 0.0
     for start in range(0, args.leads, 1000):
-        rows = [_lead(rng, i, now) for i in range(start, min(start + 1000, args.leads))]
+        rows = [_lead(rng, i, now, custom) for i in range(start, min(start + 1000, args.leads))]
         for row in rows:
             row["history"] = clean_history(row["history"], created_at=row["created_at"], now=now)
         t0 = time.perf_counter()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 
 def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    """Drop ``name`` (disconnecting its sessions) and, unless ``drop_only``, create it empty."""
+    """Drop ``name`` (disconnecting its sessions) and, unless ``drop_only``, create it empty.
+
+    Connects to the server's ``postgres`` maintenance database: the database ``admin_url`` names
+    need not exist (``DATABASE_URL=…/accord`` on a machine that never ran the app)."""
     import psycopg2
 
-    conn = psycopg2.connect(admin_url)
+    base, _, _name = admin_url.partition("?")[0].rpartition("/")
+    conn = psycopg2.connect(f"{base}/postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
