@@ -308,3 +308,67 @@ def test_a_token_without_the_insights_scope_gets_403(client):
     response = client.get("/api/v1/insights/lift", headers={"Authorization": f"Bearer {raw}"})
     assert response.status_code == 403
     assert "insights:read" in response.json()["detail"]
+
+
+def test_lift_counts_the_organisations_own_attributes_like_a_recount():
+    """Choice, multiple-choice, number and yes/no attributes of the lead and of the account: one
+    row per value (a lead counts under each of its multiple-choice values), unknowns apart."""
+    from alignment import dictionary_services as data_dictionary
+    from leads.models import Activity
+
+    data_dictionary.attribute_create(
+        key="lead_origin", label="Lead origin", type="choice",
+        choices=[{"value": "google", "label": "Google"}, {"value": "referral", "label": "Referral"}],
+    )  # fmt: skip
+    data_dictionary.attribute_create(
+        key="topics", label="Topics", type="multi_choice", choices=[{"value": "ai"}, {"value": "cloud"}]
+    )
+    data_dictionary.attribute_create(key="time_on_site", label="Time on site", type="number")
+    data_dictionary.attribute_create(key="partner", label="Partner", type="yes_no", object="account")
+    data_dictionary.kind_create(key="trade_show_scan", label="Badge scanned at a trade show")
+    rng = random.Random(7)
+    for i in range(60):
+        values = {
+            "lead_origin": rng.choice(["google", "referral", None]),
+            "topics": rng.choice([["ai"], ["ai", "cloud"], [], None]),
+            "time_on_site": rng.choice([None, 5, 12.5, 40, 300, 1200]),
+        }
+        lead = LeadFactory(
+            created_at=NOW - dt.timedelta(days=rng.randint(1, 300)),
+            attributes={k: v for k, v in values.items() if v is not None},
+        )
+        lead.account.attributes = {"partner": rng.choice([True, False])} if i % 4 else {}
+        lead.account.save()
+        if rng.random() < 0.4:
+            TransitionFactory(lead=lead, to_stage=Stage.SQL, at=lead.created_at + dt.timedelta(days=3))
+        if i % 3 == 0:
+            Activity.objects.create(lead=lead, kind="trade_show_scan", occurred_at=lead.created_at)
+    result = lift(window=Window.last_days(0), outcome=parse_outcome("sql"), spec=default_spec(), now=NOW)
+    leads = list(Lead.objects.filter(created_at__lte=NOW).select_related("account"))
+    converted = {lead.pk for lead in leads if lead.transitions.filter(to_stage=Stage.SQL).exists()}
+
+    def row(attribute, value):
+        return next(r for r in result.rows if r.attribute == attribute and r.value == value)
+
+    def check(attribute, value, members):
+        found = row(attribute, value)
+        assert (found.leads, found.converted) == (len(members), len([x for x in members if x.pk in converted]))
+
+    check("lead_origin", "google", [x for x in leads if x.attributes.get("lead_origin") == "google"])
+    check("lead_origin", "Unknown", [x for x in leads if "lead_origin" not in x.attributes])
+    assert row("lead_origin", "google").label == "Google"
+    assert row("lead_origin", "google").rule["operator"] == "in"
+    check("topics", "ai", [x for x in leads if "ai" in x.attributes.get("topics", [])])
+    check("topics", "cloud", [x for x in leads if "cloud" in x.attributes.get("topics", [])])
+    check("topics", "Unknown", [x for x in leads if not x.attributes.get("topics")])
+    assert row("topics", "cloud").rule == {"field": "topics", "operator": "has_any", "values": ["cloud"], "points": 0}
+    check("partner", "yes", [x for x in leads if x.account.attributes.get("partner") is True])
+    check("partner", "no", [x for x in leads if x.account.attributes.get("partner") is False])
+    bins = [r for r in result.rows if r.attribute == "time_on_site"]
+    assert sum(r.leads for r in bins) == len(leads)
+    for found in (r for r in bins if r.low is not None):
+        inside = [x for x in leads if found.low <= x.attributes.get("time_on_site", -1) <= found.high]
+        assert found.leads == len(inside)
+    had = row("activity:trade_show_scan", "had_it")
+    assert had.label == "Badge scanned at a trade show: had it"
+    assert had.leads == len([x for x in leads if x.activities.filter(kind="trade_show_scan").exists()])
