@@ -5,9 +5,10 @@ Usage: DATABASE_URL=postgres://… python bench/history.py --leads 100000 [--act
 1. Import: ``--leads`` past leads spread over two years, each with its real ``created_at`` and, for
    about a third, a path to SQL and won (a few lost, rejected or disqualified), plus
    ``--activities-per-lead`` dated activities each — through the real import path
-   (``leads.intake.writes.leads_upsert`` with ``leads.intake.history`` paths, in batches of 1,000
-   as the batch API sends them, then ``activities_ingest``). Rescoring requests are recorded but
-   not drained (a worker's job, not part of an import).
+   (``leads.intake.writes.leads_write`` with ``leads.intake.history`` paths, in batches of 1,000
+   as the batch API takes them, then ``activities_ingest``), by ``--clients`` processes side by side
+   (2 by default, one per core, as concurrent API clients would; ``--clients 1`` for one).
+   Rescoring requests are recorded but not drained (a worker's job, not part of an import).
    Each lead also carries values of ``--custom`` attributes of the organisation's own (choice,
    multi-choice, number, yes/no; about one in six unknown), 12 by default: with the 18 built-in
    attributes and activity kinds, Suggestions read 30.
@@ -25,10 +26,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import random
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,12 +102,50 @@ def _lead(rng: random.Random, i: int, now: dt.datetime, custom=()) -> dict:
     }
 
 
+def import_part(part: int, clients: int, total: int, per_lead: int, custom, now, started: float):
+    """One client's share of the import: every ``clients``-th batch of 1,000 leads, through the real
+    write path (the leads with their history, then their activities, as the two batch endpoints
+    take them). Returns the seconds spent writing leads and activities."""
+    from django.db import connection, transaction
+
+    from leads.intake.history import clean_history
+    from leads.intake.writes import ActivityItem, activities_ingest, leads_write
+
+    rng = random.Random(42 + part)
+    lead_time = activity_time = 0.0
+    for start in range(part * 1000, total, clients * 1000):
+        rows = [_lead(rng, i, now, custom) for i in range(start, min(start + 1000, total))]
+        for row in rows:
+            row["history"] = clean_history(row["history"], created_at=row["created_at"], now=now)
+        t0 = time.perf_counter()
+        with transaction.atomic():
+            leads_write(rows, now)
+        t1 = time.perf_counter()
+        items = []
+        for row in rows:
+            for _ in range(per_lead):
+                at = row["created_at"] + dt.timedelta(days=rng.uniform(-10, 14))
+                items.append(
+                    ActivityItem(index=len(items), kind=rng.choice(KINDS), occurred_at=min(at, now), email=row["email"])
+                )
+        activities_ingest(items=items, now=now)
+        lead_time += t1 - t0
+        activity_time += time.perf_counter() - t1
+        if part == 0 and (start // 1000) % 100 < clients:
+            print(f"  batch of leads from {start:,}, {time.perf_counter() - started:.0f} s", flush=True)
+    connection.close()
+    return lead_time, activity_time
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--activities-per-lead", type=int, default=3)
     parser.add_argument(
         "--custom", type=int, default=12, help="attributes of the organisation's own (the built-in ones are 18)"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=2, help="importing side by side, as API clients would (one per core)"
     )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -126,8 +167,6 @@ def main() -> None:
     from django.utils import timezone
 
     from alignment.spec import default_spec
-    from leads.intake.history import clean_history
-    from leads.intake.writes import ActivityItem, activities_ingest, leads_write
     from leads.models import Activity, Lead, Transition
     from leads.scoring.evidence import Window, evidence
     from leads.scoring.lift import lift
@@ -142,33 +181,25 @@ def main() -> None:
             key=key, label=key.replace("_", " ").capitalize(), type=kind, object="lead",
             choices=[{"value": c} for c in choices],
         )  # fmt: skip
-    rng = random.Random(42)
     now = timezone.now()
-    print(f"Importing {args.leads:,} past leads with {args.activities_per_lead} activities each …", flush=True)
+    print(
+        f"Importing {args.leads:,} past leads with {args.activities_per_lead} activities each "
+        f"({args.clients} client{'s' if args.clients > 1 else ''} side by side) …",
+        flush=True,
+    )
+    connection.close()  # the clients open their own
     started = time.perf_counter()
-    lead_time = activity_time = 0.0
-    for start in range(0, args.leads, 1000):
-        rows = [_lead(rng, i, now, custom) for i in range(start, min(start + 1000, args.leads))]
-        for row in rows:
-            row["history"] = clean_history(row["history"], created_at=row["created_at"], now=now)
-        t0 = time.perf_counter()
-        from django.db import transaction
-
-        with transaction.atomic():
-            leads_write(rows, now)
-        t1 = time.perf_counter()
-        items = []
-        for row in rows:
-            for _ in range(args.activities_per_lead):
-                at = row["created_at"] + dt.timedelta(days=rng.uniform(-10, 14))
-                items.append(
-                    ActivityItem(index=len(items), kind=rng.choice(KINDS), occurred_at=min(at, now), email=row["email"])
-                )
-        activities_ingest(items=items, now=now)
-        lead_time += t1 - t0
-        activity_time += time.perf_counter() - t1
-        if (start // 1000) % 100 == 99:
-            print(f"  {start + 1000:,} leads, {time.perf_counter() - started:.0f} s", flush=True)
+    if args.clients == 1:
+        lead_time, activity_time = import_part(0, 1, args.leads, args.activities_per_lead, custom, now, started)
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=args.clients, mp_context=context) as pool:
+            parts = [
+                pool.submit(import_part, k, args.clients, args.leads, args.activities_per_lead, custom, now, started)
+                for k in range(args.clients)
+            ]
+            times = [part.result() for part in parts]
+        lead_time, activity_time = (sum(t[0] for t in times), sum(t[1] for t in times))
     import_s = time.perf_counter() - started
     leads = Lead.objects.count()
     activities = Activity.objects.count()
@@ -208,6 +239,7 @@ def main() -> None:
                 "evidence_s": round(evidence_s, 2),
                 "suggestions_s": round(suggestions_s, 2),
                 "attributes": attributes,
+                "clients": args.clients,
             }
         )
     )

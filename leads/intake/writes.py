@@ -758,7 +758,12 @@ def store_activities(
     touched = {lead_id for (lead_id,) in inserted}
     for chunk in batches(sorted(touched.difference(stamped)), SQL_CHUNK):
         # The rescore request rides on the same row write (``rescore_request`` then finds it made).
-        Lead.objects.filter(pk__in=chunk).update(updated_at=now, rescore_requested_at=requested_since(now))
+        # A lead already stamped at this moment and waiting for a rescore (written by an earlier
+        # call with the same ``now``, e.g. a history import's leads) would not change: no new row
+        # version for it.
+        Lead.objects.filter(pk__in=chunk).exclude(updated_at=now, rescore_requested_at__isnull=False).update(
+            updated_at=now, rescore_requested_at=requested_since(now)
+        )
     return len(inserted), len(rows) - len(inserted), touched
 
 
