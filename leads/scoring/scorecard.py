@@ -35,6 +35,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from alignment import spec as vocab
+from alignment.dictionary import load_dictionary
 from alignment.validation import validate_spec
 from leads.models import Activity, Stage, Transition
 from leads.scoring.backtest import AS_OF_DAYS, as_of, run_side_by_side
@@ -78,6 +79,10 @@ CLOSED_STAGES = (Stage.WON, Stage.LOST, Stage.REJECTED, Stage.DISQUALIFIED)
 PROPOSAL_SECTIONS = ("fit_rules", "behaviour_rules", "knockouts", "mql_threshold", "grade_bands")
 ACTIVITY_PREFIX = "activity:"
 LEAKS = "filled in by sales after the first contact: it would leak the outcome"
+MULTIPLE = (
+    "multiple choice (a lead may hold several values): the Suggestions panel shows each value's lift, "
+    "and adds has-any rules from there"
+)
 
 
 class NotEnoughData(ValueError):
@@ -118,9 +123,17 @@ def candidates() -> list[Candidate]:
     ]
     out += [
         Candidate(key=f"{ACTIVITY_PREFIX}{kind}", label=label, kind="activity", activity_kind=kind)
-        for kind, label in vocab.ACTIVITY_KINDS
+        for kind, label in _activity_kinds()
     ]
     return out
+
+
+def _activity_kinds() -> list[tuple[str, str]]:
+    """The live activity kinds of the data dictionary (the built-in list where it has none)."""
+    from alignment.models import ActivityKind
+
+    kinds = list(ActivityKind.objects.filter(archived=False).order_by("order", "key").values_list("key", "label"))
+    return kinds or list(vocab.ACTIVITY_KINDS)
 
 
 @dataclass(frozen=True)
@@ -559,7 +572,7 @@ def _behaviour_rule(coding: Coding, beta: float, rows: np.ndarray, y: np.ndarray
     return Rule(coding.candidate, spec, coding.codes.astype(float))
 
 
-def _expressible(rule: Rule, persona_ids: list[int]) -> str:
+def _expressible(rule: Rule, persona_ids: list[int], dictionary=None) -> str:
     """Why the agreement could not state this rule ("" when it can), from the agreement's own checks."""
     probe = vocab.default_spec()
     if "kind" in rule.spec:
@@ -576,7 +589,7 @@ def _expressible(rule: Rule, persona_ids: list[int]) -> str:
         probe["fit_rules"] = []
     else:
         probe["fit_rules"] = [{"id": "f", **rule.spec, "points": 1}]
-    errors = validate_spec(probe, persona_ids=persona_ids)
+    errors = validate_spec(probe, persona_ids=persona_ids, dictionary=dictionary)
     found = [msg for path, msgs in errors.items() if path.startswith(("fit_rules", "behaviour_rules")) for msg in msgs]
     return found[0] if found else ""
 
@@ -588,7 +601,9 @@ class Fit:
     why: dict[str, str]  # candidate key → why it has no rule
 
 
-def fit_once(data: Data, rows: np.ndarray, considered: list[Candidate], max_rules: int, persona_ids: list[int]) -> Fit:
+def fit_once(
+    data: Data, rows: np.ndarray, considered: list[Candidate], max_rules: int, persona_ids: list[int], dictionary=None
+) -> Fit:
     """The whole procedure on ``rows``: coding, the full fit, grouping, choosing, refitting, rounding."""
     y = data.y[rows]
     why: dict[str, str] = {}
@@ -620,7 +635,7 @@ def fit_once(data: Data, rows: np.ndarray, considered: list[Candidate], max_rule
             rules = [rule] if rule else []
         kept = []
         for rule in rules:
-            problem = _expressible(rule, persona_ids)
+            problem = _expressible(rule, persona_ids, dictionary)
             if problem:
                 why[coding.candidate.key] = f"the agreement cannot state it: {problem}"
             else:
@@ -887,7 +902,10 @@ def _considered(request: ProposalRequest) -> tuple[list[Candidate], dict[str, st
                 "contact: rules on them describe the outcome rather than predict it, and score new leads "
                 "before anyone has filled them in."
             )
-    return chosen, why, warnings
+    for c in chosen:
+        if c.kind == "multi_choice":
+            why[c.key] = MULTIPLE
+    return [c for c in chosen if c.kind != "multi_choice"], why, warnings
 
 
 def propose(
@@ -916,6 +934,7 @@ def propose(
     n, k = len(data.ids), int(data.y.sum())
     _gate(n, k)
     persona_ids = list(Persona.objects.active().values_list("pk", flat=True))
+    dictionary = load_dictionary()  # the rules are checked against the organisation's own vocabulary
     max_rules = max(1, int(request.max_rules))
 
     # Cross-validation: the whole procedure on each training part, its integer scores on the rest.
@@ -923,13 +942,13 @@ def propose(
     fold_auc, predicted = [], np.zeros(n)
     for i, (train, test) in enumerate(folds.split(np.zeros(n), data.y)):
         report(30 + 11 * i, f"Cross-validating: fold {i + 1} of {FOLDS}")
-        fold = fit_once(data, train, considered, max_rules, persona_ids)
+        fold = fit_once(data, train, considered, max_rules, persona_ids, dictionary)
         spec = spec_of(fold)
         _, total = rule_scores(spec, data)
         fold_auc.append(_auc(data.y[test], total[test]))
         predicted[test] = 1 / (1 + np.exp(-(fold.intercept + total[test] / FACTOR)))
     report(85, "Fitting the proposal on every lead")
-    final = fit_once(data, np.arange(n), considered, max_rules, persona_ids)
+    final = fit_once(data, np.arange(n), considered, max_rules, persona_ids, dictionary)
     spec = spec_of(final)
     fit_points, total = rule_scores(spec, data)
     quota = request.quota

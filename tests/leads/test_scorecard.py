@@ -181,3 +181,48 @@ def test_api_refuses_bad_requests_and_too_little_data(client):
     assert thin.status_code == 422 and "Not enough history" in thin.json()["detail"]
     assert client.get("/api/v1/insights/scorecard/999", headers=headers).status_code == 404
     assert client.post("/api/v1/insights/scorecard", {}, content_type="application/json").status_code == 401
+
+
+def test_the_organisations_own_attributes_and_activity_kinds_are_candidates(db):
+    """A custom choice attribute and a custom activity kind that predict the outcome are proposed;
+    a multiple-choice attribute is left out with its reason (and nothing crashes on it)."""
+    import random
+
+    from alignment import dictionary_services as data_dictionary
+    from leads.models import Activity
+    from leads.scoring.scorecard import MULTIPLE
+
+    planted.write(1500, 3, now=NOW)
+    data_dictionary.attribute_create(
+        key="lead_origin", label="Lead origin", type="choice", choices=[{"value": "referral"}, {"value": "google"}]
+    )
+    data_dictionary.attribute_create(
+        key="topics", label="Topics", type="multi_choice", choices=[{"value": "ai"}, {"value": "cloud"}]
+    )
+    data_dictionary.kind_create(key="trade_show_scan", label="Badge scanned at a trade show")
+    rng = random.Random(3)
+    converted = set(Transition.objects.filter(to_stage=Stage.SQL).values_list("lead_id", flat=True))
+    scans = []
+    for lead in Lead.objects.all():
+        hit = lead.pk in converted
+        lead.attributes = {
+            "lead_origin": "referral" if rng.random() < (0.8 if hit else 0.15) else "google",
+            "topics": rng.choice([["ai"], ["ai", "cloud"]]),
+        }
+        lead.save(update_fields=["attributes"])
+        if rng.random() < (0.7 if hit else 0.1):
+            scans.append(
+                Activity(lead=lead, kind="trade_show_scan", occurred_at=lead.created_at + dt.timedelta(days=2))
+            )
+    Activity.objects.bulk_create(scans)
+
+    proposal = propose(ProposalRequest(outcome=parse_outcome("sql"), quota=100), now=NOW)
+
+    assert "lead_origin" in proposal.used
+    assert fit_points(proposal.spec, "lead_origin", "referral") > fit_points(proposal.spec, "lead_origin", "google")
+    assert kind_points(proposal.spec, "trade_show_scan") > 0
+    assert {e["attribute"]: e["reason"] for e in proposal.excluded}["topics"] == MULTIPLE
+    from alignment.dictionary import load_dictionary
+
+    spec = {**default_spec(), **proposal.spec}
+    assert validate_spec(spec, persona_ids=[], dictionary=load_dictionary()) == {}
