@@ -26,10 +26,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 
+# Kinds of the noise attributes of ``--custom`` (cycled through): the stored value from a hash of
+# the lead id and the attribute's key, about one lead in six without one (unknown).
+CUSTOM = (
+    ("choice", "(ARRAY['alpha','beta','gamma','delta','epsilon'])[1 + abs(hashtext(id::text || '{key}')) %% 5]"),
+    ("number", "abs(hashtext(id::text || '{key}')) %% 1000"),
+    ("yes_no", "abs(hashtext(id::text || '{key}')) %% 3 = 0"),
+)
+
+
+def add_custom(count: int) -> None:
+    """Attributes of the organisation's own with no effect on the outcome, on every lead (once)."""
+    from alignment import dictionary_services as data_dictionary
+    from alignment.models import Attribute
+    from bench.scratch import sql
+
+    wanted = [(f"custom_{i}", *CUSTOM[i % len(CUSTOM)]) for i in range(count)]
+    missing = [w for w in wanted if not Attribute.objects.filter(key=w[0]).exists()]
+    if not missing:
+        return
+    started = time.perf_counter()
+    for key, kind, _ in missing:
+        choices = [{"value": v} for v in ("alpha", "beta", "gamma", "delta", "epsilon")] if kind == "choice" else []
+        data_dictionary.attribute_create(key=key, label=key.replace("_", " ").capitalize(), type=kind, choices=choices)
+    unknown = "abs(hashtext(id::text || 'u{key}')) %% 6 = 0"
+    pairs = ", ".join(
+        f"'{key}', CASE WHEN {unknown.format(key=key)} THEN NULL ELSE to_jsonb({value.format(key=key)}) END"
+        for key, _, value in wanted
+    )
+    # Keys and expressions are this script's constants, never input.
+    sql(f"UPDATE leads_lead SET attributes = attributes || jsonb_strip_nulls(jsonb_build_object({pairs}))", {})  # noqa: S608
+    sql("VACUUM ANALYZE leads_lead")
+    print(f"  {count} attributes of the organisation's own added in {time.perf_counter() - started:.1f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--custom", type=int, default=9, help="noise attributes of the organisation's own (21 built-in + 9 = 30)"
+    )
     args = parser.parse_args()
 
     import django
@@ -56,7 +93,8 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         print(f"  written in {time.perf_counter() - started:.1f} s", flush=True)
-    considered = [c for c in candidates() if c.before_contact]
+    add_custom(args.custom)
+    considered = [c for c in candidates() if c.before_contact and c.kind != "multi_choice"]
     print(
         f"Database: {connection.vendor}; {Lead.objects.count():,} leads, {Activity.objects.count():,} activities; "
         f"{len(considered)} attributes and activity kinds considered"
@@ -83,6 +121,7 @@ def main() -> None:
     summary = {
         "leads": proposal.leads,
         "attributes": len(considered),
+        "custom_attributes": args.custom,
         "propose_s": round(statistics.median(timings), 2),
         "cv_auc": proposal.cv_auc,
     }
