@@ -39,6 +39,7 @@ from leads.scoring.lift import lift, suggestion_rule_add
 from leads.scoring.outcomes import can_edit_outcome, outcome_choices, outcome_set, parse_outcome
 from portal.access import EVERYONE, LEADERS, has_role, role_required
 from portal.params import whole_number
+from portal.views import bad_request
 
 WINDOW_DAYS = (90, 180, 365, 0)  # 0: all history
 DEFAULT_WINDOW_DAYS = 365  # one default for Evidence and Suggestions
@@ -72,7 +73,11 @@ def window_from(request: HttpRequest) -> tuple[Window, int | None]:
 
 
 def _bad(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    """The reason as plain text for the panel that asked (htmx); the portal's 400 page for a person
+    who opened the address itself."""
+    if request.htmx:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    return bad_request(request, exc)
 
 
 def _percent(x: float | None) -> float | None:
