@@ -80,6 +80,14 @@ def _bad(request: HttpRequest, exc: Exception) -> HttpResponse:
     return bad_request(request, exc)
 
 
+def _panel(request: HttpRequest, template: str, context: dict, title: str) -> HttpResponse:
+    """A panel for the draft workspace that loads it in place (htmx), or as a page of its own for a
+    person who opened its address (a bookmark, a link in a message)."""
+    if request.htmx:
+        return render(request, template, context)
+    return render(request, "leads/panel_page.html", {**context, "panel_template": template, "page_title": title})
+
+
 def _percent(x: float | None) -> float | None:
     return None if x is None else 100 * x
 
@@ -165,7 +173,7 @@ def evidence(request: HttpRequest) -> HttpResponse:
         )
     except (KeyError, TypeError, ValueError):
         # A spec the compiler cannot run (only possible for a draft with problems): say so, no 500.
-        return render(request, "leads/evidence_panel.html", {**context, "broken": True})
+        return _panel(request, "leads/evidence_panel.html", {**context, "broken": True}, "Evidence")
     quota = version.spec.get("sla", {}).get("monthly_mql_quota") or 0
     draft = _side(ev.draft, ev)
     context.update(
@@ -183,7 +191,7 @@ def evidence(request: HttpRequest) -> HttpResponse:
     )
     if compare and ev.leads:
         context.update(_sdr_comparison(version, active, ev))
-    return render(request, "leads/evidence_panel.html", context)
+    return _panel(request, "leads/evidence_panel.html", context, "Evidence")
 
 
 def _sdr_comparison(version: AgreementVersion, active: AgreementVersion, ev: Evidence) -> dict:
@@ -232,7 +240,7 @@ def evidence_suggestions(request: HttpRequest) -> HttpResponse:
     spec = version.spec if version is not None else None
     result = lift(window=window, outcome=outcome, spec=spec)
     can_add = version is not None and version.status in OPEN_STATUSES and has_role(request.user, *LEADERS)
-    return render(
+    return _panel(
         request,
         "leads/evidence_suggestions.html",
         {
@@ -248,6 +256,7 @@ def evidence_suggestions(request: HttpRequest) -> HttpResponse:
             "can_add": can_add,
             "rejections": rejection_reasons(spec=active.spec, days=DEFAULT_DAYS) if active else [],
         },
+        "Suggestions from outcomes",
     )
 
 

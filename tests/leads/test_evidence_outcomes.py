@@ -186,6 +186,22 @@ def test_evidence_works_on_an_installation_without_an_agreement_in_force(login, 
     assert "None of these leads converted" in content
 
 
+def test_panels_opened_at_their_own_address_are_whole_pages(login, marketing):
+    """The draft workspace loads the panels in place (htmx); a person who opens the address itself
+    gets a page with the portal's navigation, and a missing version is explained on the 400 page."""
+    draft = AgreementVersionFactory(number=7, status="draft", published_at=None)
+    client = login(marketing)
+    page = client.get(reverse("leads:evidence_suggestions"), {"version": draft.number}).content.decode()
+    assert "<nav" in page and "Suggestions from outcomes</h1>" in page
+    fragment = client.get(reverse("leads:evidence_suggestions"), {"version": draft.number}, HTTP_HX_REQUEST="true")
+    assert "<nav" not in fragment.content.decode()
+    page = client.get(reverse("leads:evidence"), {"version": draft.number}).content.decode()
+    assert "<nav" in page and "Evidence</h1>" in page
+    missing = client.get(reverse("leads:evidence"))
+    assert missing.status_code == 400 and "the number of the draft to judge" in missing.content.decode()
+    assert "<nav" in missing.content.decode()
+
+
 @pytest.mark.parametrize(
     "query",
     [{"version": "abc"}, {"version": "1.5"}, {"version": "1", "days": "7"}, {"version": "1", "created_from": "x"}],
