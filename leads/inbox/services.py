@@ -284,7 +284,7 @@ def lead_mark_lost(*, lead_id: int, user: User, note: str, now: dt.datetime | No
 # How long after an action its author may take it back. The inbox offers the undo for a few seconds;
 # the server allows a little longer so a slow connection does not lose the click.
 UNDO_WINDOW = dt.timedelta(seconds=30)
-UNDO_REASON = "undo"
+UNDO_REASON = lifecycle.UNDO_REASON
 UNDOABLE = {a.to_stage: a for a in (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)}
 
 
