@@ -112,6 +112,10 @@ def test_manager_reassigns_two_leads_from_the_drill_down_and_exports_it(
     log_in(page, "manager")
     page.wait_for_selector("#chart-funnel")
     shot(page, "sla-dashboard-1440")
+    page.focus("[data-testid=help-risk]")  # the keyboard reaches each figure's help
+    assert "Overdue: past their target time" in page.locator(".popover").inner_text()
+    page.keyboard.press("Escape")
+    page.locator(".popover").wait_for(state="detached")
     page.click("[data-testid=tile-risk] a:has-text('open')")
     page.wait_for_load_state("networkidle")
     assert page.locator("[data-testid=drill-title]").inner_text() == "Open MQLs now"
