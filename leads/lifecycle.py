@@ -49,6 +49,7 @@ __all__ = [
     "SCORABLE_STAGES",
     "SYSTEM",
     "UNDOS",
+    "UNDO_REASON",
     "WITHDRAW",
     "Move",
     "MoveError",
@@ -110,6 +111,11 @@ RETURN = Move("return", (Stage.REJECTED,), Stage.NURTURE, PERSON)
 
 # The inbox's actions, which their author may take back right after (``leads.inbox.services.lead_undo``).
 UNDOABLE_MOVES = (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)
+
+
+# The reason code of an undo's transition. SLA figures read an undone move and its undo as if
+# neither happened (``sla.passes``), so a second thought within seconds is no pass, decision or breach.
+UNDO_REASON = "undo"
 
 
 def undo(move: Move, back_to: str) -> Move:

@@ -4,14 +4,21 @@ import datetime as dt
 import re
 
 from django import forms
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from alignment import spec as vocab
 from alignment.models import Persona
 from leads.models import Team
+from portal.access import Role, display_name
 
 MAX_RANGE_DAYS = 400
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+class SdrChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return display_name(obj)
 
 
 class DashboardFilterForm(forms.Form):
@@ -33,6 +40,13 @@ class DashboardFilterForm(forms.Form):
     source = forms.ChoiceField(choices=[("", "All sources"), *vocab.SOURCES], required=False)
     persona = forms.ModelChoiceField(
         queryset=Persona.objects.order_by("name"), required=False, empty_label="All personas"
+    )
+    sdr = SdrChoiceField(
+        queryset=User.objects.filter(groups__name=Role.SDR).order_by("first_name", "last_name", "username"),
+        required=False,
+        empty_label="All SDRs",
+        label="SDR",
+        help_text="One SDR's own figures: the MQLs she was handed or claimed, her decisions and her breaches.",
     )
 
     def __init__(self, *args, today: dt.date | None = None, **kwargs):

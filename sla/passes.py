@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.utils import timezone
 
+from leads.lifecycle import UNDO_REASON
 from leads.sql import Fragment, run, sql
 from sla import rollup
 from sla import sql as S
@@ -58,6 +59,24 @@ COLUMNS = (
 )
 
 
+def _counts(alias: str) -> Fragment:
+    """Whether the transition aliased ``alias`` counts for the SLA: neither an undo nor a move undone.
+
+    An SDR may take an action back within seconds (``leads.lifecycle.undo``, reason ``undo``): the
+    action and its undo are then read as if neither happened, so the pass they interrupted goes on.
+    A move is undone when the lead's very next transition is an undo (one probe of
+    ``transition_lead_at_idx``).
+    """
+    a = S.text(alias)
+    return sql(
+        "{a}.reason_code <> {undo} AND COALESCE((SELECT u.reason_code FROM leads_transition u"
+        " WHERE u.lead_id = {a}.lead_id AND (u.at, u.id) > ({a}.at, {a}.id) ORDER BY u.at, u.id LIMIT 1), '')"
+        " <> {undo}",
+        a=a,
+        undo=UNDO_REASON,
+    )
+
+
 def _upsert(terms: SlaTerms, lead_ids: list[int] | None) -> None:
     """Recompute the passes of ``lead_ids`` (every lead when ``None``) from the log.
 
@@ -80,22 +99,30 @@ def _upsert(terms: SlaTerms, lead_ids: list[int] | None) -> None:
           JOIN leads_lead l ON l.id = t.lead_id
           LEFT JOIN LATERAL (
             SELECT x.id, x.at, x.to_stage, x.actor_id, x.owner_id, x.reason_code FROM leads_transition x
-            WHERE x.lead_id = t.lead_id AND (x.at, x.id) > (t.at, t.id) ORDER BY x.at, x.id LIMIT 1) n ON TRUE"""
+            WHERE x.lead_id = t.lead_id AND (x.at, x.id) > (t.at, t.id) AND {counts_x}
+            ORDER BY x.at, x.id LIMIT 1) n ON TRUE""",
+            counts_x=_counts("x"),
         )
         # Historical transitions (a past lead's imported path) never start an SLA pass.
         where = sql(
-            "t.to_stage IN ({stages}) AND NOT t.historical{lead_filter}", stages=stages, lead_filter=lead_filter
+            "t.to_stage IN ({stages}) AND NOT t.historical AND {counts_t}{lead_filter}",
+            stages=stages,
+            counts_t=_counts("t"),
+            lead_filter=lead_filter,
         )
     else:
         source = sql(
             """
           FROM (SELECT t0.*, (SELECT x.id FROM leads_transition x
-                               WHERE x.lead_id = t0.lead_id AND (x.at, x.id) > (t0.at, t0.id)
+                               WHERE x.lead_id = t0.lead_id AND (x.at, x.id) > (t0.at, t0.id) AND {counts_x}
                                ORDER BY x.at, x.id LIMIT 1) AS next_id
-                FROM leads_transition t0 WHERE t0.to_stage IN ({stages}) AND NOT t0.historical{lead_filter}) t
+                FROM leads_transition t0
+                WHERE t0.to_stage IN ({stages}) AND NOT t0.historical AND {counts_t0}{lead_filter}) t
           JOIN leads_lead l ON l.id = t.lead_id
           LEFT JOIN leads_transition n ON n.id = t.next_id""",
             stages=stages,
+            counts_x=_counts("x"),
+            counts_t0=_counts("t0"),
             lead_filter=lead_filter,
         )
         where = sql("t.to_stage IN ({stages})", stages=stages)
@@ -123,6 +150,27 @@ def _upsert(terms: SlaTerms, lead_ids: list[int] | None) -> None:
         updates=S.text(updates),
     )
     run(statement, fetch=False)
+
+
+def _forget(lead_ids: list[int]) -> None:
+    """Drop the stored passes of ``lead_ids`` that no longer start one (their move was undone since).
+
+    Only those rows: every deleted pass marks its days stale for the roll-up (migration 0004).
+    Indexes ``sla_pass_lead_idx`` and the transition's primary key.
+    """
+    if S.pg():
+        ids = sql("m.lead_id = ANY({ids})", ids=lead_ids)
+    else:
+        ids = sql("m.lead_id IN (SELECT value FROM json_each({ids}))", ids=json.dumps(lead_ids))
+    run(
+        sql(
+            "DELETE FROM sla_pass WHERE pass_id IN (SELECT m.pass_id FROM sla_pass m"
+            " JOIN leads_transition t ON t.id = m.pass_id WHERE {ids} AND NOT ({counts}))",
+            ids=ids,
+            counts=_counts("t"),
+        ),
+        fetch=False,
+    )
 
 
 def _lock() -> None:
@@ -196,6 +244,7 @@ def refresh(
         use_rollup = rollup.usable(state, terms, origin)
         if claimed:
             before = rollup.days_of_leads(terms, claimed) if use_rollup else set()
+            _forget(claimed)
             _upsert(terms, claimed)
             if use_rollup:
                 rollup.mark_stale(before | rollup.days_of_leads(terms, claimed))

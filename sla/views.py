@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Max, Min
@@ -17,10 +18,13 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from leads.inbox.routing import open_loads
 from leads.inbox.selectors import reason_words
-from leads.models import Lead, Team, Transition
+from leads.inbox.services import lead_bulk_reassign
+from leads.models import Lead, Team, TeamMember, Transition
 from portal.access import LEADERS, Role, display_name, has_role, role_required
-from portal.params import page_number, whole_number
+from portal.downloads import csv_download, spreadsheet_safe
+from portal.params import WHOLE, page_number, whole_number
 from sla import services, tasks
 from sla.clock import current_terms
 from sla.figures import (
@@ -41,7 +45,7 @@ from sla.tables import TABLE_KEYS, chart_data, chart_tables
 
 DASHBOARD_ROLES = (Role.MANAGER, *LEADERS, Role.SDR)
 REPORT_ROLES = (Role.MANAGER, *LEADERS)
-FILTER_FIELDS = ("date_from", "date_to", "team", "source", "persona")
+FILTER_FIELDS = ("date_from", "date_to", "team", "source", "persona", "sdr")
 
 
 def own_figures_only(user) -> bool:
@@ -70,7 +74,10 @@ class _Filters:
 
     def __init__(self, request: HttpRequest):
         self.terms = current_terms()
+        self.own_only = own_figures_only(request.user)
         data = request.GET.copy()
+        if data.get("sdr") == "none":
+            data.pop("sdr")  # a drill-down into the unassigned MQLs, not a filter
         if "team" not in data and has_role(request.user, Role.MANAGER) and not has_role(request.user, *LEADERS):
             # A manager lands on their own team; "All teams" stays one click away.
             managed = Team.objects.filter(manager=request.user).order_by("name").values_list("pk", flat=True).first()
@@ -95,12 +102,14 @@ class _Filters:
                 "team": cd.get("team"),
                 "source": cd.get("source"),
                 "persona": cd.get("persona"),
+                "sdr": None if self.own_only else cd.get("sdr"),
             },
             today=today,
         )
+        if self.own_only:
+            del self.form.fields["sdr"]  # an SDR's page is always her own
         self.team = cd.get("team")
         tz = zoneinfo.ZoneInfo(self.team.time_zone) if self.team else self.terms.calendar.tz
-        self.own_only = own_figures_only(request.user)
         self.scope = Scope(
             start=local_midnight(cd["date_from"], tz),
             end=local_midnight(cd["date_to"] + dt.timedelta(days=1), tz),
@@ -109,14 +118,16 @@ class _Filters:
             team_id=self.team.pk if self.team else None,
             source=cd.get("source") or "",
             persona_id=cd["persona"].pk if cd.get("persona") else None,
-            sdr_id=request.user.pk if self.own_only else None,
+            sdr_id=request.user.pk if self.own_only else (cd["sdr"].pk if cd.get("sdr") else None),
         )
+        self.sdr = request.user if self.own_only else cd.get("sdr")
         params = {
             "date_from": cd["date_from"].isoformat(),
             "date_to": cd["date_to"].isoformat(),
             "team": self.team.pk if self.team else "",
             "source": cd.get("source") or "",
             "persona": cd["persona"].pk if cd.get("persona") else "",
+            "sdr": cd["sdr"].pk if cd.get("sdr") and not self.own_only else "",
         }
         self.params = {k: v for k, v in params.items() if v != ""}
         self.query = urlencode(self.params)
@@ -211,6 +222,54 @@ def _drill_from_request(request: HttpRequest, own_only: bool) -> Drill:
     return drill
 
 
+def _dress(items: list[dict], now: dt.datetime, words) -> None:
+    """Put the lead, the SDR's name, the reason's words and the time in the current stage on drill rows
+    (three queries per batch; the last transition by ``transition_lead_at_idx``)."""
+    ids = [r["lead_id"] for r in items]
+    leads = Lead.objects.select_related("account", "owner").in_bulk(ids)
+    names = _names({r["sdr_id"] for r in items})
+    last_moves = Transition.objects.filter(lead_id__in=ids).values("lead_id").annotate(last=Max("at")).order_by()
+    since = {row["lead_id"]: row["last"] for row in last_moves}
+    for row in items:
+        row["lead"] = leads.get(row["lead_id"])
+        row["sdr_name"] = names.get(row["sdr_id"], "Unassigned" if row["sdr_id"] is None else "")
+        row["reason_label"] = words.label(row["reason_code"] or "", at=row["end_at"])
+        row["stage_since"] = since.get(row["lead_id"])
+        row["in_stage_for"] = now - row["stage_since"] if row["stage_since"] else None
+
+
+def _reassign_choices(team: Team | None) -> list[dict]:
+    """The SDRs a drill-down's leads may go to (of the filtered team, else of every team): each with
+    her open leads against her capacity, and whether she is away now."""
+    now = timezone.now()
+    members = (
+        TeamMember.objects.filter(user__is_active=True, user__groups__name=Role.SDR.value)
+        .select_related("user", "team")
+        .order_by("team__name", "user__first_name", "user__username")
+    )
+    if team is not None:
+        members = members.filter(team=team)
+    members = list(members)
+    loads = open_loads([m.user_id for m in members])
+    return [
+        {
+            "id": m.user_id,
+            "name": display_name(m.user),
+            "team": m.team.name,
+            "open": loads.get(m.user_id, 0),
+            "capacity": m.capacity,
+            "full": loads.get(m.user_id, 0) >= m.capacity,
+            "away_until": m.away_until if m.away_until and m.away_until > now else None,
+        }
+        for m in members
+    ]
+
+
+def may_reassign_from_drill(user) -> bool:
+    """Who sees the drill-down's reassign bar; each lead is checked again by ``lead_reassign``."""
+    return has_role(user, Role.MANAGER, *LEADERS)
+
+
 @role_required(*DASHBOARD_ROLES)
 @require_GET
 def drill(request: HttpRequest) -> HttpResponse:
@@ -223,15 +282,11 @@ def drill(request: HttpRequest) -> HttpResponse:
         return _preparing(request, exc)
     page = Paginator(rows, 50).get_page(page_number(request))
     items = list(page.object_list)
-    leads = Lead.objects.select_related("account").in_bulk([r["lead_id"] for r in items])
-    names = _names({r["sdr_id"] for r in items})
     words = reason_words()
-    for row in items:
-        row["lead"] = leads.get(row["lead_id"])
-        row["sdr_name"] = names.get(row["sdr_id"], "Unassigned" if row["sdr_id"] is None else "")
-        row["reason_label"] = words.label(row["reason_code"] or "", at=row["end_at"])
+    _dress(items, filters.scope.now, words)
     query = request.GET.copy()
     query.pop("page", None)
+    can_reassign = may_reassign_from_drill(request.user) and not filters.own_only and spec.metric not in FUNNEL_METRICS
     context_bits = []
     if spec.week is not None:
         weeks = filters.scope.week_starts
@@ -259,8 +314,112 @@ def drill(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "is_funnel": spec.metric in FUNNEL_METRICS,
             "open_source": spec.metric in ("open_now", "at_risk", "overdue"),
+            "can_reassign": can_reassign,
+            "sdr_choices": _reassign_choices(filters.team) if can_reassign and items else [],
+            "export_url": reverse("sla:drill_export") + "?" + query.urlencode(),
         },
     )
+
+
+DRILL_CSV_HEADER = [
+    "Lead id",
+    "Lead",
+    "E-mail",
+    "Company",
+    "Grade",
+    "MQL at",
+    "First action or end",
+    "Business hours",
+    "Target hours",
+    "Outcome",
+    "Reason",
+    "Breached",
+    "SDR",
+    "Current stage",
+    "In current stage since",
+    "In current stage (hours)",
+]
+EXPORT_BATCH = 2000
+
+
+@role_required(*DASHBOARD_ROLES)
+@require_GET
+def drill_export(request: HttpRequest) -> HttpResponse:
+    """Every lead behind a drill-down (all pages, same filters) as CSV, streamed in batches."""
+    filters = _Filters(request)
+    spec = _drill_from_request(request, filters.own_only)
+    try:
+        rows = DrillRows(filters.scope, spec, filters.terms)
+    except FiguresPreparing as exc:
+        return _preparing(request, exc)
+    words = reason_words()
+    tz = filters.scope.tz
+
+    def stamp(value: dt.datetime | None) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    def lines():
+        yield DRILL_CSV_HEADER
+        start = 0
+        while True:
+            batch = rows[start : start + EXPORT_BATCH]
+            if not batch:
+                return
+            _dress(batch, filters.scope.now, words)
+            for r in batch:
+                lead = r["lead"]
+                yield [
+                    r["lead_id"],
+                    spreadsheet_safe(str(lead) if lead else ""),
+                    spreadsheet_safe(lead.email if lead else ""),
+                    spreadsheet_safe(lead.account.name if lead and lead.account else ""),
+                    r["grade"] or "",
+                    stamp(r["start_at"]),
+                    stamp(r["end_at"]),
+                    "" if r["elapsed_hours"] is None else r["elapsed_hours"],
+                    "" if r["target_hours"] is None else r["target_hours"],
+                    r["end_kind"],
+                    spreadsheet_safe(r["reason_label"] or ""),
+                    "yes" if r["breached"] else "no",
+                    spreadsheet_safe(r["sdr_name"]),
+                    lead.get_stage_display() if lead else "",
+                    stamp(r["stage_since"]),
+                    round(r["in_stage_for"].total_seconds() / 3600, 1) if r["in_stage_for"] else "",
+                ]
+            start += EXPORT_BATCH
+
+    stamp_range = f"{filters.params['date_from']}_{filters.params['date_to']}"
+    return csv_download(lines(), f"sla-{spec.metric}-{stamp_range}.csv")
+
+
+@role_required(Role.MANAGER, *LEADERS)
+@require_POST
+def drill_reassign(request: HttpRequest) -> HttpResponse:
+    """Hand the selected leads of a drill-down to one SDR (each checked and logged by ``lead_reassign``)."""
+    back = reverse("sla:drill") + "?" + request.GET.urlencode()
+    raw_ids = request.POST.getlist("lead")
+    raw_to = request.POST.get("to_user", "").strip()
+    if not raw_ids:
+        messages.error(request, "Select at least one lead to reassign.")
+        return redirect(back)
+    if not raw_to:
+        messages.error(request, "Choose the SDR to hand the selected leads to.")
+        return redirect(back)
+    if not all(WHOLE.fullmatch(v.strip()) for v in [*raw_ids, raw_to]):
+        raise BadRequest("Lead and SDR must be given by their numbers.")
+    result = lead_bulk_reassign(
+        lead_ids=[int(v) for v in raw_ids],
+        user=request.user,
+        to_user_id=int(raw_to),
+        over_capacity=request.POST.get("over_capacity") == "on",
+    )
+    if result.done:
+        target = display_name(result.done[0].owner)
+        count = len(result.done)
+        messages.success(request, f"{count} lead{'s' if count != 1 else ''} reassigned to {target}.")
+    for lead_id, why in result.failed:
+        messages.error(request, f"Lead #{lead_id}: {why}")
+    return redirect(back)
 
 
 @role_required(*DASHBOARD_ROLES)

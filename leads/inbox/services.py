@@ -22,9 +22,10 @@ from django.utils import timezone
 from alignment.models import AgreementVersion
 from alignment.spec import reason_choices
 from leads import lifecycle
+from leads.inbox.routing import OPEN_STAGES as OPEN_LOAD_STAGES
 from leads.inbox.routing import open_loads
 from leads.models import Assignment, Lead, Note, Stage, TeamMember, Transition
-from portal.access import Role, display_name, has_role, is_admin
+from portal.access import LEADERS, Role, display_name, has_role, is_admin
 from portal.notifications import notify
 
 
@@ -284,7 +285,7 @@ def lead_mark_lost(*, lead_id: int, user: User, note: str, now: dt.datetime | No
 # How long after an action its author may take it back. The inbox offers the undo for a few seconds;
 # the server allows a little longer so a slow connection does not lose the click.
 UNDO_WINDOW = dt.timedelta(seconds=30)
-UNDO_REASON = "undo"
+UNDO_REASON = lifecycle.UNDO_REASON
 UNDOABLE = {a.to_stage: a for a in (ACCEPT, RECYCLE, REJECT, DISQUALIFY, CONVERT, MARK_WON, MARK_LOST)}
 
 
@@ -419,13 +420,30 @@ def reassign_candidates(lead: Lead):
     ).order_by("username")
 
 
-def lead_reassign(*, lead_id: int, user: User, to_user_id: int, now: dt.datetime | None = None) -> Lead:
-    """A manager hands an open lead (MQL, SAL, SQL) to another SDR of the team."""
+def may_reassign(user, lead: Lead) -> bool:
+    """The manager of the lead's team, the marketing and sales leaders, and admins."""
+    return manages(user, lead) or has_role(user, *LEADERS)
+
+
+def lead_reassign(
+    *,
+    lead_id: int,
+    user: User,
+    to_user_id: int,
+    over_capacity: bool = False,
+    now: dt.datetime | None = None,
+) -> Lead:
+    """A manager hands an open lead (MQL, SAL, SQL) to another SDR of the team.
+
+    Refused for an SDR who is away, or who already holds their capacity of open leads unless the
+    manager says so with ``over_capacity``. The SDR's membership row is locked, so two managers
+    handing leads to the same SDR at once cannot both slip under the capacity.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         lead = _lock(lead_id)
-        if not manages(user, lead):
-            raise LeadError("Only the manager of the lead's team can reassign it.")
+        if not may_reassign(user, lead):
+            raise LeadError("Only the manager of the lead's team or a leader can reassign it.")
         if lead.stage not in REASSIGNABLE_STAGES:
             raise LeadError(f"{lead} is {lead.get_stage_display()}; only open leads can be reassigned.")
         target = reassign_candidates(lead).filter(pk=to_user_id).first()
@@ -433,6 +451,16 @@ def lead_reassign(*, lead_id: int, user: User, to_user_id: int, now: dt.datetime
             raise LeadError("Choose an active SDR of the lead's team.")
         if lead.owner_id == target.id:
             raise LeadError(f"{lead} already belongs to {display_name(target)}.")
+        member = TeamMember.objects.select_for_update().get(user=target, team_id=lead.team_id)
+        if member.away_until and member.away_until > now:
+            until = timezone.localtime(member.away_until).strftime("%-d %b %H:%M")
+            raise LeadError(f"{display_name(target)} is out of office until {until}; choose someone else.")
+        load = open_loads([target.id]).get(target.id, 0)
+        if load >= member.capacity and lead.stage in OPEN_LOAD_STAGES and not over_capacity:
+            raise LeadError(
+                f"{display_name(target)} already holds {load} of {member.capacity} open leads; "
+                "tick “over capacity” to hand over more."
+            )
         Lead.objects.filter(pk=lead.pk, owner_id=lead.owner_id).update(owner=target, updated_at=now)
         Assignment.objects.create(
             lead=lead,
@@ -464,6 +492,14 @@ def _bulk(lead_ids: list[int], act) -> BulkResult:
         except LeadError as error:
             result.failed.append((lead_id, str(error)))
     return result
+
+
+def lead_bulk_reassign(*, lead_ids: list[int], user: User, to_user_id: int, over_capacity: bool = False) -> BulkResult:
+    """Hand several leads to one SDR, each through ``lead_reassign`` (capacity counted as it fills)."""
+    return _bulk(
+        lead_ids,
+        lambda pk: lead_reassign(lead_id=pk, user=user, to_user_id=to_user_id, over_capacity=over_capacity),
+    )
 
 
 def lead_bulk_accept(*, lead_ids: list[int], user: User) -> BulkResult:
@@ -523,7 +559,9 @@ __all__ = [
     "lead_disqualify",
     "lead_mark_lost",
     "lead_mark_won",
+    "lead_bulk_reassign",
     "lead_reassign",
+    "may_reassign",
     "lead_recycle",
     "lead_reject",
     "lead_return_to_nurture",

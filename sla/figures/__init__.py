@@ -4,6 +4,8 @@ Vocabulary
 ----------
 * An **MQL pass** is one transition into ``mql``. A recycled lead that returns to MQL starts a new
   pass with a new clock, and every figure counts every pass.
+* An **undo** (reason ``undo``) and the move it took back are read as if neither happened: they
+  start no pass and end none, so the pass they interrupted goes on.
 * A pass **ends** at the lead's next transition. When a person made it (``actor`` set) that is the
   SDR's **first action**: accepted (→ SAL, or straight to SQL/won), rejected, recycled (→ nurture)
   or disqualified (→ disqualified/lost). When the system made it (rescoring dropped the lead) the

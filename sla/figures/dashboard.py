@@ -250,7 +250,10 @@ def compute(
     kinds = rows.kinds
     delivered = sum(kinds.values())
     decided = sum(kinds[k] for k in DECIDED_KINDS)
-    quota = prorated_quota(terms.monthly_quota, scope.start, scope.end, scope.tz)
+    # Marketing's quota is the organisation's (or one team's, in a team's weekly report): one SDR's
+    # MQLs, or one source's or persona's, are a slice of it and are never measured against it.
+    quota_applies = not (scope.sdr_id or scope.source or scope.persona_id)
+    quota = prorated_quota(terms.monthly_quota, scope.start, scope.end, scope.tz) if quota_applies else 0.0
     followup = rows.followup
     labels_at = min(scope.end, scope.now)
     return {
@@ -260,8 +263,9 @@ def compute(
         "agreement_version": terms.version_number,
         "mql": {
             "delivered": delivered,
-            "quota": round(quota, 1),
+            "quota": round(quota, 1) if quota_applies else None,
             "quota_rate": _rate(delivered, quota),
+            "quota_applies": quota_applies,
             "monthly_quota": terms.monthly_quota,
         },
         "decisions": {

@@ -22,7 +22,7 @@ def hours(seconds) -> float | None:
 
 # metric → (pass source, SQL condition on the pass rows). Each figure above links to one of these.
 PASS_METRICS: dict[str, tuple[str, str, str]] = {
-    "mqls": ("w", "in_range = 1", "MQLs delivered"),
+    "mqls": ("w", "in_range = 1", "MQLs handed to sales"),
     "decided": ("w", "in_range = 1 AND acted = 1", "MQLs with a first action"),
     "accepted": ("w", "in_range = 1 AND end_kind = 'accepted'", "Accepted MQLs"),
     "rejected": ("w", "in_range = 1 AND end_kind = 'rejected'", "Rejected MQLs"),
@@ -34,7 +34,7 @@ PASS_METRICS: dict[str, tuple[str, str, str]] = {
     "breached": ("w", "in_range = 1 AND breached = 1", "Breached MQLs"),
     "bucket": ("w", "in_range = 1 AND acted = 1 AND bucket = {bucket}", "First actions by share of target"),
     "open_now": ("o", "1 = 1", "Open MQLs now"),
-    "at_risk": ("o", "warned = 1 AND breached = 0", "Open MQLs at risk (75 % of the time used)"),
+    "at_risk": ("o", "warned = 1 AND breached = 0", "Open MQLs due soon (75 % of the target time used)"),
     "overdue": ("o", "breached = 1", "Open MQLs past their due time"),
     "followup": ("s", "in_range = 1", "SALs"),
     "followup_kept": ("s", "in_range = 1 AND end_kind <> 'open' AND breached = 0", "SALs followed up in time"),

@@ -61,3 +61,18 @@ def column_kind(columns, index) -> str:
         return columns[index][1]
     except (IndexError, TypeError):
         return "text"
+
+
+@register.filter
+def age(value) -> str:
+    """A wall-clock duration in its two largest units: "3 d 4 h", "5 h 12 min", "7 min"; missing → "—"."""
+    if value is None or value == "":
+        return "—"
+    minutes = max(0, int(value.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours_, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours_} h"
+    if hours_:
+        return f"{hours_} h {mins} min"
+    return f"{mins} min"

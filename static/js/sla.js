@@ -115,3 +115,15 @@
   pareto("chart-rejections", data.rejections, "#f97316");
   pareto("chart-recycles", data.recycles, "#0ea5e9");
 })();
+
+/* Help next to each figure: a popover that opens on focus (keyboard) or click, closes on blur or Escape. */
+(function () {
+  "use strict";
+  if (typeof bootstrap === "undefined") return;
+  document.querySelectorAll(".sla-help[data-bs-toggle=popover]").forEach(function (el) {
+    bootstrap.Popover.getOrCreateInstance(el);
+    el.addEventListener("keydown", function (evt) {
+      if (evt.key === "Escape") bootstrap.Popover.getInstance(el).hide();
+    });
+  });
+})();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -97,3 +98,54 @@ def test_manager_reads_the_dashboard_filters_drills_down_and_opens_last_weeks_re
     log_in(narrow, "manager")
     narrow.wait_for_selector("#chart-response")
     shot(narrow, "sla-dashboard-narrow")
+
+
+def test_manager_reassigns_two_leads_from_the_drill_down_and_exports_it(
+    live_server, new_page, log_in, shot, sla_history
+):
+    from leads.models import Assignment, Lead
+
+    waiting = list(Lead.objects.filter(stage="mql").order_by("pk"))
+    assert len(waiting) >= 2
+    priya = Lead._meta.get_field("owner").related_model.objects.get(username="sdr1")
+    page = new_page(width=1440, height=900)
+    log_in(page, "manager")
+    page.wait_for_selector("#chart-funnel")
+    shot(page, "sla-dashboard-1440")
+    page.focus("[data-testid=help-risk]")  # the keyboard reaches each figure's help
+    assert "Overdue: past their target time" in page.locator(".popover").inner_text()
+    page.keyboard.press("Escape")
+    page.locator(".popover").wait_for(state="detached")
+    page.click("[data-testid=tile-risk] a:has-text('open')")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("[data-testid=drill-title]").inner_text() == "Open MQLs now"
+    assert "d" in page.locator(f"[data-testid=open-for-{waiting[0].pk}]").inner_text()  # days in stage
+    for lead in waiting[:2]:
+        page.check(f"[data-testid=pick-{lead.pk}]")
+    assert page.locator("#reassign-count").inner_text() == "2 selected"
+    option = page.locator("[data-testid=reassign-to] option", has_text="Priya Demo")
+    assert " of 50" in option.inner_text()
+    page.select_option("[data-testid=reassign-to]", str(priya.pk))
+    shot(page, "sla-drill-reassign-1440")
+    page.click("[data-testid=reassign-submit]")
+    page.wait_for_load_state("networkidle")
+    assert "2 leads reassigned to Priya Demo." in page.inner_text("body")
+    for lead in waiting[:2]:
+        lead.refresh_from_db()
+        assert lead.owner_id == priya.pk
+        assert Assignment.objects.filter(lead=lead, to_owner=priya, actor__username="manager").exists()
+
+    with page.expect_download() as download_info:
+        page.click("[data-testid=drill-export]")
+    text = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("Lead id,Lead,E-mail")
+    assert len(lines) == 1 + len(waiting)
+
+    narrow = new_page(width=390, height=844)
+    log_in(narrow, "manager")
+    narrow.wait_for_selector("#chart-response")
+    shot(narrow, "sla-dashboard-390")
+    narrow.goto(page.url)
+    narrow.wait_for_load_state("networkidle")
+    shot(narrow, "sla-drill-390")

@@ -104,11 +104,28 @@ def _lead_ok(lead, scope: Scope) -> bool:
     )
 
 
+def counted(transitions) -> list:
+    """The log as the SLA reads it: an undo and the move it took back are both left out."""
+    by_lead = defaultdict(list)
+    for t in transitions:
+        by_lead[t.lead_id].append(t)
+    out = []
+    for rows in by_lead.values():
+        rows.sort(key=lambda t: (t.at, t.id))
+        for i, t in enumerate(rows):
+            undone = i + 1 < len(rows) and rows[i + 1].reason_code == "undo"
+            if t.reason_code != "undo" and not undone:
+                out.append(t)
+    return out
+
+
 def brute_force(transitions, leads: dict, scope: Scope, terms: SlaTerms, versions=None) -> dict:
     """The figures ``sla.figures.compute`` must produce, by looping over everything.
 
     With ``versions`` (every ``AgreementVersion``) targets are read from the versions' own specs.
+    Undone moves and their undos count for nothing.
     """
+    transitions = counted(transitions)
     now = scope.now
     passes = [p for p in _passes(transitions, leads, terms, now, versions=versions) if _lead_ok(p["lead"], scope)]
     if scope.sdr_id:

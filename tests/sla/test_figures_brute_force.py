@@ -29,6 +29,8 @@ NOW = dt.datetime(2026, 4, 8, 13, 7, tzinfo=dt.UTC)  # two weeks of history stra
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 STAGES_AFTER_MQL = ["sal", "rejected", "nurture", "disqualified", "new"]
 STAGES_AFTER_SAL = ["sql", "lost", "nurture", "won"]
+UNDOABLE_STAGES = {"sal", "rejected", "nurture", "disqualified", "sql", "won", "lost"}
+UNDO_AFTER = dt.timedelta(seconds=8)
 
 step = st.fixed_dictionaries(
     {
@@ -39,6 +41,7 @@ step = st.fixed_dictionaries(
         "reason": st.sampled_from(["", "bad_fit", "bad_data", "no_budget", "too_early", "duplicate"]),
         "grade": st.sampled_from(["", "A", "B", "C", "D"]),
         "old_version": st.booleans(),
+        "undo": st.sampled_from([False, False, False, True]),
     }
 )
 lead_history = st.fixed_dictionaries(
@@ -89,6 +92,22 @@ def _build(histories, users, teams, versions):
                     agreement_version=versions[0] if s["old_version"] else versions[1],
                 )
             )
+            if s["undo"] and new in UNDOABLE_STAGES and s["actor"] is not None and at + UNDO_AFTER <= NOW:
+                # The SDR takes the move back seconds later: the lead returns where it was.
+                at = at + UNDO_AFTER
+                rows.append(
+                    Transition(
+                        lead=lead,
+                        from_stage=new,
+                        to_stage=stage,
+                        at=at,
+                        actor=users[s["actor"]],
+                        owner=users[s["owner"]] if s["owner"] is not None else None,
+                        reason_code="undo",
+                        agreement_version=versions[1],
+                    )
+                )
+                continue
             stage = new
         lead.stage = stage
         lead.owner = users[h["owner"]] if h["owner"] is not None else None
