@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion
+from leads.lifecycle import UNDO_REASON
 from leads.models import Assignment, Lead, Stage, Team, Transition
 from leads.scoring.rescoring import batches
 from portal.access import Role, display_name
@@ -201,6 +202,7 @@ def due_times_fill(*, terms: SlaTerms) -> int:
     for chunk in batches(lead_ids, 1000):
         latest = (
             Transition.objects.filter(lead_id__in=chunk, to_stage=Stage.MQL, historical=False)
+            .exclude(reason_code=UNDO_REASON)  # an undo back to MQL continues the clock of the MQL it restores
             .order_by("lead_id", "-at", "-id")
             .distinct("lead_id")
             .values_list("lead_id", "at", "grade", "agreement_version_id")
@@ -224,6 +226,7 @@ def _latest_mql_portable(lead_ids: list[int]) -> list[tuple]:
     seen, out = set(), []
     rows = (
         Transition.objects.filter(lead_id__in=lead_ids, to_stage=Stage.MQL, historical=False)
+        .exclude(reason_code=UNDO_REASON)
         .order_by("lead_id", "-at", "-id")
         .values_list("lead_id", "at", "grade", "agreement_version_id")
     )

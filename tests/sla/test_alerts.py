@@ -158,6 +158,23 @@ def test_missing_due_times_of_open_mqls_are_filled_in(agreement, sdr, manager, m
     assert lead.mql_at == MQL_AT
 
 
+def test_a_filled_in_due_time_runs_from_the_mql_an_undo_restored_not_from_the_undo(agreement, sdr, make_mql):
+    from leads.lifecycle import UNDO_REASON
+    from leads.models import Transition
+
+    lead = make_mql(sdr, MQL_AT)
+    accepted = MQL_AT + dt.timedelta(minutes=20)
+    Transition.objects.create(lead=lead, from_stage=Stage.MQL, to_stage=Stage.SAL, at=accepted, actor=sdr)
+    Transition.objects.create(  # accepted by mistake, undone a few seconds later
+        lead=lead, from_stage=Stage.SAL, to_stage=Stage.MQL, at=accepted + dt.timedelta(seconds=5),
+        actor=sdr, reason_code=UNDO_REASON,
+    )  # fmt: skip
+    assert check("2026-03-02 09:30").due_times_filled == 1
+    lead.refresh_from_db()
+    assert lead.sla_due_at == at("2026-03-02 13:00")
+    assert lead.mql_at == MQL_AT
+
+
 def test_publishing_an_agreement_re_times_open_mqls_once_the_rescore_has_finished(
     agreement, sdr, manager, make_mql, on_commit
 ):
