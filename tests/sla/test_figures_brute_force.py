@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from alignment.models import AgreementVersion
 from alignment.spec import default_spec
-from leads.models import TeamMember, Transition
+from leads.models import FollowUpAttempt, TeamMember, Transition
 from sla.clock import current_terms
 from sla.figures import Drill, DrillRows, Scope, compute, iso_week_bounds, local_midnight
 from sla.passes import refresh
@@ -39,6 +39,8 @@ step = st.fixed_dictionaries(
         "reason": st.sampled_from(["", "bad_fit", "bad_data", "no_budget", "too_early", "duplicate"]),
         "grade": st.sampled_from(["", "A", "B", "C", "D"]),
         "old_version": st.booleans(),
+        # Follow-up attempts logged after the move (minutes later), kept only when it is into SAL.
+        "attempts": st.lists(st.integers(min_value=0, max_value=60 * 24 * 8), max_size=4),
     }
 )
 lead_history = st.fixed_dictionaries(
@@ -65,7 +67,7 @@ def _next_stage(current: str, choice: int) -> str:
 
 
 def _build(histories, users, teams, versions):
-    leads, rows = {}, []
+    leads, rows, attempts = {}, [], []
     for h in histories:
         lead = LeadFactory(source=h["source"], team=teams[h["team"]])
         at = NOW - dt.timedelta(minutes=h["start_minutes_ago"])
@@ -90,11 +92,20 @@ def _build(histories, users, teams, versions):
                 )
             )
             stage = new
+            if new == "sal":
+                attempts += [
+                    FollowUpAttempt(
+                        lead=lead, channel="call", outcome="no_answer", at=when, logged_by=users[0], logged_at=when
+                    )
+                    for when in (at + dt.timedelta(minutes=m) for m in s["attempts"])
+                    if when <= NOW
+                ]
         lead.stage = stage
         lead.owner = users[h["owner"]] if h["owner"] is not None else None
         lead.save(update_fields=["stage", "owner"])
         leads[lead.id] = lead
     Transition.objects.bulk_create(rows)
+    FollowUpAttempt.objects.bulk_create(attempts)
     return leads, list(Transition.objects.all())
 
 
@@ -196,6 +207,7 @@ republish_step = st.fixed_dictionaries(
         "owner": st.sampled_from([None, 0, 1, 2]),  # None on a system move: the owner was released
         "reason": st.sampled_from(REASONS),
         "grade": st.sampled_from(["", "A", "B", "C", "D"]),
+        "attempts": st.lists(st.integers(min_value=0, max_value=60 * 24 * 8), max_size=4),
     }
 )
 republish_history = st.fixed_dictionaries(
@@ -247,7 +259,7 @@ def _in_force(versions, at):
 
 
 def _build_republished(histories, users, teams, versions):
-    leads, rows = {}, []
+    leads, rows, attempts = {}, [], []
     for h in histories:
         lead = LeadFactory(source=h["source"], team=teams[h["team"]])
         at = NOW - dt.timedelta(minutes=h["start_minutes_ago"])
@@ -275,11 +287,20 @@ def _build_republished(histories, users, teams, versions):
                 )
             )
             stage = new
+            if new == "sal":
+                attempts += [
+                    FollowUpAttempt(
+                        lead=lead, channel="call", outcome="no_answer", at=when, logged_by=users[0], logged_at=when
+                    )
+                    for when in (at + dt.timedelta(minutes=m) for m in s["attempts"])
+                    if when <= NOW
+                ]
         lead.stage = stage
         lead.owner = users[h["owner"]] if h["owner"] is not None else None  # re-routed since
         lead.save(update_fields=["stage", "owner"])
         leads[lead.id] = lead
     Transition.objects.bulk_create(rows)
+    FollowUpAttempt.objects.bulk_create(attempts)
     return leads, list(Transition.objects.all())
 
 

@@ -1,0 +1,144 @@
+"""Follow-up attempts on accepted leads: who may log them, the log itself, and the count against the terms.
+
+The agreement's SLA terms promise ``followup.attempts`` attempts within ``followup.days`` business
+days of accepting a lead (SAL). An attempt is logged on an open SAL lead only: an MQL is refused
+(attempts count from acceptance; accept the lead first) and so is a lead that left SAL. The time of
+an attempt is the server's clock; the SDR may back-date it by at most ``BACKDATE_LIMIT`` (a call
+made before lunch and logged after it), never before the acceptance and never into the future.
+The SLA's follow-up figure (``sla.pass_sql``) counts these rows against the terms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from alignment.calendar import BusinessCalendar
+from leads.inbox.services import LeadError
+from leads.models import FollowUpAttempt, Lead, Stage, Transition
+from portal.access import LEADERS, Role, has_role, is_admin
+
+__all__ = [
+    "BACKDATE_LIMIT",
+    "FollowUpStatus",
+    "accepted_at",
+    "attempt_log",
+    "followup_status",
+    "may_log_attempt",
+]
+
+BACKDATE_LIMIT = dt.timedelta(hours=24)
+NOTE_MAX = 2000
+
+
+def may_log_attempt(user, lead: Lead) -> bool:
+    """The lead's owner, the manager of its team, a marketing or sales leader (and admins)."""
+    if is_admin(user) or (lead.owner_id is not None and lead.owner_id == user.id) or has_role(user, *LEADERS):
+        return True
+    return has_role(user, Role.MANAGER) and lead.team_id is not None and lead.team.manager_id == user.id
+
+
+def accepted_at(lead: Lead) -> dt.datetime | None:
+    """When the lead entered SAL for its current pass (its latest transition into SAL)."""
+    return (
+        Transition.objects.filter(lead=lead, to_stage=Stage.SAL, historical=False)
+        .order_by("-at", "-id")
+        .values_list("at", flat=True)
+        .first()
+    )
+
+
+def attempt_log(
+    *,
+    lead_id: int,
+    user: User,
+    channel: str,
+    outcome: str,
+    note: str = "",
+    at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> FollowUpAttempt:
+    """Log one follow-up attempt on an accepted lead; ``at`` defaults to now."""
+    now = now or timezone.now()
+    at = at or now
+    note = (note or "").strip()
+    if channel not in FollowUpAttempt.Channel.values:
+        raise LeadError(f"Choose a channel: {', '.join(str(c.label) for c in FollowUpAttempt.Channel)}.")
+    if outcome not in FollowUpAttempt.Outcome.values:
+        raise LeadError(f"Choose an outcome: {', '.join(str(o.label) for o in FollowUpAttempt.Outcome)}.")
+    if len(note) > NOTE_MAX:
+        raise LeadError(f"Keep the note under {NOTE_MAX} characters.")
+    if at > now + dt.timedelta(minutes=1):
+        raise LeadError("An attempt cannot be logged in the future.")
+    if at < now - BACKDATE_LIMIT:
+        raise LeadError("An attempt can be back-dated by at most 24 hours.")
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update(of=("self",)).select_related("team").filter(pk=lead_id).first()
+        if lead is None:
+            raise LeadError("This lead no longer exists.")
+        if not may_log_attempt(user, lead):
+            raise LeadError("Only the lead's owner, its team's manager or a leader can log follow-up attempts.")
+        if lead.stage == Stage.MQL:
+            raise LeadError(f"Accept {lead} first: follow-up attempts count from acceptance.")
+        if lead.stage != Stage.SAL:
+            raise LeadError(
+                f"{lead} is {lead.get_stage_display()}: follow-up attempts are logged on accepted (SAL) leads only."
+            )
+        since = accepted_at(lead)
+        if since is not None and at < since:
+            raise LeadError(
+                f"An attempt cannot be dated before {lead} was accepted ({timezone.localtime(since):%d %b %H:%M})."
+            )
+        return FollowUpAttempt.objects.create(
+            lead=lead, channel=channel, outcome=outcome, note=note, at=at, logged_by=user, logged_at=now
+        )
+
+
+@dataclass(frozen=True)
+class FollowUpStatus:
+    done: int  # attempts since acceptance
+    required: int  # attempts the terms ask for
+    due_at: dt.datetime | None  # end of the follow-up period (business days after acceptance)
+    on_time: int  # attempts within the period
+
+    @property
+    def kept(self) -> bool:
+        return self.on_time >= self.required
+
+    @property
+    def label(self) -> str:
+        return f"{self.done} of {self.required} attempts"
+
+    def css(self, now: dt.datetime) -> str:
+        if self.kept:
+            return "sla-ok"
+        if self.due_at is not None and now >= self.due_at:
+            return "sla-breach"
+        return "sla-warn" if self.done else ""
+
+
+def _terms(version) -> tuple[int, int, BusinessCalendar]:
+    sla = ((version.spec if version else {}) or {}).get("sla") or {}
+    followup = sla.get("followup") or {}
+    calendar = BusinessCalendar.from_spec(sla.get("calendar") or {})
+    return int(followup.get("attempts") or 3), int(followup.get("days") or 5), calendar
+
+
+def followup_status(lead: Lead, version, *, since: dt.datetime | None = None, attempts=None) -> FollowUpStatus:
+    """The lead's attempts since acceptance against ``version``'s follow-up terms and business calendar."""
+    required, days, calendar = _terms(version)
+    since = since if since is not None else accepted_at(lead)
+    if since is None:
+        return FollowUpStatus(done=0, required=required, due_at=None, on_time=0)
+    due = calendar.add_hours(since, days * calendar.hours_per_day)
+    times = (
+        [a.at for a in attempts]
+        if attempts is not None
+        else list(FollowUpAttempt.objects.filter(lead=lead, at__gte=since).values_list("at", flat=True))
+    )
+    times = [t for t in times if t >= since]
+    return FollowUpStatus(done=len(times), required=required, due_at=due, on_time=sum(t <= due for t in times))
