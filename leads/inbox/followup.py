@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import BooleanField, Value
 from django.utils import timezone
 
 from alignment.calendar import BusinessCalendar
@@ -142,38 +142,44 @@ def _terms(version) -> tuple[int, int, BusinessCalendar]:
     return int(followup.get("attempts") or 3), int(followup.get("days") or 5), calendar
 
 
-def followup_status(lead: Lead, version, *, since: dt.datetime | None = None, attempts=None) -> FollowUpStatus:
+def followup_status(lead: Lead, version, *, since: dt.datetime | None = None, times=None) -> FollowUpStatus:
     """The lead's attempts since acceptance against ``version``'s follow-up terms and business calendar."""
     required, days, calendar = _terms(version)
     since = since if since is not None else accepted_at(lead)
     if since is None:
         return FollowUpStatus(done=0, required=required, due_at=None, on_time=0)
     due = calendar.add_hours(since, days * calendar.hours_per_day)
-    times = (
-        [a.at for a in attempts]
-        if attempts is not None
-        else list(FollowUpAttempt.objects.filter(lead=lead, at__gte=since).values_list("at", flat=True))
-    )
+    if times is None:
+        times = list(FollowUpAttempt.objects.filter(lead=lead, at__gte=since).values_list("at", flat=True))
     times = [t for t in times if t >= since]
     return FollowUpStatus(done=len(times), required=required, due_at=due, on_time=sum(t <= due for t in times))
 
 
 def followup_statuses(leads, version) -> dict[int, FollowUpStatus]:
-    """The status of every SAL lead of ``leads`` (an inbox page): two queries, whatever the page size."""
+    """The status of every SAL lead of ``leads`` (an inbox page) in one query, whatever the page size:
+    the acceptances and the attempts of the page's SAL leads, read together."""
     ids = [lead.pk for lead in leads if lead.stage == Stage.SAL]
     if not ids:
         return {}
-    since = dict(
+    acceptances = (
         Transition.objects.filter(lead_id__in=ids, to_stage=Stage.SAL, historical=False)
-        .values_list("lead_id")
-        .annotate(at=Max("at"))
-        .values_list("lead_id", "at")
+        .annotate(attempt=Value(False, output_field=BooleanField()))
+        .values_list("lead_id", "at", "attempt")
     )
-    attempts: dict[int, list] = {pk: [] for pk in ids}
-    for attempt in FollowUpAttempt.objects.filter(lead_id__in=ids).only("lead_id", "at"):
-        attempts[attempt.lead_id].append(attempt)
+    attempts = (
+        FollowUpAttempt.objects.filter(lead_id__in=ids)
+        .annotate(attempt=Value(True, output_field=BooleanField()))
+        .values_list("lead_id", "at", "attempt")
+    )
+    since: dict[int, dt.datetime] = {}
+    times: dict[int, list] = {pk: [] for pk in ids}
+    for lead_id, at, is_attempt in acceptances.union(attempts, all=True):
+        if is_attempt:
+            times[lead_id].append(at)
+        elif lead_id not in since or at > since[lead_id]:
+            since[lead_id] = at
     return {
-        lead.pk: followup_status(lead, version, since=since.get(lead.pk), attempts=attempts[lead.pk])
+        lead.pk: followup_status(lead, version, since=since[lead.pk], times=times[lead.pk])
         for lead in leads
-        if lead.pk in attempts and since.get(lead.pk) is not None
+        if lead.pk in since
     }
