@@ -91,7 +91,7 @@ ACCEPTED_WORK = {
     """,  # noqa: E501
 }
 STAGE = '<div class="text-secondary"><span class="badge stage-badge stage-{stage}">{label}</span>{amount}{owner}</div>'
-FOLLOWUP = '<div class="{css}" data-testid="followup" title="Follow-up attempts since acceptance · due {due}">{label} · due {due_short}</div>'  # noqa: E501
+FOLLOWUP = '<div class="{css} text-wrap" data-testid="followup" title="Follow-up attempts since acceptance · due {due}">{label} · due {due_short}</div>'  # noqa: E501
 
 
 def _accepted_line(lead, *, mine: bool, followup=None, now=None) -> str:
