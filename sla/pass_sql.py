@@ -169,10 +169,10 @@ def _followup_fragments(terms: SlaTerms, *, now: dt.datetime) -> dict[str, Fragm
     target = terms.followup_days * terms.calendar.hours_per_day * 3600
     nth = nth_attempt_cum(terms)
     elapsed = sql(
-        """(CASE WHEN {nth} IS NOT NULL THEN {nth} - m.start_cum
-                 WHEN m.end_id IS NULL THEN {now} - m.start_cum
-                 WHEN m.end_to_stage IN ('sql', 'won') THEN m.end_cum - m.start_cum
-                 ELSE {late} END)""",
+        """COALESCE({nth} - m.start_cum,
+                    CASE WHEN m.end_id IS NULL THEN {now} - m.start_cum
+                         WHEN m.end_to_stage IN ('sql', 'won') THEN m.end_cum - m.start_cum
+                         ELSE {late} END)""",
         nth=nth,
         now=now_cum(terms, now),
         late=S.greatest("m.end_cum - m.start_cum", S.bind(target + 1)),
