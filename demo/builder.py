@@ -23,12 +23,12 @@ from django.utils import timezone
 
 from alignment import diff as spec_diff
 from alignment import spec as vocab
-from alignment.calendar import sla_due_at
+from alignment.calendar import BusinessCalendar, sla_due_at
 from alignment.models import AgreementEvent, AgreementVersion, Persona, SignOff
 from leads.bulk import copy_rows
 from leads.intake.writes import clean_email
 from leads.lifecycle import transitions_add
-from leads.models import Account, Activity, Assignment, Lead, Stage, Team, TeamMember, Transition
+from leads.models import Account, Activity, Assignment, FollowUpAttempt, Lead, Stage, Team, TeamMember, Transition
 from leads.scoring.scorer import behaviour_points, persona_for, score_lead, weights_from_times
 from portal.access import Role
 
@@ -239,6 +239,18 @@ class SimLead:
     recycled_at: dt.datetime | None = None
     revisit_on: dt.date | None = None
     opportunity_amount: float | None = None
+    # Follow-up attempts after acceptance: (channel, outcome, at, note), logged by the owner.
+    attempts: list[tuple[str, str, dt.datetime, str]] = field(default_factory=list)
+
+
+ATTEMPT_NOTES = (
+    "",
+    "",
+    "",
+    "Left a voicemail, will try again Thursday",
+    "Asked for a call next week",
+    "Sent the case study",
+)
 
 
 def _weights_at(sim: SimLead, spec: dict, now: dt.datetime) -> dict[str, float]:
@@ -650,8 +662,10 @@ class DemoBuilder:
                         self.mql_pass(sim, back + dt.timedelta(minutes=10), v, res, second=True)
             return
         self.move(sim, Stage.SAL, acted, actor=sdr, version=version, result=result)
+        self.follow_up(sim, acted, version.spec)
         if rng.random() < 0.34:
             sql_at = acted + dt.timedelta(days=rng.uniform(2, 20))
+            sim.attempts = [a for a in sim.attempts if a[2] < sql_at]  # attempts stop once the lead is an SQL
             if sql_at >= anchor:
                 return
             sim.opportunity_amount = round(rng.uniform(8_000, 180_000), -2)
@@ -664,6 +678,29 @@ class DemoBuilder:
                 elif outcome < 0.75:
                     reason = rng.choice(("price", "competitor", "no_decision"))
                     self.move(sim, Stage.LOST, close_at, actor=self.sales_id, reason=reason, version=version)
+
+    def follow_up(self, sim: SimLead, accepted: dt.datetime, spec: dict) -> None:
+        """Attempts after acceptance: most SDRs keep the terms, some make the last attempt late, some stop short."""
+        rng = self.rng
+        terms = (spec.get("sla") or {}).get("followup") or {}
+        required, days = int(terms.get("attempts") or 3), int(terms.get("days") or 5)
+        calendar = BusinessCalendar.from_spec((spec.get("sla") or {}).get("calendar") or {})
+        period = days * calendar.hours_per_day
+        roll = rng.random()
+        if roll < 0.6:  # kept
+            shares = sorted(rng.uniform(0.02, 0.95) for _ in range(required + rng.randint(0, 1)))
+        elif roll < 0.8:  # the last attempt after the period
+            shares = sorted(rng.uniform(0.02, 0.9) for _ in range(required - 1)) + [rng.uniform(1.05, 1.8)]
+        else:  # stopped short
+            shares = sorted(rng.uniform(0.02, 0.9) for _ in range(rng.randint(0, required - 1)))
+        for i, share in enumerate(shares):
+            at = calendar.add_hours(accepted, share * period)
+            if at >= self.anchor:
+                break
+            last = i == len(shares) - 1
+            outcome = _weighted(rng, {"no_answer": 40, "voicemail": 30, "connected": 20 if last else 5, "replied": 10})
+            channel = _weighted(rng, {"call": 55, "email": 35, "social": 10})
+            sim.attempts.append((channel, outcome, at, rng.choice(ATTEMPT_NOTES)))
 
     def next_sdr(self) -> int:
         sdr = self.sdr_ids[self.rr % len(self.sdr_ids)]
@@ -710,7 +747,7 @@ class DemoBuilder:
         self.rr = 0
         accounts = self.make_accounts()
         sims = self.make_leads(accounts, personas)
-        lead_rows, activity_rows, transition_rows, assignment_rows = [], [], [], []
+        lead_rows, activity_rows, transition_rows, assignment_rows, attempt_rows = [], [], [], [], []
         for sim in sims:
             self.simulate(sim)
             scores = self.finalise(sim)
@@ -759,6 +796,9 @@ class DemoBuilder:
             transition_rows.extend({"lead_id": sim.id, **t} for t in sim.transitions)
             for a in sim.assignments:
                 assignment_rows.append((sim.id, a["from_owner_id"], a["to_owner_id"], a["reason"], None, a["at"]))
+            sal_owner = next((t["owner_id"] for t in reversed(sim.transitions) if t["to_stage"] == Stage.SAL), None)
+            for channel, outcome, at, note in sim.attempts:
+                attempt_rows.append((sim.id, channel, outcome, note, at, sal_owner or self.sdr_ids[0], at))
         account_rows = [
             (
                 a["id"],
@@ -782,6 +822,9 @@ class DemoBuilder:
         copy_rows(Activity, ["lead_id", "kind", "occurred_at", "external_id", "details", "created_at"], activity_rows)
         transitions_add(transition_rows, by="demo")
         copy_rows(Assignment, ["lead_id", "from_owner_id", "to_owner_id", "reason", "actor_id", "at"], assignment_rows)
+        copy_rows(
+            FollowUpAttempt, ["lead_id", "channel", "outcome", "note", "at", "logged_by_id", "logged_at"], attempt_rows
+        )
         reset_sequences([Account, Lead])
         last_at = {}
         for sim in sims:
@@ -857,11 +900,11 @@ def wipe(*, people: bool = False) -> None:
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            tables = [m._meta.db_table for m in (Activity, Transition, Assignment, Lead, Account)]
+            tables = [m._meta.db_table for m in (FollowUpAttempt, Activity, Transition, Assignment, Lead, Account)]
             # Deferred foreign-key checks from earlier writes in this transaction must fire first.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-    for model in (Activity, Transition, Assignment, Lead, Account, Comment, SignOff):
+    for model in (FollowUpAttempt, Activity, Transition, Assignment, Lead, Account, Comment, SignOff):
         model.objects.all().delete()
     AgreementVersion.objects.update(based_on=None)
     AgreementVersion.objects.all().delete()

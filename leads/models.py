@@ -390,6 +390,44 @@ class Assignment(models.Model):
         indexes = [models.Index(fields=["lead", "at"], name="assignment_lead_at_idx")]
 
 
+class FollowUpAttempt(models.Model):
+    """One attempt to reach an accepted lead (call, e-mail, social): the SAL follow-up terms count these.
+
+    Append-only. ``at`` is when the attempt happened (server time by default; the SDR may back-date
+    it by at most ``leads.inbox.followup.BACKDATE_LIMIT``, never before the acceptance);
+    ``logged_by`` and ``logged_at`` record who wrote the row and when.
+    """
+
+    class Channel(models.TextChoices):
+        CALL = "call", "Call"
+        EMAIL = "email", "E-mail"
+        SOCIAL = "social", "Social"
+
+    class Outcome(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        VOICEMAIL = "voicemail", "Voicemail"
+        NO_ANSWER = "no_answer", "No answer"
+        REPLIED = "replied", "Replied"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="attempts")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(help_text="When the attempt happened.")
+    logged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    logged_at = models.DateTimeField(help_text="When the attempt was logged (server time).")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # The SLA's follow-up figure: the Nth attempt of a lead after its acceptance; the lead's timeline.
+            models.Index(fields=["lead", "at"], name="followup_lead_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.get_channel_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
 class Note(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -51,6 +51,7 @@ urlpatterns = [
     path("<int:pk>/reassign/", views.reassign, name="reassign"),
     path("<int:pk>/undo/", views.undo, name="undo"),
     path("<int:pk>/notes/", views.note_add, name="note_add"),
+    path("<int:pk>/attempts/", views.attempt, name="attempt"),
     path("<int:pk>/edit/", views.lead_edit, name="lead_edit"),
     # The Data page: the organisation's attributes, choices and activity kinds
     path("data/", data_views.data_home, name="data"),

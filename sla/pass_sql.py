@@ -117,27 +117,68 @@ def _pass_fragments(terms: SlaTerms, *, stage: str, now: dt.datetime) -> dict[st
 
     ``stage`` is ``mql`` or ``sal`` (which target applies).
     """
-    if stage == Stage.MQL:
-        target = target_case(terms)
-    else:
-        target = S.bind(terms.followup_days * terms.calendar.hours_per_day * 3600)
+    if stage == Stage.SAL:
+        return _followup_fragments(terms, now=now)
+    target = target_case(terms) if stage == Stage.MQL else Fragment("NULL")
     elapsed = sql(
         "(CASE WHEN m.end_id IS NULL THEN {now} - m.start_cum ELSE m.end_cum - m.start_cum END)",
         now=now_cum(terms, now),
     )
-    return {
-        "sdr": Fragment("CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END"),
-        "kind": Fragment(
-            """CASE WHEN m.end_id IS NULL THEN 'open'
+    return {"sdr": _SDR, "kind": _kind(Fragment("")), "target": target, "elapsed": S.greatest("0", elapsed)}
+
+
+_SDR = Fragment("CASE WHEN m.end_id IS NULL THEN m.owner_id ELSE COALESCE(m.end_owner_id, m.end_actor_id) END")
+
+
+def _kind(followed: Fragment) -> Fragment:
+    return sql(
+        """CASE {followed}WHEN m.end_id IS NULL THEN 'open'
                       WHEN m.end_actor_id IS NULL THEN 'withdrawn'
                       WHEN m.end_to_stage IN ('sal', 'sql', 'won') THEN 'accepted'
                       WHEN m.end_to_stage = 'rejected' THEN 'rejected'
                       WHEN m.end_to_stage = 'nurture' THEN 'recycled'
-                      ELSE 'disqualified' END"""
-        ),
-        "target": target,
-        "elapsed": S.greatest("0", elapsed),
-    }
+                      ELSE 'disqualified' END""",
+        followed=followed,
+    )
+
+
+def nth_attempt_cum(terms: SlaTerms) -> Fragment:
+    """Business seconds from the origin to the pass's Nth logged follow-up attempt (N = the terms'
+    attempts), counting attempts between the acceptance and the pass's end; NULL when fewer were
+    logged. One probe of ``followup_lead_at_idx`` and one of ``sla_businesshour_unique`` per pass."""
+    return sql(
+        """(SELECT {cum} FROM (SELECT a.at FROM leads_followupattempt a
+                 WHERE a.lead_id = m.lead_id AND a.at >= m.start_at AND (m.end_at IS NULL OR a.at <= m.end_at)
+                 ORDER BY a.at LIMIT 1 OFFSET {skip}) nth
+               JOIN sla_businesshour ha ON ha.calendar_key = {key} AND ha.hour_start = {hour})""",
+        cum=S.cum("ha", "nth.at"),
+        skip=max(terms.followup_attempts - 1, 0),
+        key=terms.key,
+        hour=S.hour("nth.at"),
+    )
+
+
+def _followup_fragments(terms: SlaTerms, *, now: dt.datetime) -> dict[str, Fragment]:
+    """An SAL pass measured against the follow-up terms: N logged attempts within D business days.
+
+    ``elapsed`` is the business time from the acceptance to the Nth attempt; without N attempts, to
+    now while the pass is open, to the move when the lead went on to SQL or won (a conversion is a
+    follow-up that worked), and past the target when it left SAL any other way. An open pass with
+    its N attempts ends as ``followed`` (acted), so "kept" reads the same as for an ended pass.
+    """
+    target = terms.followup_days * terms.calendar.hours_per_day * 3600
+    nth = nth_attempt_cum(terms)
+    elapsed = sql(
+        """COALESCE({nth} - m.start_cum,
+                    CASE WHEN m.end_id IS NULL THEN {now} - m.start_cum
+                         WHEN m.end_to_stage IN ('sql', 'won') THEN m.end_cum - m.start_cum
+                         ELSE {late} END)""",
+        nth=nth,
+        now=now_cum(terms, now),
+        late=S.greatest("m.end_cum - m.start_cum", S.bind(target + 1)),
+    )
+    followed = sql("WHEN m.end_id IS NULL AND {nth} IS NOT NULL THEN 'followed' ", nth=nth)
+    return {"sdr": _SDR, "kind": _kind(followed), "target": S.bind(target), "elapsed": S.greatest("0", elapsed)}
 
 
 def _flag_columns() -> Fragment:

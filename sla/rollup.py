@@ -68,6 +68,7 @@ def fingerprint(terms: SlaTerms, origin: dt.datetime) -> str:
         "targets": {str(k): v for k, v in sorted(terms.targets_by_version.items())},
         "response": terms.response_hours,
         "followup": terms.followup_days * terms.calendar.hours_per_day * 3600,
+        "followup_attempts": terms.followup_attempts,
         "edges": DISTRIBUTION_EDGES,
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)

@@ -13,7 +13,7 @@ from alignment import spec as vocab
 from alignment.spec import reason_choices
 from leads.inbox.editing import EDITABLE_FIELDS
 from leads.inbox.selectors import InboxFilters
-from leads.models import Lead
+from leads.models import FollowUpAttempt, Lead
 from portal.access import display_name
 
 
@@ -273,3 +273,34 @@ class LeadCorrectionForm(ErrorClassMixin, forms.ModelForm):
 
     def changed_values(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.changed_data}
+
+
+class AttemptForm(forms.Form):
+    """One follow-up attempt on an accepted lead; the time defaults to now (back-dating: 24 hours at most)."""
+
+    channel = forms.ChoiceField(
+        label="Channel",
+        choices=FollowUpAttempt.Channel.choices,
+        widget=forms.Select(attrs={"class": "form-select"}),
+        error_messages={"required": "Choose how you tried to reach the lead.", "invalid_choice": "Choose a channel."},
+    )
+    outcome = forms.ChoiceField(
+        label="Outcome",
+        choices=FollowUpAttempt.Outcome.choices,
+        widget=forms.Select(attrs={"class": "form-select"}),
+        error_messages={"required": "Choose what came of the attempt.", "invalid_choice": "Choose an outcome."},
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=2000,
+        widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
+        help_text="Optional: what was said, when to try again.",
+    )
+    at = forms.DateTimeField(
+        label="When",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"class": "form-control", "type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Leave empty for now. An attempt can be back-dated by 24 hours at most, never before acceptance.",
+        error_messages={"invalid": "Enter a date and time such as 2026-03-02 14:30."},
+    )

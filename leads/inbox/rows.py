@@ -81,6 +81,7 @@ SOURCES = dict(vocab.SOURCES)
 # the lead page: a third button would push the row past the table's width.
 ACCEPTED_WORK = {
     "sal": """
+      <button type="button" class="btn btn-sm btn-outline-primary" data-action="attempt" data-url="{attempt}?ctx=row&amp;tab=accepted" title="Log a follow-up attempt (f)"><i class="bi bi-telephone-outbound" aria-hidden="true"></i><span class="visually-hidden">Log a follow-up attempt on {name}</span></button>
       <button type="button" class="btn btn-sm btn-primary" data-action="convert" data-url="{convert}?ctx=row&amp;tab=accepted" title="Convert to SQL (c)"><i class="bi bi-graph-up-arrow" aria-hidden="true"></i><span class="visually-hidden">Convert {name} to SQL</span></button>
       <button type="button" class="btn btn-sm btn-outline-secondary" data-action="recycle" data-url="{recycle}?ctx=row" title="Recycle (r)"><i class="bi bi-arrow-repeat" aria-hidden="true"></i><span class="visually-hidden">Recycle {name}</span></button>
     """,  # noqa: E501
@@ -90,13 +91,25 @@ ACCEPTED_WORK = {
     """,  # noqa: E501
 }
 STAGE = '<div class="text-secondary"><span class="badge stage-badge stage-{stage}">{label}</span>{amount}{owner}</div>'
+FOLLOWUP = '<div class="{css} text-wrap" data-testid="followup" title="Follow-up attempts since acceptance · due {due}">{label} · due {due_short}</div>'  # noqa: E501
 
 
-def _accepted_line(lead, *, mine: bool) -> str:
-    """Under the SLA clock of an Accepted row: the stage, the opportunity, whose lead it is."""
+def _accepted_line(lead, *, mine: bool, followup=None, now=None) -> str:
+    """Under the SLA clock of an Accepted row: the stage, the opportunity, whose lead it is, and for an
+    SAL its follow-up attempts against the terms ("2 of 3 attempts · due Thu 5 Mar")."""
     amount = f" ${lead.opportunity_amount:,.0f}" if lead.stage == "sql" and lead.opportunity_amount else ""
     owner = "" if mine or not lead.owner_id else f" · {display_name(lead.owner)}"
-    return format_html(STAGE, stage=lead.stage, label=lead.stage.upper(), amount=amount, owner=owner)
+    line = format_html(STAGE, stage=lead.stage, label=lead.stage.upper(), amount=amount, owner=owner)
+    if followup is None or followup.due_at is None:
+        return line
+    due = timezone.localtime(followup.due_at)
+    return line + format_html(
+        FOLLOWUP,
+        css=followup.css(now or timezone.now()),
+        label=followup.label,
+        due=date_format(due, "D j M Y H:i"),
+        due_short=date_format(due, "D j M"),
+    )
 
 
 def _or_dash(value) -> str:
@@ -144,7 +157,7 @@ def render_rows(
         since = lead.mql_at or lead.created_at
         reasons = [format_html(REASON, r.full, r.points, r.short) for r in row.reasons]
         if accepted:
-            owner = _accepted_line(lead, mine=mine)
+            owner = _accepted_line(lead, mine=mine, followup=row.followup)
         elif show_owner:
             owner = format_html(OWNER, display_name(lead.owner) if lead.owner_id else "Unassigned")
         else:

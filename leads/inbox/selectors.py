@@ -13,6 +13,7 @@ from django.utils import timezone
 from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
 from alignment.models import AgreementVersion, Persona
+from leads.inbox.followup import followup_statuses
 from leads.models import Lead, Stage, Team, TeamMember, Transition, reason_label
 from leads.scoring.scorer import (
     _known,
@@ -451,7 +452,7 @@ class ReasonRules:
 # Row links are built from one reversed template per action instead of ~6 reverse() calls per
 # row: on a 50-row page that is most of the URL work of the page.
 _PK = 987654321
-ROW_URLS = ("lead_detail", "accept", "claim", "recycle", "reject", "reassign", "convert", "won", "lost")
+ROW_URLS = ("lead_detail", "accept", "claim", "recycle", "reject", "reassign", "convert", "won", "lost", "attempt")
 
 
 _ROW_URLS: dict[tuple, dict[str, str]] = {}
@@ -476,6 +477,7 @@ class InboxRow:
     urls: dict[str, str] = field(default_factory=dict)
     name: str = ""
     persona: str = ""
+    followup: object = None  # leads.inbox.followup.FollowUpStatus of an SAL on the Accepted tab
 
 
 @dataclass
@@ -634,7 +636,9 @@ def inbox_row(lead: Lead, now: dt.datetime | None = None) -> InboxRow:
     spec = version.spec if version else {}
     rules = ReasonRules(spec, persona_names())
     weights = weights_for_leads([lead], spec, now)[lead.id]
-    return row_for(lead, rules=rules, weights=weights, calendar=calendar_for(version), now=now)
+    row = row_for(lead, rules=rules, weights=weights, calendar=calendar_for(version), now=now)
+    row.followup = followup_statuses([lead], version).get(lead.pk)
+    return row
 
 
 def inbox_page(
@@ -668,6 +672,10 @@ def inbox_page(
     rows = [
         row_for(lead, rules=rules, weights=weights[lead.id], calendar=calendar, now=now, urls=urls) for lead in leads
     ]
+    if tab == InboxTab.ACCEPTED:
+        statuses = followup_statuses(leads, version)
+        for row in rows:
+            row.followup = statuses.get(row.lead.pk)
     return InboxPage(
         rows=rows,
         next_cursor=encode_cursor(leads[-1]) if more else None,

@@ -23,9 +23,10 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 
 from alignment.dictionary import load_dictionary
 from alignment.spec import ACTIVITY_KINDS
-from leads.inbox import editing, services
+from leads.inbox import editing, followup, services
 from leads.inbox.filters import SORT_LABELS, LeadFilter, export_rows
 from leads.inbox.forms import (
+    AttemptForm,
     AwayForm,
     ConvertForm,
     DisqualifyForm,
@@ -285,6 +286,9 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
         "assignments": lead.assignments.select_related("from_owner", "to_owner", "actor").order_by("-at", "-id"),
         "notes": lead.notes.select_related("author").order_by("-created_at", "-id"),
         "note_form": NoteForm(),
+        "attempts": lead.attempts.select_related("logged_by").order_by("-at", "-id"),
+        "followup": followup.followup_status(lead, version) if lead.stage == "sal" else None,
+        "can_log_attempt": lead.stage == "sal" and followup.may_log_attempt(request.user, lead),
         "error": error,
         **_permissions(request.user, lead),
     }
@@ -402,6 +406,11 @@ ACTION_COPY = {
     "won": ("Mark as won", "The opportunity closed as a customer.", "Mark won"),
     "lost": ("Mark as lost", "The opportunity closed without a deal.", "Mark lost"),
     "reassign": ("Reassign", "Hand this lead to another SDR of the team.", "Reassign"),
+    "attempt": (
+        "Log a follow-up attempt",
+        "The agreement counts attempts logged within its business days after acceptance.",
+        "Log attempt",
+    ),
 }
 
 
@@ -413,6 +422,7 @@ def _form_view(
     run: Callable,
     *,
     keep_row: bool = False,
+    undo: bool = True,
 ) -> HttpResponse:
     """GET: the form (modal partial or full page). POST: validate → service → row/panel/redirect."""
     lead = _get_lead(pk)
@@ -423,7 +433,7 @@ def _form_view(
                 lead = run(lead, form.cleaned_data)
             except LeadError as error:
                 return _conflict(request, pk, error)
-            return _done(request, lead, _success_text(name, lead), keep_row=keep_row, undo=name != "reassign")
+            return _done(request, lead, _success_text(name, lead), keep_row=keep_row, undo=undo and name != "reassign")
         status = 422
     else:
         status = 200
@@ -460,6 +470,7 @@ def _success_text(name: str, lead: Lead) -> str:
         "lost": f"{lead} is marked as lost.",
         "reassign": f"{lead} now belongs to {display_name(lead.owner)}." if lead.owner else "",
         "undo": f"Undone: {lead} is {lead.get_stage_display()} again.",
+        "attempt": f"Logged a follow-up attempt on {lead}.",
     }[name]
 
 
@@ -583,6 +594,24 @@ def lost(request: HttpRequest, pk: int) -> HttpResponse:
         "lost",
         lambda lead, data: LostForm(data),
         lambda lead, cleaned: services.lead_mark_lost(lead_id=lead.pk, user=request.user, **cleaned),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*EVERYONE)
+def attempt(request: HttpRequest, pk: int) -> HttpResponse:
+    """Log a follow-up attempt on an accepted lead (its owner, its team's manager, a leader)."""
+    lead = _get_lead(pk)
+    if not followup.may_log_attempt(request.user, lead):
+        raise PermissionDenied("Only the lead's owner, its team's manager or a leader can log follow-up attempts.")
+    return _form_view(
+        request,
+        pk,
+        "attempt",
+        lambda lead, data: AttemptForm(data),
+        lambda lead, cleaned: followup.attempt_log(lead_id=lead.pk, user=request.user, **cleaned).lead,
+        keep_row=True,
+        undo=False,
     )
 
 

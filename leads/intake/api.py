@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import pydantic
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -28,12 +29,14 @@ from pydantic_core import PydanticCustomError
 from alignment import dictionary_services as data_dictionary
 from alignment.dictionary import TYPES, Dictionary, builtin_dictionary, load_dictionary
 from alignment.models import AgreementVersion, Attribute, Persona
+from leads.inbox.followup import AttemptTimeError, attempt_log, may_log_attempt
+from leads.inbox.services import LeadError
 from leads.intake import writes as intake
 from leads.intake.attributes import ValueRefused, clean_attributes, clean_builtin_choice
 from leads.intake.history import HistoryError, clean_created_at, clean_history
 from leads.intake.identity import resolve_identities
 from leads.lifecycle import HISTORY_STAGES
-from leads.models import API_SCOPES, Lead, Stage
+from leads.models import API_SCOPES, FollowUpAttempt, Lead, Stage
 from leads.scoring.insights_api import router as insights_router
 from leads.scoring.scorer import explain
 
@@ -410,10 +413,59 @@ class LeadOut(Schema):
     updated_at: dt.datetime
 
 
+class AttemptOut(Schema):
+    id: int
+    channel: str = Field(description="call, email or social.")
+    outcome: str = Field(description="connected, voicemail, no_answer or replied.")
+    note: str
+    at: dt.datetime = Field(description="When the attempt happened.")
+    by: str = Field(description="Username of the person who made the attempt.")
+    logged_at: dt.datetime
+
+
+class AttemptIn(StrictIn):
+    """One follow-up attempt on an accepted lead, made by ``by`` (a username; default: the lead's owner)."""
+
+    channel: str = Field(description="call, email or social.")
+    outcome: str = Field(description="connected, voicemail, no_answer or replied.")
+    note: str = Field("", max_length=2000)
+    at: dt.datetime | None = Field(
+        None, description="ISO 8601, default now; back-dated by 24 hours at most, never before acceptance."
+    )
+    by: str | None = Field(None, max_length=150, description="Username of the SDR; default the lead's owner.")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if value not in FollowUpAttempt.Channel.values:
+            raise PydanticCustomError("channel", "Give one of: " + ", ".join(FollowUpAttempt.Channel.values) + ".")
+        return value
+
+    @field_validator("outcome")
+    @classmethod
+    def _outcome(cls, value: str) -> str:
+        if value not in FollowUpAttempt.Outcome.values:
+            raise PydanticCustomError("outcome", "Give one of: " + ", ".join(FollowUpAttempt.Outcome.values) + ".")
+        return value
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise PydanticCustomError("datetime_type", "Give the date as an ISO 8601 string.")
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
 class LeadDetailOut(LeadOut):
     explanation: ExplanationOut | None = Field(
         description="Why the lead has its score under the active agreement (null when none is active)."
     )
+    attempts: list[AttemptOut] = Field(description="Follow-up attempts logged on the lead, oldest first.")
 
 
 class LeadPageOut(Schema):
@@ -704,6 +756,7 @@ def lead_get(request: HttpRequest, lead_id: int):
     if lead is None:
         raise HttpError(404, f"No lead has id {lead_id}.")
     out = _lead_out(lead)
+    out["attempts"] = [_attempt_out(a) for a in lead.attempts.select_related("logged_by")]
     version = AgreementVersion.objects.active()
     out["explanation"] = None
     if version is not None:
@@ -724,6 +777,58 @@ def lead_get(request: HttpRequest, lead_id: int):
             ],
         }
     return out
+
+
+def _attempt_out(attempt: FollowUpAttempt) -> dict:
+    return {
+        "id": attempt.id,
+        "channel": attempt.channel,
+        "outcome": attempt.outcome,
+        "note": attempt.note,
+        "at": attempt.at,
+        "by": attempt.logged_by.get_username(),
+        "logged_at": attempt.logged_at,
+    }
+
+
+@router.post(
+    "/leads/{lead_id}/attempts",
+    response={201: AttemptOut, 400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: InvalidFields},
+    summary="Log a follow-up attempt",
+)
+def attempt_post(request: HttpRequest, lead_id: int, payload: AttemptIn):
+    """A call, e-mail or social message to an accepted (SAL) lead, counted by the SLA's follow-up figure.
+    ``by`` must be the lead's owner, its team's manager or a leader. An MQL or a lead past SAL answers
+    409. Needs the scope ``leads:write``."""
+    _require(request, "leads:write")
+    lead = Lead.objects.select_related("owner", "team").filter(pk=lead_id).first() if 0 < lead_id < 2**63 else None
+    if lead is None:
+        raise HttpError(404, f"No lead has id {lead_id}.")
+    user_model = get_user_model()
+    if payload.by:
+        user = user_model.objects.filter(username=payload.by, is_active=True).first()
+        if user is None:
+            return _invalid(request, {"by": [f"No active user is named {payload.by}."]})
+    elif lead.owner_id is not None:
+        user = lead.owner
+    else:
+        return _invalid(request, {"by": ["The lead has no owner: name the user who made the attempt."]})
+    if not may_log_attempt(user, lead):
+        return _invalid(request, {"by": [f"{user.get_username()} may not log attempts on this lead."]})
+    try:
+        attempt = attempt_log(
+            lead_id=lead.pk,
+            user=user,
+            channel=payload.channel,
+            outcome=payload.outcome,
+            note=payload.note,
+            at=payload.at,
+        )
+    except AttemptTimeError as error:
+        return _invalid(request, {"at": [str(error)]})
+    except LeadError as error:
+        raise HttpError(409, str(error)) from None
+    return Status(201, _attempt_out(attempt))
 
 
 @router.get("/leads", response={200: LeadPageOut, 401: Error, 422: InvalidFields}, summary="Leads changed since")

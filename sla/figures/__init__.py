@@ -18,8 +18,11 @@ Vocabulary
   now while open — exceeds the target. **At risk** = open with 75 % or more of the target used.
 * The SDR of a pass is the lead's owner when the pass ended (``Transition.owner``, else the actor),
   or the current owner while it is open.
-* A **SAL follow-up** is kept when the lead moved on from SAL within the agreed number of business
-  days (``followup.days`` × the calendar's hours per day); attempts are not logged as transitions.
+* An accepted lead is **followed up in time** when ``followup.attempts`` attempts
+  (``leads.FollowUpAttempt``) were logged within ``followup.days`` business days (× the calendar's
+  hours per day) after the move into SAL, counting attempts up to the pass's end; a move on to SQL or
+  won within the period counts too. It is **missed** when the period ran out first, or the lead left
+  SAL any other way without them; **pending** while the period runs (``sla.pass_sql``).
 * A reject or recycle **reason** reads as the words of the signed version in force when it was given
   (``leads.inbox.selectors.ReasonWords``); a Pareto bar as those in force at the range's end.
 * Pass figures belong to the range their MQL transition falls in (a cohort); the funnel counts

@@ -37,8 +37,12 @@ PASS_METRICS: dict[str, tuple[str, str, str]] = {
     "at_risk": ("o", "warned = 1 AND breached = 0", "Open MQLs due soon (75 % of the target time used)"),
     "overdue": ("o", "breached = 1", "Open MQLs past their due time"),
     "followup": ("s", "in_range = 1", "SALs"),
-    "followup_kept": ("s", "in_range = 1 AND end_kind <> 'open' AND breached = 0", "SALs followed up in time"),
-    "followup_missed": ("s", "in_range = 1 AND breached = 1", "SALs whose follow-up was missed"),
+    "followup_kept": (
+        "s",
+        "in_range = 1 AND end_kind <> 'open' AND breached = 0",
+        "Accepted leads followed up in time",
+    ),
+    "followup_missed": ("s", "in_range = 1 AND breached = 1", "Accepted leads whose follow-up was missed"),
 }
 FUNNEL_METRICS = {"sal": "Moves into SAL", "sql": "Moves into SQL", "won": "Deals won"}
 WEEK_METRICS = {"mqls", "accepted", "decided", "breached"}

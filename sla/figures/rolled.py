@@ -137,7 +137,6 @@ def rollup_figures_sql(scope: Scope, terms: SlaTerms, plan: Plan, *, pct_weeks: 
         "mw": S.bind(plan.week_idx),
         "vdays": S.bind([d for d, r, w in zip(plan.days, plan.in_range, plan.week_idx, strict=True) if r or w in pct]),
         "key": S.bind(terms.key),
-        "followup_seconds": S.bind(terms.followup_days * terms.calendar.hours_per_day * 3600),
         "warn": S.bind(WARNING_RATIO),
         "sdr": sql(" AND sdr_id = {s}", s=scope.sdr_id) if scope.sdr_id else Fragment(""),
         "r_sdr": sql(" AND r.sdr_id = {s}", s=scope.sdr_id) if scope.sdr_id else Fragment(""),
@@ -235,12 +234,17 @@ def rollup_figures_sql(scope: Scope, terms: SlaTerms, plan: Plan, *, pct_weeks: 
     values = "(array_agg(x ORDER BY x))"
     median, p90 = f"{values}[(COUNT(*) + 1) / 2]", f"{values}[(9 * COUNT(*) + 9) / 10]"
     unpivot = ", ".join(f"({i}, {b})" for i, b in enumerate(bucket_names)) + ", (-1, b_none)"
-    v["open_sal"] = fill(
-        "SELECT COUNT(*) AS n, 0 AS kept,"
-        " SUM(CASE WHEN {open_elapsed} > {followup_seconds} THEN 1 ELSE 0 END)"
-        " AS missed FROM sla_pass m WHERE m.calendar_key = {key} AND m.stage = 'sal'"
-        " AND m.end_id IS NULL AND {in_r}{filters}{owner_sdr}",
-        v,
+    # Open SAL passes are never rolled up: their follow-up attempts are read as they are logged.
+    open_sal_rows = pass_rows(
+        terms,
+        where=fill("m.stage = 'sal' AND m.end_id IS NULL AND {in_r}{filters}{owner_sdr}", v),
+        stage="sal",
+        now=now,
+    )
+    v["open_sal"] = sql(
+        "SELECT 1 AS n, CASE WHEN end_kind <> 'open' AND breached = 0 THEN 1 ELSE 0 END AS kept,"
+        " breached AS missed FROM ({rows}) o",
+        rows=open_sal_rows,
     )
     v["followup"] = S.text(branch("followup", n="SUM(n)", v1="SUM(kept)", v2="SUM(missed)"))
     v["funnel_branch"] = S.text(branch("funnel", "stage", n="SUM(n)"))

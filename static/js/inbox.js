@@ -1,11 +1,15 @@
 // The SDR inbox and the lead page: keyboard shortcuts, the action dialog, bulk selection.
 // j/k move, Enter opens, a accepts, r recycles, x rejects, Space selects, u undoes the last action,
-// ? shows the shortcuts; on the Accepted tab c converts to SQL, w / l mark an SQL won / lost.
+// ? shows the shortcuts; on the Accepted tab f logs a follow-up attempt, c converts to SQL, w / l mark
+// an SQL won / lost.
 (() => {
   "use strict";
   const ROW = "tr.inbox-row";
-  const KEY_ACTIONS = { a: "accept", r: "recycle", x: "reject", c: "convert", w: "won", l: "lost" };
-  const PAST = { accept: "accepted", convert: "converted", won: "marked as won", lost: "marked as lost" };
+  const KEY_ACTIONS = { a: "accept", r: "recycle", x: "reject", c: "convert", w: "won", l: "lost", f: "attempt" };
+  const PAST = {
+    accept: "accepted", convert: "converted", won: "marked as won", lost: "marked as lost",
+    attempt: "followed up (accepted leads only)",
+  };
   let current = -1;
   let returnFocus = null;
   const opening = new Set();
@@ -122,6 +126,12 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const open = document.querySelector(".modal.show");
     if (open) {
+      // Enter on a list in the dialog submits it, as it does on a text field.
+      if (event.key === "Enter" && event.target.matches("#action-modal-body select")) {
+        event.preventDefault();
+        event.target.form.requestSubmit();
+        return;
+      }
       // Esc closes a dialog even during its opening animation, when Bootstrap ignores hide():
       // the dialog then closes as soon as it is shown.
       if (event.key === "Escape") {

@@ -12,7 +12,7 @@ from django.db.models import Count, OuterRef, Subquery
 
 from alignment.models import AgreementVersion
 from demo import builder as demo
-from leads.models import Activity, Lead, Transition
+from leads.models import Activity, FollowUpAttempt, Lead, Transition
 
 pytestmark = pytest.mark.django_db
 
@@ -146,3 +146,31 @@ def test_the_agreement_has_an_audit_trail_that_matches_its_versions(seeded):
     # The edits of version 2 name what changed between the two versions.
     saved = v2.events.filter(action="saved").values_list("details", flat=True)
     assert any("Persona" in text for details in saved for text in details["changes"])
+
+
+def test_accepted_leads_have_attempts_some_kept_some_late_some_missing(seeded):
+    import zoneinfo
+
+    from sla.clock import current_terms
+    from sla.figures import Scope, compute
+    from sla.passes import refresh
+
+    assert set(FollowUpAttempt.objects.values_list("channel", flat=True).distinct()) == {"call", "email", "social"}
+    # Every attempt follows an acceptance of its lead and is logged by the owner it had then.
+    accepted = {}
+    for lead_id, at, owner_id in Transition.objects.filter(to_stage="sal").values_list("lead_id", "at", "owner_id"):
+        accepted.setdefault(lead_id, []).append((at, owner_id))
+    for attempt in FollowUpAttempt.objects.all():
+        passes = [p for p in accepted[attempt.lead_id] if p[0] <= attempt.at]
+        assert passes and max(passes)[1] == attempt.logged_by_id
+    anchor = dt.datetime.fromisoformat(ANCHOR)
+    terms = current_terms()
+    refresh(terms=terms, now=anchor)
+    scope = Scope(
+        start=anchor - dt.timedelta(weeks=10),
+        end=anchor - dt.timedelta(weeks=2),
+        tz=zoneinfo.ZoneInfo("Europe/London"),
+        now=anchor,
+    )
+    followup = compute(scope, terms=terms)["followup"]
+    assert followup["n"] > 50 and 0.4 < followup["kept"] / followup["n"] < 0.9 and followup["missed"] > 5

@@ -25,6 +25,7 @@ def test_the_served_openapi_document_is_valid_and_names_every_endpoint(client):
         "/api/v1/leads",
         "/api/v1/leads/batch",
         "/api/v1/leads/{lead_id}",
+        "/api/v1/leads/{lead_id}/attempts",
         "/api/v1/activities",
         "/api/v1/attributes",
         "/api/v1/attributes/{key}",

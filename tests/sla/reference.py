@@ -48,7 +48,34 @@ def _published_targets(versions) -> tuple[dict, dict]:
 SIGNED = ("active", "retired")
 
 
+def _attempt_times() -> dict[int, list]:
+    """Every logged follow-up attempt's time, by lead, in order."""
+    from leads.models import FollowUpAttempt
+
+    times = defaultdict(list)
+    for lead_id, at in FollowUpAttempt.objects.values_list("lead_id", "at"):
+        times[lead_id].append(at)
+    return {k: sorted(v) for k, v in times.items()}
+
+
+def _followup(t, nxt, attempts: list, terms: SlaTerms, now, target: float) -> tuple[str, float]:
+    """An SAL pass's kind and elapsed seconds: to the Nth attempt between acceptance and the pass's end;
+    without N, to now while open, to the move when it went on to SQL or won, else past the target."""
+    window = [a for a in attempts if a >= t.at and (nxt is None or a <= nxt.at)]
+    n = terms.followup_attempts
+    if len(window) >= n:
+        elapsed = terms.calendar.hours_between(t.at, window[n - 1]) * 3600
+        return ("followed" if nxt is None else _kind(nxt)), round(elapsed, 3)
+    if nxt is None:
+        return "open", round(terms.calendar.hours_between(t.at, now) * 3600, 3)
+    spent = round(terms.calendar.hours_between(t.at, nxt.at) * 3600, 3)
+    if nxt.to_stage in ("sql", "won"):
+        return _kind(nxt), spent
+    return _kind(nxt), max(spent, target + 1)
+
+
 def _passes(transitions, leads, terms: SlaTerms, now, stage="mql", versions=None):
+    attempts = _attempt_times() if stage == "sal" else {}
     by_lead = defaultdict(list)
     for t in transitions:
         by_lead[t.lead_id].append(t)
@@ -75,9 +102,11 @@ def _passes(transitions, leads, terms: SlaTerms, now, stage="mql", versions=None
                 target = terms.followup_days * terms.calendar.hours_per_day * 3600
             end = nxt.at if nxt else now
             elapsed = round(terms.calendar.hours_between(t.at, end) * 3600, 3)
+            kind = _kind(nxt)
+            if stage == "sal":
+                kind, elapsed = _followup(t, nxt, attempts.get(lead_id, []), terms, now, target)
             lead = leads[lead_id]
             sdr = lead.owner_id if nxt is None else (nxt.owner_id or nxt.actor_id)
-            kind = _kind(nxt)
             out.append(
                 {
                     "lead": lead,

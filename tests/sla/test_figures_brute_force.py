@@ -6,6 +6,7 @@ import copy
 import csv
 import datetime as dt
 import io
+import random
 import zoneinfo
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from alignment.models import AgreementVersion
 from alignment.spec import default_spec
-from leads.models import TeamMember, Transition
+from leads.models import FollowUpAttempt, TeamMember, Transition
 from sla.clock import current_terms
 from sla.figures import Drill, DrillRows, Scope, compute, iso_week_bounds, local_midnight
 from sla.passes import refresh
@@ -42,6 +43,8 @@ step = st.fixed_dictionaries(
         "grade": st.sampled_from(["", "A", "B", "C", "D"]),
         "old_version": st.booleans(),
         "undo": st.sampled_from([False, False, False, True]),
+        # Follow-up attempts logged after the move (minutes later), kept only when it is into SAL.
+        "attempts": st.lists(st.integers(min_value=0, max_value=60 * 24 * 8), max_size=4),
     }
 )
 lead_history = st.fixed_dictionaries(
@@ -68,7 +71,7 @@ def _next_stage(current: str, choice: int) -> str:
 
 
 def _build(histories, users, teams, versions):
-    leads, rows = {}, []
+    leads, rows, attempts = {}, [], []
     for h in histories:
         lead = LeadFactory(source=h["source"], team=teams[h["team"]])
         at = NOW - dt.timedelta(minutes=h["start_minutes_ago"])
@@ -109,11 +112,20 @@ def _build(histories, users, teams, versions):
                 )
                 continue
             stage = new
+            if new == "sal":
+                attempts += [
+                    FollowUpAttempt(
+                        lead=lead, channel="call", outcome="no_answer", at=when, logged_by=users[0], logged_at=when
+                    )
+                    for when in (at + dt.timedelta(minutes=m) for m in s["attempts"])
+                    if when <= NOW
+                ]
         lead.stage = stage
         lead.owner = users[h["owner"]] if h["owner"] is not None else None
         lead.save(update_fields=["stage", "owner"])
         leads[lead.id] = lead
     Transition.objects.bulk_create(rows)
+    FollowUpAttempt.objects.bulk_create(attempts)
     return leads, list(Transition.objects.all())
 
 
@@ -215,6 +227,7 @@ republish_step = st.fixed_dictionaries(
         "owner": st.sampled_from([None, 0, 1, 2]),  # None on a system move: the owner was released
         "reason": st.sampled_from(REASONS),
         "grade": st.sampled_from(["", "A", "B", "C", "D"]),
+        "attempts": st.lists(st.integers(min_value=0, max_value=60 * 24 * 8), max_size=4),
     }
 )
 republish_history = st.fixed_dictionaries(
@@ -266,7 +279,7 @@ def _in_force(versions, at):
 
 
 def _build_republished(histories, users, teams, versions):
-    leads, rows = {}, []
+    leads, rows, attempts = {}, [], []
     for h in histories:
         lead = LeadFactory(source=h["source"], team=teams[h["team"]])
         at = NOW - dt.timedelta(minutes=h["start_minutes_ago"])
@@ -294,11 +307,20 @@ def _build_republished(histories, users, teams, versions):
                 )
             )
             stage = new
+            if new == "sal":
+                attempts += [
+                    FollowUpAttempt(
+                        lead=lead, channel="call", outcome="no_answer", at=when, logged_by=users[0], logged_at=when
+                    )
+                    for when in (at + dt.timedelta(minutes=m) for m in s["attempts"])
+                    if when <= NOW
+                ]
         lead.stage = stage
         lead.owner = users[h["owner"]] if h["owner"] is not None else None  # re-routed since
         lead.save(update_fields=["stage", "owner"])
         leads[lead.id] = lead
     Transition.objects.bulk_create(rows)
+    FollowUpAttempt.objects.bulk_create(attempts)
     return leads, list(Transition.objects.all())
 
 
@@ -410,3 +432,68 @@ def test_every_figure_matches_the_recount_across_publishes(
 def _in_force_until(versions, version):
     later = [v.published_at for v in versions if v.published_at > version.published_at]
     return min(later) if later else dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _busy_histories(rng: random.Random, n: int) -> list[dict]:
+    """Lead histories that reach SAL often, with attempts in and out of time, across weekends."""
+    histories = []
+    for _ in range(n):
+        steps = []
+        for _ in range(rng.randint(2, 6)):
+            steps.append(
+                {
+                    "gap_minutes": rng.randint(0, 60 * 24 * 4),
+                    "choice": rng.choice([0, 0, 5, 1, 2, 3, 4, 6, 8]),
+                    "actor": rng.choice([None, 0, 1, 2]),
+                    "owner": rng.choice([None, 0, 1, 2]),
+                    "reason": rng.choice(["", "bad_fit", "too_early"]),
+                    "grade": rng.choice(["", "A", "B", "C", "D"]),
+                    "old_version": rng.random() < 0.3,
+                    "attempts": sorted(rng.randint(0, 60 * 24 * 9) for _ in range(rng.randint(0, 4))),
+                }
+            )
+        histories.append(
+            {
+                "start_minutes_ago": rng.randint(0, 60 * 24 * 7 * 12),
+                "source": rng.choice(["website", "event"]),
+                "team": rng.randint(0, 1),
+                "owner": rng.choice([None, 0, 1, 2]),
+                "steps": [
+                    {
+                        "gap_minutes": 10,
+                        "choice": 0,
+                        **{k: v for k, v in steps[0].items() if k not in ("gap_minutes", "choice")},
+                    },
+                    *steps,
+                ],
+            }
+        )
+    return histories
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_follow_up_figure_matches_the_recount_on_a_busy_world(seed):
+    """Many accepted leads with attempts before, inside and after their period, and after they left SAL."""
+    old = AgreementVersionFactory(status="retired")
+    active = AgreementVersionFactory()
+    users = [UserFactory(username=f"busy-sdr{i}") for i in range(3)]
+    teams = [TeamFactory(name="Inside Sales"), TeamFactory(name="Field Sales")]
+    leads, transitions = _build(_busy_histories(random.Random(seed), 60), users, teams, [old, active])
+    terms = current_terms()
+    refresh(terms=terms, now=NOW)
+    for days, team, sdr in ((90, None, None), (30, 0, None), (45, None, 1)):
+        scope = Scope(
+            start=NOW - dt.timedelta(days=days),
+            end=NOW,
+            tz=LONDON,
+            now=NOW,
+            team_id=teams[team].id if team is not None else None,
+            sdr_id=users[sdr].id if sdr is not None else None,
+        )
+        expected = brute_force(transitions, leads, scope, terms)
+        _assert_same(compute(scope, terms=terms), expected)
+        _assert_drill_downs_match(scope, terms, expected)
+        if team is None and sdr is None:
+            followup = expected["followup"]
+            assert followup["n"] >= 10 and followup["kept"] and followup["missed"], followup
