@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from kombu import Connection
 
 from portal.navigation import home_url_for
+from portal.progress import TOKEN, progress_read
 
 
 @login_required
@@ -95,3 +96,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     """400 with the reason the request was refused (``portal.params`` words it for people)."""
     message = str(exception) if exception is not None and str(exception) else ""
     return render(request, "400.html", {"message": message}, status=400)
+
+
+@never_cache
+@login_required
+@require_GET
+def progress_status(request: HttpRequest, token: str) -> JsonResponse:
+    """``{"done", "total", "percent", "label", "seconds"}`` of the caller's long request under ``token``."""
+    if not TOKEN.fullmatch(token):
+        return JsonResponse({"error": "Not a progress token."}, status=400)
+    return JsonResponse(progress_read(request.user.pk, token))

@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -178,17 +179,25 @@ def _in_own_connection(work):
         connection.close()
 
 
-def run_side_by_side(*passes):
+def run_side_by_side(*passes, progress: Callable[[int, int], None] | None = None):
     """Run read-only passes two at a time on two connections (a scoring pass keeps one core busy).
 
     Inside an open transaction (tests, or a caller's atomic block) another connection could not
     see uncommitted rows, so the passes then run one after the other on the current connection.
+    ``progress(done, total)`` is told each time a pass has finished (for a progress bar).
     """
+    report = progress or (lambda done, total: None)
     if len(passes) == 1 or connection.in_atomic_block or connection.vendor != "postgresql":
+        results = []
         with _analytics():
-            return tuple(work() for work in passes)
+            for work in passes:
+                results.append(work())
+                report(len(results), len(passes))
+        return tuple(results)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="backtest") as pool:
         futures = [pool.submit(_in_own_connection, work) for work in passes]
+        for done, _ in enumerate(as_completed(futures), start=1):
+            report(done, len(passes))
         return tuple(f.result() for f in futures)
 
 

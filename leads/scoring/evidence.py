@@ -269,8 +269,10 @@ def evidence(
     now: dt.datetime | None = None,
     draft_label: str = "Draft",
     active_label: str = "Active",
+    progress=None,
 ) -> Evidence:
-    """Both definitions (each evaluated once, side by side) against the window's outcomes."""
+    """Both definitions (each evaluated once, side by side) against the window's outcomes;
+    ``progress(done, total)`` hears of each finished pass."""
     now = now or timezone.now()
     base = window_leads(window, now=now)
     result = Evidence(window=window, outcome=outcome, now=now)
@@ -285,7 +287,7 @@ def evidence(
     ]
     if active_spec is not None:
         passes.append(_definition_pass(base, active_spec, outcome, now, active_label))
-    done = run_side_by_side(*passes)
+    done = run_side_by_side(*passes, progress=progress)
     result.draft, bounds, result.knockouts = done[0], done[1], done[2]
     result.active = done[3] if active_spec is not None else None
     result.first, result.last = bounds["first"], bounds["last"]

@@ -39,6 +39,7 @@ from leads.scoring.lift import lift, suggestion_rule_add
 from leads.scoring.outcomes import can_edit_outcome, outcome_choices, outcome_set, parse_outcome
 from portal.access import EVERYONE, LEADERS, has_role, role_required
 from portal.params import whole_number
+from portal.progress import reporter
 from portal.views import bad_request
 
 WINDOW_DAYS = (90, 180, 365, 0)  # 0: all history
@@ -170,6 +171,7 @@ def evidence(request: HttpRequest) -> HttpResponse:
             outcome=outcome,
             draft_label=f"Draft v{version.number}" if version.status != "active" else f"v{version.number}",
             active_label=f"Active v{active.number}" if compare else "",
+            progress=reporter(request.user.pk, request.GET.get("progress"), "Evidence"),
         )
     except (KeyError, TypeError, ValueError):
         # A spec the compiler cannot run (only possible for a draft with problems): say so, no 500.
@@ -238,7 +240,8 @@ def evidence_suggestions(request: HttpRequest) -> HttpResponse:
     active = AgreementVersion.objects.active()
     version = get_object_or_404(AgreementVersion, number=number) if number is not None else active
     spec = version.spec if version is not None else None
-    result = lift(window=window, outcome=outcome, spec=spec)
+    progress = reporter(request.user.pk, request.GET.get("progress"), "Suggestions")
+    result = lift(window=window, outcome=outcome, spec=spec, progress=progress)
     can_add = version is not None and version.status in OPEN_STATUSES and has_role(request.user, *LEADERS)
     return _panel(
         request,

@@ -280,9 +280,16 @@ def _points(spec: dict | None, field_name: str, value) -> str:
 
 
 def lift(
-    *, window: Window, outcome: Outcome, spec: dict | None = None, now: dt.datetime | None = None, keys=None
+    *,
+    window: Window,
+    outcome: Outcome,
+    spec: dict | None = None,
+    now: dt.datetime | None = None,
+    keys=None,
+    progress=None,
 ) -> LiftResult:
-    """Rows of every attribute value (and activity kind) of the window's leads, best lift first per attribute."""
+    """Rows of every attribute value (and activity kind) of the window's leads, best lift first per
+    attribute; ``progress(done, total)`` hears of each finished pass."""
     now = now or timezone.now()
     base = window_leads(window, now=now).annotate(
         conv=m.ExpressionWrapper(converted_condition(outcome), output_field=m.BooleanField())
@@ -316,7 +323,7 @@ def lift(
             .values_list("kind", "n", "c")
         )
 
-    done = run_side_by_side(totals, kinds, *passes)
+    done = run_side_by_side(totals, kinds, *passes, progress=progress)
     total, kind_rows = done[0], done[1]
     histograms = [hist for part in done[2:] for hist in part]
     n_all, c_all = total["n"] or 0, total["c"] or 0

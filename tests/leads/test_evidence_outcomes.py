@@ -388,3 +388,26 @@ def test_lift_counts_the_organisations_own_attributes_like_a_recount():
     had = row("activity:trade_show_scan", "had_it")
     assert had.label == "Badge scanned at a trade show: had it"
     assert had.leads == len([x for x in leads if x.activities.filter(kind="trade_show_scan").exists()])
+
+
+def test_long_panels_report_their_progress_to_the_person_who_asked(login, marketing, sdr):
+    """The panel request carries a token; each finished step is reported under it, for the bar the
+    browser shows past two seconds. Another person reads nothing under the same token."""
+    draft = AgreementVersionFactory(number=8, status="draft", published_at=None)
+    LeadFactory(created_at=NOW - dt.timedelta(days=3))
+    client = login(marketing)
+    token = "a1b2c3d4e5f6a7b8"
+    progress_url = reverse("progress", args=[token])
+    assert client.get(progress_url).json()["percent"] == 0
+    client.get(reverse("leads:evidence"), {"version": draft.number, "progress": token}, HTTP_HX_REQUEST="true")
+    done = client.get(progress_url).json()
+    assert done["total"] >= 3 and done["done"] == done["total"] and done["percent"] == 100
+    assert done["label"] == "Evidence"
+    client.get(
+        reverse("leads:evidence_suggestions"),
+        {"version": draft.number, "progress": "suggest-1234"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert client.get(reverse("progress", args=["suggest-1234"])).json()["percent"] == 100
+    assert login(sdr).get(progress_url).json() == {"done": 0, "total": 0, "label": "", "seconds": 0.0, "percent": 0}
+    assert client.get(reverse("progress", args=["x"])).status_code == 400
