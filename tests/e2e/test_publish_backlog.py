@@ -80,6 +80,13 @@ def test_a_publish_beyond_capacity_tells_the_leader_and_the_manager(live_server,
     banner.get_by_role("link", name="Open the queue").click()
     expect(boss.get_by_test_id("tab-unassigned")).to_have_attribute("aria-selected", "true")
     shot(boss, "waiting-banner-queue")
+    boss.goto(f"{live_server.url}/sla/notifications/")
+    expect(boss.locator("body")).to_contain_text("7 MQLs are waiting for an owner in Inside Sales")
+    shot(boss, "waiting-notification")
+    boss.goto(f"{live_server.url}/sla/")
+    if boss.get_by_test_id("sla-filters").count():  # the figures are built after the publish's refresh
+        expect(boss.get_by_test_id("waiting-banner")).to_contain_text("7 MQLs are waiting for an owner")
+        boss.screenshot(path=str(DOCS_IMG / "waiting-banner-dashboard.png"))
     phone = new_page(390, 844)
     log_in(phone, "nadia")
     phone.goto(f"{live_server.url}/leads/inbox/")
