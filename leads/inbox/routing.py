@@ -36,6 +36,7 @@ class WaitReason:
 
     FULL = "all SDRs at capacity"
     AWAY = "no SDR available (away)"
+    NOBODY = "the team has no SDR"
 
 
 @dataclass(frozen=True)
@@ -172,16 +173,25 @@ def waiting_mqls(*, team_ids: Iterable[int] | None = None, now: dt.datetime | No
     load = Lead.objects.filter(owner_id=OuterRef("user_id"), stage__in=OPEN_STAGES)
     present = routable_members_of(OuterRef("pk"), now)
     with_room = present.annotate(load=_count(load)).filter(load__lt=F("capacity"))
+    sdrs = TeamMember.objects.filter(team=OuterRef("pk"), user__is_active=True, user__groups__name=Role.SDR.value)
     rows = (
-        teams.annotate(waiting=_count(unassigned), present=_count(present), with_room=_count(with_room))
+        teams.annotate(
+            waiting=_count(unassigned), sdrs=_count(sdrs), present=_count(present), with_room=_count(with_room)
+        )
         .filter(waiting__gt=0, with_room=0)
         .order_by("id")
-        .values_list("id", "name", "waiting", "present")
+        .values_list("id", "name", "waiting", "sdrs", "present")
     )
     return [
-        Waiting(team_id=pk, team_name=name, leads=n, reason=WaitReason.FULL if seats else WaitReason.AWAY)
-        for pk, name, n, seats in rows
+        Waiting(team_id=pk, team_name=name, leads=n, reason=_why(sdrs=sdrs, present=present))
+        for pk, name, n, sdrs, present in rows
     ]
+
+
+def _why(*, sdrs: int, present: int) -> str:
+    if not sdrs:
+        return WaitReason.NOBODY
+    return WaitReason.FULL if present else WaitReason.AWAY
 
 
 def _count(qs) -> Coalesce:

@@ -135,6 +135,9 @@ def test_waiting_names_why_full_or_away(team, sdr):
     TeamMember.objects.filter(user=sdr).update(away_until=None)
     assert waiting_mqls() == []  # she has room: routing or a claim takes them
 
+    TeamMember.objects.filter(user=sdr).delete()
+    assert [(w.leads, w.reason) for w in waiting_mqls()] == [(3, WaitReason.NOBODY)]
+
 
 def test_the_manager_is_told_once_per_episode_then_again_after_a_day_or_a_new_episode(team, sdr, manager):
     TeamMember.objects.filter(user=sdr).update(capacity=0)
