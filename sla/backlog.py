@@ -37,11 +37,14 @@ def backlog_check(*, team_ids: list[int] | None = None, now: dt.datetime | None 
         cleared.delete()
         if not waiting:
             return told
-        episodes = {
-            b.team_id: b for b in Backlog.objects.select_for_update().filter(team_id__in=waiting).order_by("team_id")
-        }
+        # Locking the teams serialises checks of one team (the chunks of a rescore finish together):
+        # the second reads the episode the first recorded, so the manager is told once.
+        teams = list(
+            Team.objects.filter(id__in=waiting).select_for_update(of=("self",)).select_related("manager").order_by("id")
+        )
+        episodes = {b.team_id: b for b in Backlog.objects.filter(team_id__in=waiting)}
         queue_url = reverse("leads:inbox") + "?tab=unassigned"
-        for team in Team.objects.filter(id__in=waiting).select_related("manager").order_by("id"):
+        for team in teams:
             wait = waiting[team.id]
             episode = episodes.get(team.id)
             due = episode is None or episode.notified_at <= now - REMIND_AFTER

@@ -4,9 +4,11 @@ when MQLs wait for an owner (sla.backlog), once per episode; the banner on the i
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +19,7 @@ from leads.models import Lead, RescoreJob, Stage, TeamMember
 from leads.scoring.job_result import job_result
 from sla.backlog import backlog_check
 from sla.models import Backlog, Notification
-from tests.factories import AgreementVersionFactory, LeadFactory, MqlFactory, UserFactory
+from tests.factories import AgreementVersionFactory, LeadFactory, MqlFactory, TeamFactory, UserFactory
 from tests.sla.conftest import refreshed
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +197,31 @@ def test_the_banner_shows_on_the_inbox_and_the_dashboard_for_the_manager_only(te
     assert sentence not in login(sdr).get(INBOX).content.decode()
     other_manager = UserFactory(username="boss2", roles=["Sales manager"])
     assert sentence not in login(other_manager).get(INBOX).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_checks_tell_the_manager_once():
+    manager = UserFactory(username="boss", roles=["Sales manager"])
+    team = TeamFactory(manager=manager)
+    _waiting_mqls(team, 3)  # a team without SDRs: every check finds them waiting
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def run():
+        try:
+            barrier.wait()
+            backlog_check(team_ids=[team.id])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert not errors
+    assert Notification.objects.filter(user=manager, kind=Notification.Kind.BACKLOG).count() == 1
+    assert Backlog.objects.get(team=team).leads == 3
