@@ -4,11 +4,13 @@ when MQLs wait for an owner (sla.backlog), once per episode; the banner on the i
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -225,3 +227,29 @@ def test_concurrent_checks_tell_the_manager_once():
     assert not errors
     assert Notification.objects.filter(user=manager, kind=Notification.Kind.BACKLOG).count() == 1
     assert Backlog.objects.get(team=team).leads == 3
+
+
+def test_leads_arriving_through_the_api_that_nobody_has_room_for_tell_the_manager(
+    team, sdr, manager, django_capture_on_commit_callbacks
+):
+    from leads.intake import writes as intake
+
+    AgreementVersionFactory()
+    TeamMember.objects.filter(user=sdr).update(capacity=0)
+    _, raw = intake.api_token_create(name="Web forms")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    lead = LeadFactory(team=team, budget="confirmed")  # fit 60: an MQL once it is scored
+    occurred = timezone.now().isoformat()
+    activity = {"email": lead.email, "kind": "web_visit", "occurred_at": occurred, "external_id": "e1"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/activities", json.dumps({"activities": [activity]}), content_type="application/json"
+        )
+
+    assert response.status_code in (200, 201, 202)
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner_id) == (Stage.MQL, None)
+    note = Notification.objects.get(user=manager, kind=Notification.Kind.BACKLOG)
+    assert note.title == "1 MQL is waiting for an owner in Inside Sales — all SDRs at capacity"
+    assert [m.to for m in mail.outbox] == [[manager.email]]
