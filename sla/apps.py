@@ -11,9 +11,11 @@ class SlaConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from alignment.signals import agreement_published
+        from leads.inbox.routing import mqls_routed
         from portal.notifications import notification_requested
-        from sla.handlers import deliver_notifications, refresh_after_move, refresh_after_publish
+        from sla.handlers import check_backlog, deliver_notifications, refresh_after_move, refresh_after_publish
 
         post_save.connect(refresh_after_move, sender="leads.Transition", dispatch_uid="sla.refresh_after_move")
         agreement_published.connect(refresh_after_publish, dispatch_uid="sla.refresh_after_publish")
         notification_requested.connect(deliver_notifications, dispatch_uid="sla.deliver_notifications")
+        mqls_routed.connect(check_backlog, dispatch_uid="sla.check_backlog")

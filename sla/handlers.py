@@ -35,3 +35,13 @@ def deliver_notifications(sender, *, user_ids, kind, title, body, url, **kwargs)
     ids = notifications_deliver(user_ids=user_ids, kind=kind, title=title, body=body, url=url)
     if ids:
         transaction.on_commit(lambda: tasks.send_notification_emails.delay(ids))
+
+
+def check_backlog(sender, *, team_ids, **kwargs) -> None:
+    """Routing ran → once it commits, tell the managers of teams whose new MQLs nobody has room for."""
+    from django.db import transaction
+
+    from sla.backlog import backlog_check
+
+    ids = list(team_ids)
+    transaction.on_commit(lambda: backlog_check(team_ids=ids))

@@ -84,6 +84,7 @@ class Notification(models.Model):
         COMMENT = "comment", "Comment"
         MENTION = "mention", "Mention"
         LEAD = "lead", "Lead"
+        BACKLOG = "backlog", "MQLs waiting"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sla_notifications")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -105,6 +106,23 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Backlog(models.Model):
+    """An episode of MQLs waiting for an owner in one round-robin team (every SDR full or away).
+
+    The row exists while the episode lasts; it remembers when the team's managers were last told,
+    so they hear of it once (and again after a day), not at every routing or sweep.
+    """
+
+    team = models.OneToOneField("leads.Team", on_delete=models.CASCADE, related_name="sla_backlog")
+    since = models.DateTimeField(help_text="When MQLs were first found waiting in this episode.")
+    notified_at = models.DateTimeField(help_text="When the managers were last told.")
+    leads = models.PositiveIntegerField(default=0, help_text="Waiting MQLs at the last check.")
+    reason = models.CharField(max_length=60, blank=True, help_text="Why they wait, at the last check.")
+
+    def __str__(self) -> str:
+        return f"{self.leads} MQLs waiting in team {self.team_id}"
 
 
 class WeeklyReportQuerySet(models.QuerySet):

@@ -25,6 +25,7 @@ from leads.models import Assignment, Lead, Stage, Team, Transition
 from leads.scoring.rescoring import batches
 from portal.access import Role, display_name
 from sla import passes
+from sla.backlog import backlog_check
 from sla.clock import SlaTerms, current_terms
 from sla.figures import Scope, alert_candidates, compute, iso_week_bounds, iso_week_label
 from sla.models import Alert, Notification, PassState, WeeklyReport
@@ -76,6 +77,7 @@ class BreachCheckResult:
     escalated: int = 0
     due_times_filled: int = 0
     to_email: list[int] = field(default_factory=list)  # breach alerts whose manager gets an e-mail (the task sends)
+    backlog_teams: list[int] = field(default_factory=list)  # teams whose managers were told that MQLs wait
 
 
 def _manager_for(lead: Lead, owner: User | None) -> User | None:
@@ -238,7 +240,8 @@ def _latest_mql_portable(lead_ids: list[int]) -> list[tuple]:
 
 
 def breaches_check(*, now: dt.datetime | None = None) -> BreachCheckResult:
-    """The periodic job: warn owners at 75 %, mark breaches, notify managers, escalate if the team wants.
+    """The periodic job: warn owners at 75 %, mark breaches, notify managers, escalate if the team wants,
+    and tell managers whose MQLs wait for an owner (``sla.backlog``).
 
     Idempotent — one alert per pass and threshold however often or concurrently it runs.
     """
@@ -259,6 +262,8 @@ def breaches_check(*, now: dt.datetime | None = None) -> BreachCheckResult:
                 result.to_email.append(alert.pk)
         else:
             result.warnings += 1
+    # Escalations return leads to the pool, SDRs go on leave: MQLs may wait without any routing.
+    result.backlog_teams = backlog_check(now=now)
     return result
 
 

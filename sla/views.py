@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from leads.inbox.routing import open_loads
+from leads.inbox.routing import open_loads, waiting_mqls
 from leads.inbox.selectors import reason_words
 from leads.inbox.services import lead_bulk_reassign
 from leads.models import Lead, Team, TeamMember, Transition
@@ -162,8 +162,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "latest_report": None if filters.own_only else _latest_report(filters.team),
             "as_of": dt.datetime.fromisoformat(figures["as_of"]) if figures["as_of"] else None,
             "history": _imported_history(),
+            "waiting": [] if filters.own_only else _waiting(request.user, filters.team),
         },
     )
+
+
+def _waiting(user, team: Team | None) -> list:
+    """MQLs no SDR has room for: a manager's own teams (or the team filtered on); every team for leaders."""
+    if team is not None:
+        team_ids = [team.pk]
+    elif has_role(user, *LEADERS) or not has_role(user, Role.MANAGER):
+        team_ids = None
+    else:
+        team_ids = Team.objects.filter(manager=user).values("id")  # a subquery: one query in all
+    return waiting_mqls(team_ids=team_ids)
 
 
 def _imported_history() -> dict | None:

@@ -8,18 +8,51 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.dispatch import Signal
 from django.utils import timezone
 
 from leads.lifecycle import new_lead_team_id
 from leads.models import Assignment, Lead, Stage, Team, TeamMember
 from portal.access import Role
 
-# Leads an SDR is still working: what "capacity" limits.
-OPEN_STAGES = (Stage.MQL, Stage.SAL)
+# What "capacity" limits: the MQLs an SDR owns and has not acted on yet, exactly the leads of her
+# Mine tab. Accepted (SAL) leads are worked in the Accepted tab at the SDR's own pace and do not
+# keep new MQLs away from her; counting them refused SDRs whose Mine tab held a handful of leads.
+OPEN_STAGES = (Stage.MQL,)
+
+# Sent with ``team_ids`` after routing, in the router's transaction: ``sla`` checks on commit
+# whether MQLs of those teams wait for an owner and tells their managers.
+mqls_routed = Signal()
+
+
+class WaitReason:
+    """Why the unassigned MQLs of a round-robin team wait (the words of banners and notifications)."""
+
+    FULL = "all SDRs at capacity"
+    AWAY = "no SDR available (away)"
+    NOBODY = "the team has no SDR"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Unassigned open MQLs of one round-robin team that routing could not give to anyone."""
+
+    team_id: int
+    team_name: str
+    leads: int
+    reason: str
+
+    @property
+    def sentence(self) -> str:
+        noun = "MQL" if self.leads == 1 else "MQLs"
+        verb = "is" if self.leads == 1 else "are"
+        return f"{self.leads:,} {noun} {verb} waiting for an owner in {self.team_name} — {self.reason}"
 
 
 @dataclass
@@ -39,16 +72,21 @@ class _Seat:
 
 def routable_members(team: Team, now: dt.datetime):
     """The team's active SDRs who are not out of office (a queryset; lock it with select_for_update)."""
-    return (
-        TeamMember.objects.filter(team=team, user__is_active=True, user__groups__name=Role.SDR.value)
-        .filter(Q(away_until__isnull=True) | Q(away_until__lte=now))
-        .select_related("user")
-        .order_by("id")
+    return routable_members_of(team, now).select_related("user").order_by("id")
+
+
+def routable_members_of(team, now: dt.datetime):
+    """Who routing may give a lead to in ``team`` (a team, its id or an ``OuterRef``)."""
+    return TeamMember.objects.filter(team=team, user__is_active=True, user__groups__name=Role.SDR.value).filter(
+        Q(away_until__isnull=True) | Q(away_until__lte=now)
     )
 
 
 def open_loads(user_ids: list[int]) -> dict[int, int]:
-    """Open (MQL + SAL) leads per owner, in one aggregate over the (owner, stage) index."""
+    """Open leads (``OPEN_STAGES``: the Mine tab) per owner, in one aggregate over the (owner, stage) index.
+
+    The one count behind routing, claiming and the "n of m open" line of the inbox.
+    """
     rows = (
         Lead.objects.filter(owner_id__in=user_ids, stage__in=OPEN_STAGES)
         .values_list("owner_id")
@@ -58,10 +96,31 @@ def open_loads(user_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """An SDR's open leads against her limit: the figure the inbox shows and a refused claim quotes."""
+
+    open: int
+    limit: int
+
+    @property
+    def full(self) -> bool:
+        return self.open >= self.limit
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.open:,} of {self.limit:,} open — your capacity"
+
+
+def capacity_of(member: TeamMember) -> Capacity:
+    """``member``'s open leads (what her Mine tab lists) and her capacity, in one query."""
+    return Capacity(open=open_loads([member.user_id]).get(member.user_id, 0), limit=member.capacity)
+
+
 def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
     """Give owners to the unassigned MQLs among ``lead_ids`` whose team routes round robin.
 
-    Each lead goes to the team's available SDR (not away, open MQL+SAL leads below capacity)
+    Each lead goes to the team's available SDR (not away, open MQLs below capacity)
     who was assigned least recently; one ``Assignment`` (reason ``round_robin``, no actor) per
     lead. Pull-mode teams, and leads no SDR has room for, stay unassigned for the "Next lead"
     button. A lead without a team joins the team the lifecycle gives a new lead (``new_lead_team_id``).
@@ -94,7 +153,51 @@ def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
         assigned = 0
         for team in Team.objects.filter(id__in=team_ids).order_by("id"):
             assigned += _route_team(team=team, lead_ids=lead_ids, now=now)
+        if team_ids:
+            mqls_routed.send(sender=None, team_ids=team_ids)
         return assigned
+
+
+def waiting_mqls(*, team_ids: Iterable[int] | None = None, now: dt.datetime | None = None) -> list[Waiting]:
+    """Round-robin teams whose unassigned MQLs wait because every SDR is at capacity or away.
+
+    ``team_ids`` may be a subquery (``values("id")``). A team with an SDR who has room is not listed:
+    its next routing (or a claim) takes them. One query whatever the number of teams (the loads
+    counted as ``open_loads`` counts them, over the (owner, stage) index).
+    """
+    now = now or timezone.now()
+    teams = Team.objects.filter(routing=Team.Routing.ROUND_ROBIN)
+    if team_ids is not None:
+        teams = teams.filter(id__in=team_ids)
+    unassigned = Lead.objects.filter(team_id=OuterRef("pk"), stage=Stage.MQL, owner__isnull=True)
+    load = Lead.objects.filter(owner_id=OuterRef("user_id"), stage__in=OPEN_STAGES)
+    present = routable_members_of(OuterRef("pk"), now)
+    with_room = present.annotate(load=_count(load)).filter(load__lt=F("capacity"))
+    sdrs = TeamMember.objects.filter(team=OuterRef("pk"), user__is_active=True, user__groups__name=Role.SDR.value)
+    rows = (
+        teams.annotate(
+            waiting=_count(unassigned), sdrs=_count(sdrs), present=_count(present), with_room=_count(with_room)
+        )
+        .filter(waiting__gt=0, with_room=0)
+        .order_by("id")
+        .values_list("id", "name", "waiting", "sdrs", "present")
+    )
+    return [
+        Waiting(team_id=pk, team_name=name, leads=n, reason=_why(sdrs=sdrs, present=present))
+        for pk, name, n, sdrs, present in rows
+    ]
+
+
+def _why(*, sdrs: int, present: int) -> str:
+    if not sdrs:
+        return WaitReason.NOBODY
+    return WaitReason.FULL if present else WaitReason.AWAY
+
+
+def _count(qs) -> Coalesce:
+    """``SELECT count(*)`` of ``qs`` (correlated with ``OuterRef``) as an expression."""
+    counted = qs.order_by().annotate(_one=Value(1)).values("_one").annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def _route_team(*, team: Team, lead_ids: list[int], now: dt.datetime) -> int:

@@ -23,7 +23,7 @@ from alignment.models import AgreementVersion
 from alignment.spec import reason_choices
 from leads import lifecycle
 from leads.inbox.routing import OPEN_STAGES as OPEN_LOAD_STAGES
-from leads.inbox.routing import open_loads
+from leads.inbox.routing import capacity_of, open_loads
 from leads.models import Assignment, Lead, Note, Stage, TeamMember, Transition
 from portal.access import LEADERS, Role, display_name, has_role, is_admin
 from portal.notifications import notify
@@ -350,9 +350,11 @@ def _check_capacity(*, user: User, now) -> TeamMember:
         raise LeadError("You are not on a team yet; ask your manager to add you.")
     if member.away_until and member.away_until > now:
         raise LeadError("You are marked out of office. Switch it off to claim leads.")
-    load = open_loads([user.id]).get(user.id, 0)
-    if load >= member.capacity:
-        raise LeadError(f"You already hold {load} open leads, your capacity. Work some of them before claiming more.")
+    capacity = capacity_of(member)
+    if capacity.full:
+        raise LeadError(
+            f"You hold {capacity.sentence} (the MQLs of your Mine tab). Work some of them before claiming more."
+        )
     return member
 
 

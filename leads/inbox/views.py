@@ -39,6 +39,7 @@ from leads.inbox.forms import (
     RejectForm,
     WonForm,
 )
+from leads.inbox.routing import capacity_of, waiting_mqls
 from leads.inbox.rows import render_rows
 from leads.inbox.selectors import (
     InboxFilters,
@@ -178,10 +179,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
             page.rows, tab=tab, can_claim=can_claim, user_id=request.user.id, can_reassign=viewer.can_see_team
         ),
         "away_form": AwayForm(),
+        # The SDR's open leads against her limit: the figure routing and "Next lead" go by.
+        "capacity": capacity_of(membership) if can_claim else None,
+        # Managers (and admins) see the MQLs of their teams that no SDR has room for.
+        "waiting": _waiting_for(viewer) if viewer.can_see_team else [],
     }
     if request.htmx.target == "queue":
         return render(request, "leads/_queue.html", context, status=status)
     return render(request, "leads/inbox.html", context, status=status)
+
+
+def _waiting_for(viewer) -> list:
+    """The waiting MQLs of the teams ``viewer`` manages (every team for an admin)."""
+    return waiting_mqls(team_ids=None if viewer.is_admin else list(viewer.managed_team_ids))
 
 
 def _toast(text: str, level: str = "success", *, undo_url: str = "", undo_id: int | None = None, ctx: str = "") -> str:

@@ -71,10 +71,12 @@ def test_sdr_back_from_leave_is_routed_again(team, sdr):
     assert lead.owner == sdr
 
 
-def test_capacity_counts_open_mql_and_sal_leads(team, sdr, sdr2):
+def test_capacity_counts_the_mqls_of_the_mine_tab_only(team, sdr, sdr2):
     TeamMember.objects.filter(user=sdr).update(capacity=2)
-    LeadFactory(stage=Stage.SAL, owner=sdr, team=team)
+    LeadFactory(stage=Stage.MQL, owner=sdr, team=team)  # in her Mine tab: counts
+    LeadFactory(stage=Stage.SAL, owner=sdr, team=team)  # accepted (Accepted tab): does not count
     LeadFactory(stage=Stage.SQL, owner=sdr, team=team)  # not open: does not count
+    LeadFactory(stage=Stage.LOST, owner=sdr, team=team)
     leads = _mqls(team, 4)
 
     route_mqls(lead_ids=[lead.id for lead in leads])
