@@ -91,9 +91,9 @@ def test_the_at_risk_tile_leads_with_the_overdue_count_in_red(login, manager, ag
 def test_every_tile_reads_in_plain_words_with_a_help_text(login, manager, figures_data):
     html = login(manager).get(reverse("sla:dashboard")).content.decode()
     assert "MQLs handed to sales" in html and "MQLs delivered" not in html
-    for key in ("mqls", "acceptance", "response", "breaches", "risk"):
+    for key in ("mqls", "acceptance", "response", "breaches", "risk", "followup"):
         assert f'data-testid="help-{key}"' in html
-    assert "SAL follow-up kept" in html
+    assert "Accepted leads followed up in time" in html and "SAL follow-up kept" not in html
 
 
 # --- reassigning from the drill-down ----------------------------------------------------------------
