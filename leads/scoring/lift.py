@@ -89,12 +89,12 @@ def _custom_attributes() -> list[Attribute]:
         return []
     out = []
     kinds = {"choice": "choice", "number": "number", "yes_no": "yes_no"}
-    for entry in Entry.objects.filter(archived=False, builtin=False).order_by("label"):
+    for entry in Entry.objects.filter(archived=False, builtin=False).prefetch_related("choices").order_by("label"):
         kind = kinds.get(entry.type)
         if kind is None:
             continue
         prefix = "" if entry.object == "lead" else "account__"
-        labels = {c["value"]: c.get("label") or c["value"] for c in (entry.choices or [])}
+        labels = {c.value: c.label or c.value for c in entry.choices.all()}
         out.append(
             Attribute(
                 entry.key,
