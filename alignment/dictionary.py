@@ -128,6 +128,14 @@ class Dictionary:
     def live_attributes(self) -> list[AttributeDef]:
         return [a for a in self.attributes.values() if not a.archived]
 
+    def custom_attributes(self, objects: tuple[str, ...] = ("lead", "account")) -> Mapping[str, AttributeDef]:
+        """The organisation's own live attributes of ``objects``, by key (built once: read per lead)."""
+        cache_key = ("custom", objects)
+        if cache_key not in self._lookups:
+            live = self.live_attributes()
+            self._lookups[cache_key] = {a.key: a for a in live if not a.builtin and a.object in objects}
+        return self._lookups[cache_key]
+
     def live_kinds(self) -> list[KindDef]:
         return [k for k in self.kinds.values() if not k.archived]
 

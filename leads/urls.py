@@ -14,7 +14,6 @@ urlpatterns = [
     path("rescore/status/", rescore_views.rescore_status, name="rescore_status"),
     # The agreement's Evidence and Suggestions panels (agreement helper)
     path("evidence/", evidence_views.evidence, name="evidence"),
-    path("evidence/outcome/", evidence_views.outcome_update, name="outcome_update"),
     path("evidence/suggestions/", evidence_views.evidence_suggestions, name="evidence_suggestions"),
     path("evidence/suggestions/add-rule/", evidence_views.suggestion_add_rule, name="suggestion_add_rule"),
     # Proposals from outcomes (leaders): form → proposal with its model card → a draft from it
@@ -61,6 +60,7 @@ urlpatterns = [
     path("data/attributes/<slug:key>/choices/add", data_views.choice_add, name="data_choice_add"),
     path("data/attributes/<slug:key>/choices/archive", data_views.choice_archive, name="data_choice_archive"),
     path("data/attributes/<slug:key>/choices/merge", data_views.choice_merge, name="data_choice_merge"),
+    path("data/converted", data_views.outcome_edit, name="data_outcome"),
     path("data/kinds/add", data_views.kind_add, name="data_kind_add"),
     path("data/countries/region", data_views.country_region, name="data_country_region"),
     path("data/kinds/<slug:key>/edit", data_views.kind_edit, name="data_kind_edit"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from alignment.spec import SCORING_HELP
-from portal.access import display_name
+from portal.access import LEADERS, display_name, has_role
 
 register = template.Library()
 
@@ -20,3 +20,9 @@ def person(user, fallback: str = "System") -> str:
 def scoring_help(term: str) -> str:
     """What ``grade`` or ``score`` means (``alignment.spec.SCORING_HELP``), for a title or a help line."""
     return SCORING_HELP[term]
+
+
+@register.filter
+def leader(user) -> bool:
+    """True for marketing and sales leaders (and admins): they change the Data page's choices."""
+    return has_role(user, *LEADERS)

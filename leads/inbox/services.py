@@ -214,17 +214,16 @@ def lead_return_to_nurture(*, lead_id: int, user: User, note: str, now: dt.datet
     if not note.strip():
         raise LeadError("Say in a note what marketing will do with the lead: the SDR who rejected it reads it.")
     now = now or timezone.now()
-    rejected_by = _rejected_by(lead_id)
+    rejected_by = _rejected_by(lead_id)  # read before the move: the lead then leaves rejected
     updates = {"owner": None, "recycled_at": now, "revisit_on": None, "engagement_score": 0}
     with transaction.atomic():
         lead = _act(lead_id=lead_id, user=user, action=RETURN_TO_NURTURE, updates=updates, note=note, now=now)
-        notify(
-            users=[rejected_by] if rejected_by else [],
-            actor=user,
-            kind="lead",
+        _tell_who_rejected(
+            rejected_by,
+            lead_id=lead.pk,
+            user=user,
             title=f"{display_name(user)} returned {lead} to nurture",
             body=f"Marketing's note on the lead you rejected: {note.strip()}",
-            url=reverse("leads:lead_detail", args=[lead.pk]),
         )
     return lead
 
@@ -239,18 +238,28 @@ def _rejected_by(lead_id: int) -> User | None:
     return last.actor if last else None
 
 
+def _tell_who_rejected(rejected_by: User | None, *, lead_id: int, user: User, title: str, body: str) -> None:
+    """Marketing's answer or return reaches the SDR who rejected the lead, in the app and by e-mail."""
+    notify(
+        users=[rejected_by] if rejected_by else [],
+        actor=user,
+        kind="lead",
+        title=title,
+        body=body,
+        url=reverse("leads:lead_detail", args=[lead_id]),
+    )
+
+
 def rejection_answer(*, lead_id: int, user: User, body: str) -> Note:
     """Marketing answers a rejection: a note on the lead, and the SDR who rejected it is told."""
     with transaction.atomic():
         note = note_add(lead_id=lead_id, user=user, body=body)
-        rejected_by = _rejected_by(lead_id)
-        notify(
-            users=[rejected_by] if rejected_by else [],
-            actor=user,
-            kind="lead",
+        _tell_who_rejected(
+            _rejected_by(lead_id),
+            lead_id=lead_id,
+            user=user,
             title=f"{display_name(user)} answered your rejection of {note.lead}",
             body=note.body,
-            url=reverse("leads:lead_detail", args=[lead_id]),
         )
     return note
 

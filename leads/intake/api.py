@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pydantic
@@ -927,6 +928,21 @@ def _refused(request: HttpRequest, exc: data_dictionary.DictionaryError) -> Http
     return _invalid(request, {exc.field or "body": [str(exc)]})
 
 
+def _dictionary_write(request: HttpRequest, write: Callable[[], Any], answer: Callable[[Any], dict], status: int = 200):
+    """What every write on the data dictionary shares: the ``schema:write`` scope, the service call,
+    its refusal as a 422 naming the field, and the entry as it now reads."""
+    _require(request, "schema:write")
+    try:
+        written = write()
+    except data_dictionary.DictionaryError as exc:
+        return _refused(request, exc)
+    return Status(status, answer(written))
+
+
+def _attribute_answer(attribute) -> dict:
+    return _attribute_out(attribute.key, load_dictionary())
+
+
 @router.get("/attributes", response={200: list[AttributeOut], 401: Error}, summary="The data dictionary's attributes")
 def attributes_list(request: HttpRequest):
     """Every attribute, built-in and the organisation's own, with its live choices; archived ones too."""
@@ -941,9 +957,9 @@ def attributes_list(request: HttpRequest):
 )
 def attributes_create(request: HttpRequest, payload: AttributeIn):
     """A new lead or account attribute; leads and accounts then take it in ``attributes``. Needs ``schema:write``."""
-    _require(request, "schema:write")
-    try:
-        attribute = data_dictionary.attribute_create(
+
+    def write():
+        return data_dictionary.attribute_create(
             key=payload.key,
             label=payload.label,
             type=payload.type,
@@ -952,9 +968,8 @@ def attributes_create(request: HttpRequest, payload: AttributeIn):
             before_contact=payload.before_contact,
             help=payload.help,
         )
-    except data_dictionary.DictionaryError as exc:
-        return _refused(request, exc)
-    return Status(201, _attribute_out(attribute.key, load_dictionary()))
+
+    return _dictionary_write(request, write, _attribute_answer, status=201)
 
 
 @router.patch(
@@ -964,11 +979,11 @@ def attributes_create(request: HttpRequest, payload: AttributeIn):
 )
 def attributes_update(request: HttpRequest, key: str, payload: AttributePatch):
     """Changes what is given; the key never changes, so rules keep working. Needs ``schema:write``."""
-    _require(request, "schema:write")
-    attribute = Attribute.objects.filter(key=key).first()
-    if attribute is None:
-        raise HttpError(404, f"No attribute has the key {key}.")
-    try:
+
+    def write():
+        attribute = Attribute.objects.filter(key=key).first()
+        if attribute is None:
+            raise HttpError(404, f"No attribute has the key {key}.")
         data_dictionary.attribute_update(
             attribute=attribute,
             label=payload.label,
@@ -977,9 +992,9 @@ def attributes_update(request: HttpRequest, key: str, payload: AttributePatch):
             archived=payload.archived,
             choices=[c.model_dump() for c in payload.choices],
         )
-    except data_dictionary.DictionaryError as exc:
-        return _refused(request, exc)
-    return _attribute_out(key, load_dictionary())
+        return attribute
+
+    return _dictionary_write(request, write, _attribute_answer)
 
 
 @router.get("/activity-kinds", response={200: list[KindIO], 401: Error}, summary="The activity kinds")
@@ -1005,14 +1020,13 @@ def _kind_out(kind) -> dict:
 )
 def kinds_create(request: HttpRequest, payload: KindIO):
     """A new kind of activity, to score with behaviour rules. Needs ``schema:write``."""
-    _require(request, "schema:write")
-    try:
-        kind = data_dictionary.kind_create(
+
+    def write():
+        return data_dictionary.kind_create(
             key=payload.key, label=payload.label, description=payload.description, aliases=payload.aliases
         )
-    except data_dictionary.DictionaryError as exc:
-        return _refused(request, exc)
-    return Status(201, _kind_out(kind))
+
+    return _dictionary_write(request, write, _kind_out, status=201)
 
 
 api.add_router("/v1", router)

@@ -38,48 +38,51 @@ def _accepts(attribute: AttributeDef) -> str:
     }[attribute.type]
 
 
+def _refused(attribute: AttributeDef, value: Any) -> ValueRefused:
+    # Built only for a refused value: listing the choices costs more than checking a valid one.
+    accepted = _accepts(attribute)
+    return ValueRefused(f'"{value}" is not accepted by {attribute.label} ({attribute.key}): give {accepted}.')
+
+
 def clean_value(attribute: AttributeDef, value: Any, lookup: Mapping[str, str]) -> Any:
     """The stored form of ``value`` for ``attribute``; None means unknown. Raises with what it accepts."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    problem = f'"{value}" is not accepted by {attribute.label} ({attribute.key}): give {_accepts(attribute)}.'
     kind = attribute.type
     if kind == "choice":
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ValueRefused(problem)
+            raise _refused(attribute, value)
         found = lookup.get(fold(str(value)))
         if found is None:
-            raise ValueRefused(problem)
+            raise _refused(attribute, value)
         return found
     if kind == "multi_choice":
         items = value if isinstance(value, list) else str(value).split(";") if isinstance(value, str) else None
         if items is None:
-            raise ValueRefused(problem)
+            raise _refused(attribute, value)
         out: list[str] = []
         for item in items:
             if not isinstance(item, str) or not item.strip():
                 continue
             found = lookup.get(fold(item))
             if found is None:
-                raise ValueRefused(
-                    f'"{item}" is not accepted by {attribute.label} ({attribute.key}): give {_accepts(attribute)}.'
-                )
+                raise _refused(attribute, item)
             if found.lower() not in out:
                 out.append(found.lower())  # stored in lower case: see alignment.dictionary
         return out or None
     if kind == "number":
         if isinstance(value, bool):
-            raise ValueRefused(problem)
+            raise _refused(attribute, value)
         try:
             number = Decimal(str(value).strip().replace(",", "")) if not isinstance(value, int | float) else value
         except InvalidOperation:
-            raise ValueRefused(problem) from None
+            raise _refused(attribute, value) from None
         if isinstance(number, Decimal):
             if not number.is_finite():
-                raise ValueRefused(problem)
+                raise _refused(attribute, value)
             number = int(number) if number == number.to_integral_value() else float(number)
         if isinstance(number, float) and number != number:  # NaN
-            raise ValueRefused(problem)
+            raise _refused(attribute, value)
         return number
     if kind == "yes_no":
         if isinstance(value, bool):
@@ -89,15 +92,15 @@ def clean_value(attribute: AttributeDef, value: Any, lookup: Mapping[str, str]) 
             return True
         if word in _NO:
             return False
-        raise ValueRefused(problem)
+        raise _refused(attribute, value)
     if kind == "date":
         try:
             return dt.date.fromisoformat(str(value).strip()[:10]).isoformat()
         except ValueError:
-            raise ValueRefused(problem) from None
+            raise _refused(attribute, value) from None
     text = str(value).strip()
     if "\x00" in text or len(text) > MAX_TEXT:
-        raise ValueRefused(problem)
+        raise _refused(attribute, value)
     return text
 
 
@@ -111,7 +114,7 @@ def clean_attributes(
     """
     cleaned: dict[str, dict[str, Any]] = {"lead": {}, "account": {}}
     errors: dict[str, list[str]] = {}
-    custom = {a.key: a for a in dictionary.live_attributes() if not a.builtin and a.object in objects}
+    custom = dictionary.custom_attributes(objects)
     for key, value in values.items():
         attribute = custom.get(key)
         if attribute is None:

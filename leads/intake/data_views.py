@@ -1,7 +1,8 @@
 """The Data page: the organisation's attributes, their choices and its activity kinds.
 
 Everyone reads it; marketing and sales leaders (and admins) add, rename, archive and merge.
-Every change is recorded (``DictionaryChange``) and listed on the page with who and when.
+Every change is recorded (``DictionaryChange``) and listed on the page with who and when. It is
+also where the organisation says what "converted" means for evidence, suggestions and proposals.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from alignment import dictionary_services as data_dictionary
 from alignment.dictionary import TYPE_LABELS, load_dictionary
 from alignment.models import ActivityKind, Attribute, Country, DictionaryChange
 from leads.intake.values import choice_values_merge, country_region_set
+from leads.scoring.outcomes import current_outcome, outcome_choices, outcome_set
 from portal.access import EVERYONE, LEADERS, has_role, role_required
 
 
@@ -50,6 +53,7 @@ def _refused(request: HttpRequest, exc: data_dictionary.DictionaryError) -> None
 @require_GET
 def data_home(request: HttpRequest) -> HttpResponse:
     dictionary = load_dictionary()
+    choices = outcome_choices()
     return render(
         request,
         "leads/data.html",
@@ -59,6 +63,8 @@ def data_home(request: HttpRequest) -> HttpResponse:
             "types": TYPE_LABELS,
             "changes": DictionaryChange.objects.select_related("actor")[:30],
             "can_edit": _can_edit(request.user),
+            "outcome": current_outcome(choices),
+            "outcome_choices": choices,
             "form": AttributeForm(),
             "kind_form": KindForm(),
         },
@@ -169,6 +175,18 @@ def choice_merge(request: HttpRequest, key: str) -> HttpResponse:
         if rules:
             messages.warning(request, f"These rules named {source}; they now read it as {target}: {'; '.join(rules)}.")
     return redirect("leads:data_attribute", key=key)
+
+
+@_edit
+def outcome_edit(request: HttpRequest) -> HttpResponse:
+    """What converted means for every panel and the insights API."""
+    try:
+        outcome = outcome_set(code=request.POST.get("converted", ""), user=request.user)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("leads:data")
+    messages.success(request, f"Evidence, suggestions and proposals now read {outcome.describe()}.")
+    return redirect(reverse("leads:data") + "#converted")
 
 
 @_edit

@@ -9,16 +9,12 @@ import datetime as dt
 import json
 import re
 
-from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRefresh
 
 from alignment.models import AgreementVersion
 from alignment.services import OPEN_STATUSES, AgreementError
@@ -36,7 +32,7 @@ from leads.scoring.evidence import MIN_SPAN_DAYS, Definition, Evidence, Window
 from leads.scoring.evidence import evidence as evidence_for
 from leads.scoring.lift import SMALL_SAMPLE as LIFT_SMALL_SAMPLE
 from leads.scoring.lift import lift, suggestion_rule_add
-from leads.scoring.outcomes import can_edit_outcome, outcome_choices, outcome_set, parse_outcome
+from leads.scoring.outcomes import parse_outcome
 from portal.access import EVERYONE, LEADERS, has_role, role_required
 from portal.params import whole_number
 from portal.progress import reporter
@@ -160,8 +156,6 @@ def evidence(request: HttpRequest) -> HttpResponse:
         "as_of": AS_OF_DAYS,
         "outcome": outcome,
         "min_span": MIN_SPAN_DAYS,
-        "can_change_outcome": can_edit_outcome(request.user),
-        "outcome_choices": outcome_choices(),
     }
     try:
         ev = evidence_for(
@@ -307,20 +301,3 @@ def _error_text(exc: Exception) -> str:
     if isinstance(problems, dict):
         return "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in problems.items())
     return str(exc)
-
-
-@require_POST
-@role_required(*LEADERS)
-def outcome_update(request: HttpRequest) -> HttpResponse:
-    """A leader changes what converted means for every panel; the evidence panel is drawn again."""
-    try:
-        outcome = outcome_set(code=request.POST.get("converted", ""), user=request.user)
-    except ValueError as exc:
-        return _bad(request, exc)
-    messages.success(request, f"Evidence and suggestions now read {outcome.describe()}.")
-    if request.htmx:
-        return HttpResponseClientRefresh()
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("alignment:agreement")
-    return redirect(target)

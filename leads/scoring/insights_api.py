@@ -16,7 +16,7 @@ from ninja.errors import HttpError, ValidationError
 from alignment.models import AgreementVersion
 from leads.scoring.evidence import Definition, Evidence, Window, evidence
 from leads.scoring.lift import lift
-from leads.scoring.outcomes import parse_outcome
+from leads.scoring.outcomes import outcome_api_fields, parse_outcome
 
 __all__ = ["ERRORS", "INSIGHTS_SCOPE", "ErrorOut", "InvalidOut", "require_scope", "router"]
 
@@ -86,8 +86,13 @@ class LiftRowOut(Schema):
     before_contact: bool
 
 
-class LiftOut(Schema):
-    outcome: str
+class OutcomeOut(Schema):
+    outcome: str = Field(description="The outcome code the figures used: sql, won or attribute:<key>.")
+    outcome_definition: str = Field(description="That definition in words, e.g. “converted = won”.")
+    outcome_defined_at: str = Field(description="The Data page, where leaders choose the organisation's definition.")
+
+
+class LiftOut(OutcomeOut):
     leads: int
     converted: int
     rows: list[LiftRowOut]
@@ -103,7 +108,7 @@ def insights_lift(request: HttpRequest, query: Query[InsightQuery]):
     window, outcome = window_and_outcome(query)
     result = lift(window=window, outcome=outcome)
     return {
-        "outcome": outcome.code,
+        **outcome_api_fields(outcome, request),
         "leads": result.leads,
         "converted": result.converted,
         "rows": [row.as_api() for row in result.rows],
@@ -130,10 +135,9 @@ class WeekOut(Schema):
     active: int | None
 
 
-class EvidenceOut(Schema):
+class EvidenceOut(OutcomeOut):
     version: int
     active_version: int | None
-    outcome: str
     created_from: dt.date | None
     created_to: dt.date | None
     leads: int
@@ -194,7 +198,7 @@ def insights_evidence(request: HttpRequest, query: Query[EvidenceQuery]):
     return {
         "version": version.number,
         "active_version": other.number if other else None,
-        "outcome": outcome.code,
+        **outcome_api_fields(outcome, request),
         "created_from": window.created_from,
         "created_to": window.created_to,
         "leads": ev.leads,

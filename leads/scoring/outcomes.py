@@ -2,23 +2,27 @@
 
 A lead converted when it reached SQL (or won), when it was won, or when a yes/no attribute of the
 organisation's own data (an imported "Converted" column, say) is true. Every panel and the insights
-API state which definition they used, with ``describe``.
+API state which definition they used, with ``describe``. Leaders and admins choose it on the Data
+page, where each change is listed with the dictionary's own changes (who and when).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 
+from alignment.models import DictionaryChange
 from leads.models import InsightSettings, Lead, Stage, Transition
 
 __all__ = [
     "Outcome",
-    "can_edit_outcome",
     "converted_condition",
     "converted_leads",
     "current_outcome",
+    "outcome_api_fields",
     "outcome_choices",
     "outcome_set",
     "parse_outcome",
@@ -27,6 +31,7 @@ __all__ = [
 SQL_OR_WON = "sql"
 WON = "won"
 ATTRIBUTE_PREFIX = "attribute:"
+SUBJECT = "converted"  # the DictionaryChange subject of every change of the definition
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,11 @@ def parse_outcome(raw: str | None) -> Outcome:
     return Outcome(code=code, label=labels[code])
 
 
-def current_outcome() -> Outcome:
-    """The organisation's chosen definition (reached SQL or won until someone chooses otherwise)."""
+def current_outcome(choices: list[tuple[str, str]] | None = None) -> Outcome:
+    """The organisation's chosen definition (reached SQL or won until someone chooses otherwise);
+    ``choices``, when the caller already read ``outcome_choices``, saves reading them again."""
     code = InsightSettings.objects.filter(pk=1).values_list("converted", flat=True).first() or SQL_OR_WON
-    labels = dict(outcome_choices())
+    labels = dict(outcome_choices() if choices is None else choices)
     if code not in labels:  # the attribute it named was archived: fall back, never fail a panel
         code = SQL_OR_WON
     return Outcome(code=code, label=labels[code])
@@ -94,15 +100,32 @@ def converted_leads(outcome: Outcome):
     return Lead.objects.filter(converted_condition(outcome)).values("pk")
 
 
-def can_edit_outcome(user) -> bool:
-    """Leaders and admins choose what converted means; everyone else reads it."""
-    from portal.access import LEADERS, has_role
-
-    return has_role(user, *LEADERS)
-
-
 def outcome_set(*, code: str, user) -> Outcome:
-    """Record the organisation's definition of converted (who and when are kept on the row)."""
+    """Record the organisation's definition of converted: on the settings row and, when it changes,
+    as a change of the Data page (who, when, from what to what)."""
     outcome = parse_outcome(code)
-    InsightSettings.objects.update_or_create(pk=1, defaults={"converted": outcome.code, "updated_by": user})
+    with transaction.atomic():
+        row, _ = InsightSettings.objects.select_for_update().get_or_create(pk=1)
+        before = current_outcome()
+        if row.converted == outcome.code and before.code == outcome.code:
+            return outcome
+        row.converted, row.updated_by = outcome.code, user if user is not None and user.is_authenticated else None
+        row.save(update_fields=["converted", "updated_by", "updated_at"])
+        DictionaryChange.objects.create(
+            actor=row.updated_by,
+            action="outcome",
+            subject=SUBJECT,
+            summary=f"Converted now means {outcome.label} (was {before.label}).",
+            details={"from": before.code, "to": outcome.code},
+        )
     return outcome
+
+
+def outcome_api_fields(outcome: Outcome, request) -> dict:
+    """What an insights API response says of its outcome: the code, the definition in words, and
+    where the organisation's definition is chosen."""
+    return {
+        "outcome": outcome.code,
+        "outcome_definition": outcome.describe(),
+        "outcome_defined_at": request.build_absolute_uri(reverse("leads:data") + "#converted"),
+    }

@@ -18,6 +18,7 @@ from alignment.services import AgreementError
 from alignment.validation import SpecInvalid, error_messages
 from leads.models import ScorecardJob
 from leads.scoring.forms import ProposalForm
+from leads.scoring.outcomes import current_outcome
 from leads.scoring.proposals import ProposalError, scorecard_adopt, scorecard_job_create
 from leads.scoring.scorecard import MIN_CONVERSIONS, MIN_LEADS, describe_rule
 from portal.access import LEADERS, role_required
@@ -43,7 +44,13 @@ def scorecard_new(request: HttpRequest) -> HttpResponse:
             form.add_error("attributes", str(exc))
         else:
             return redirect("leads:scorecard_job", pk=job.pk)
-    context = {"form": form, "version": version, "min_leads": MIN_LEADS, "min_conversions": MIN_CONVERSIONS}
+    context = {
+        "form": form,
+        "version": version,
+        "min_leads": MIN_LEADS,
+        "min_conversions": MIN_CONVERSIONS,
+        "organisation_outcome": current_outcome(),
+    }
     return render(request, "leads/scorecard_new.html", context, status=422 if form.errors else 200)
 
 
