@@ -232,6 +232,50 @@ def load_dictionary() -> Dictionary:
     return Dictionary(attributes=attributes, kinds=kinds)
 
 
+def load_rule_labels(spec: dict) -> Dictionary:
+    """The labels of what the rules of ``spec`` name (attributes with their values, activity kinds),
+    read in one query: the inbox's "why" chips need these few, not the whole dictionary."""
+    from django.db.models import CharField, Value
+
+    from alignment.models import ActivityKind, Attribute
+
+    rules = [*spec.get("fit_rules", []), *spec.get("knockouts", [])]
+    fields = {r.get("field") for r in rules if isinstance(r, dict)}
+    kinds = {r.get("kind") for r in spec.get("behaviour_rules", []) if isinstance(r, dict)}
+    base = builtin_dictionary()
+    if not fields and not kinds:
+        return base
+    text = CharField()
+    attribute_rows = Attribute.objects.filter(key__in=fields).values_list(
+        Value("attribute", output_field=text), "key", "label", "type", "builtin", "choices__value", "choices__label"
+    )
+    kind_rows = ActivityKind.objects.filter(key__in=kinds).values_list(
+        Value("kind", output_field=text),
+        "key",
+        "label",
+        Value("", output_field=text),
+        "archived",
+        Value(None, output_field=text),
+        Value(None, output_field=text),
+    )
+    attributes, found_kinds = dict(base.attributes), dict(base.kinds)
+    found: dict[str, tuple] = {}
+    choices: dict[str, list[Choice]] = {}
+    for what, key, label, type_, flag, value, value_label in attribute_rows.union(kind_rows, all=True):
+        if what == "kind":
+            found_kinds[key] = KindDef(key, label)
+            continue
+        found[key] = (label, type_, flag)
+        if value is not None:
+            choices.setdefault(key, []).append(Choice(value, value_label))
+    for key, (label, type_, builtin) in found.items():
+        own = attributes[key].choices if key in attributes and key in ("country", "region") else ()
+        attributes[key] = AttributeDef(
+            key=key, label=label, type=type_, choices=tuple(choices.get(key, ())) or own, builtin=builtin
+        )
+    return Dictionary(attributes=attributes, kinds=found_kinds)
+
+
 def seed_builtins(get_model) -> None:
     """Create the built-in attributes (with their choices), activity kinds and every ISO country that
     are missing. ``get_model(name)`` gives the model (a migration's historical one, or the real one)."""
