@@ -52,6 +52,12 @@ class AttributeDef:
     archived: bool = False
     before_contact: bool = True
     help: str = ""
+    # Cell values an import reads as unknown for this attribute (remembered from the value step).
+    unknown_aliases: tuple[str, ...] = ()
+
+    def reads_unknown(self, raw: str) -> bool:
+        # Compared as typed but for case and spaces: folding would make "-" and "." the same.
+        return str(raw).strip().lower() in {alias.strip().lower() for alias in self.unknown_aliases}
 
     @property
     def operators(self) -> tuple[str, ...]:
@@ -223,6 +229,7 @@ def load_dictionary() -> Dictionary:
             archived=a.archived,
             before_contact=a.before_contact,
             help=a.help,
+            unknown_aliases=tuple(a.unknown_aliases or ()),
         )
     kinds = dict(base.kinds)
     kinds |= {
