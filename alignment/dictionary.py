@@ -239,6 +239,27 @@ def load_dictionary() -> Dictionary:
     return Dictionary(attributes=attributes, kinds=kinds)
 
 
+def load_custom_attributes() -> list[AttributeDef]:
+    """The organisation's own live attributes with their choices, in page order, in one query (the
+    inbox's filters need these, not the whole dictionary)."""
+    from alignment.models import Attribute
+
+    rows = (
+        Attribute.objects.filter(builtin=False, archived=False)
+        .order_by("order", "key", "choices__order", "choices__id")
+        .values_list("key", "label", "type", "object", "choices__value", "choices__label", "choices__archived")
+    )
+    found: dict[str, dict] = {}
+    for key, label, type_, object_, value, value_label, archived in rows:
+        entry = found.setdefault(key, {"label": label, "type": type_, "object": object_, "choices": []})
+        if value is not None:
+            entry["choices"].append(Choice(value, value_label, (), archived))
+    return [
+        AttributeDef(key=k, label=e["label"], type=e["type"], object=e["object"], choices=tuple(e["choices"]))
+        for k, e in found.items()
+    ]
+
+
 def load_rule_labels(spec: dict) -> Dictionary:
     """The labels of what the rules of ``spec`` name (attributes with their values, activity kinds),
     read in one query: the inbox's "why" chips need these few, not the whole dictionary."""

@@ -156,10 +156,12 @@ class InboxFilters:
     source: str = ""
     country: str = ""
     q: str = ""
+    # Conditions on the organisation's own attributes (``leads.inbox.filters.attribute_condition``).
+    conditions: tuple[Q, ...] = ()
 
     @property
     def active(self) -> bool:
-        return bool(self.grade or self.persona or self.source or self.country or self.q)
+        return bool(self.grade or self.persona or self.source or self.country or self.q or self.conditions)
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,8 @@ def inbox_queryset(viewer: Viewer, tab: str, filters: InboxFilters | None = None
         qs = qs.filter(account__country=filters.country)
     if filters.q:
         qs = qs.search(filters.q.strip())
+    for condition in filters.conditions:
+        qs = qs.filter(condition)
     return qs.order_by(F("sla_due_at").asc(nulls_last=True), F("score").desc(), "id")
 
 

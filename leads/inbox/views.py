@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from alignment.dictionary import load_dictionary
+from alignment.dictionary import load_custom_attributes, load_dictionary
 from alignment.spec import ACTIVITY_KINDS
 from leads.inbox import editing, services
 from leads.inbox.filters import (
@@ -188,7 +188,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request.user)
     tab = _tab(request, viewer)
     header = inbox_header(viewer)
-    form = InboxFilterForm(request.GET or None, personas=header.filter_names)
+    form = InboxFilterForm(request.GET or None, personas=header.filter_names, attributes=load_custom_attributes())
     filters = form.filters() if request.GET else InboxFilters()
     cursor = request.GET.get("after", "")
     status = 200

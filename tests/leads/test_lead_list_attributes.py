@@ -141,3 +141,25 @@ def test_the_chosen_columns_are_remembered_shown_with_labels_sortable_and_export
 def test_choosing_a_column_that_is_no_attribute_is_refused(login, sdr, attributes, client):
     assert client.post(reverse("leads:lead_columns"), {"columns": ["visits"]}).status_code == 302  # to the login
     assert login(sdr).post(reverse("leads:lead_columns"), {"columns": ["visits", "password"]}).status_code == 400
+
+
+def test_the_inbox_filters_by_the_organisations_attributes_too(login, sdr, team, leads):
+    from leads.models import Stage
+
+    for lead in leads.values():
+        lead.stage, lead.team, lead.owner = Stage.MQL, team, sdr
+        lead.save(update_fields=["stage", "team", "owner"])
+    client = login(sdr)
+    page = client.get(reverse("leads:inbox")).content.decode()
+    assert 'data-testid="inbox-attribute-filters"' in page and "Lead origin" in page
+
+    def names(**params) -> set[str]:
+        response = client.get(reverse("leads:inbox"), {"tab": "mine", **params})
+        assert response.status_code == 200
+        return {row.lead.first_name for row in response.context["page"].rows}
+
+    assert names(**{"a.lead_origin": ["api"]}) == {"Bob"}
+    assert names(**{"a.visits_min": "5"}) == {"Ada", "Cy"}
+    assert names(**{"a.newsletter": "unknown"}) == {"Cy"}
+    assert names(**{"a.tier": ["gold"], "a.notes": "call"}) == {"Ada"}
+    assert client.get(reverse("leads:inbox"), {"a.visits_min": "many"}).status_code == 400
