@@ -71,11 +71,45 @@ def _json_path(attribute: AttributeDef):
     return KeyTransform(attribute.key, F(_column(attribute)))
 
 
-def attribute_condition(attribute: AttributeDef, values: list) -> Q | None:
-    """The condition one attribute's filter puts on the leads, in SQL on the JSON column.
+# Built-in attributes the lead list already filters with a field of its own.
+OWN_FILTERS = ("source", "persona")
+# Built-in facts the lead holds itself, else its account (as the scorer reads them).
+LEAD_ELSE_ACCOUNT = ("country", "region")
 
-    Choices and yes/no use containment (``attributes @> '{"key": value}'``), which a GIN index on the
-    column would serve; numbers and dates compare the key's JSON value, text matches its text."""
+
+def _builtin_condition(attribute: AttributeDef, values: list) -> Q | None:
+    """A built-in attribute's filter on its own column (``FACT_PATHS``: the scorer's paths)."""
+    from leads.scoring.scorer import FACT_PATHS
+
+    path = FACT_PATHS[attribute.key]
+    if attribute.type == "choice":
+        chosen = values[0] or []
+        if not chosen:
+            return None
+        condition = Q(**{f"{path}__in": chosen})
+        if attribute.key in LEAD_ELSE_ACCOUNT:
+            condition |= Q(**{f"{path}__in": ["", None], f"account__{path}__in": chosen})
+        return condition
+    if attribute.type == "number":
+        low, high = values
+        condition = Q()
+        if low is not None:
+            condition &= Q(**{f"{path}__gte": low})
+        if high is not None:
+            condition &= Q(**{f"{path}__lte": high})
+        return condition or None
+    text = (values[0] or "").strip()
+    return Q(**{f"{path}__icontains": text}) if text else None
+
+
+def attribute_condition(attribute: AttributeDef, values: list) -> Q | None:
+    """The condition one attribute's filter puts on the leads, in SQL.
+
+    A built-in attribute reads its column. The organisation's own read the JSON column: choices and
+    yes/no use containment (``attributes @> '{"key": value}'``), which a GIN index on the column
+    would serve; numbers and dates compare the key's JSON value, text matches its text."""
+    if attribute.builtin:
+        return _builtin_condition(attribute, values)
     column = _column(attribute)
     if attribute.type in ("choice", "multi_choice"):
         chosen = values[0] or []
@@ -163,9 +197,10 @@ class LeadFilter(django_filters.FilterSet):
 
     def __init__(self, *args, dictionary: Dictionary | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.custom = [a for a in dictionary.live_attributes() if not a.builtin] if dictionary else []
+        live = dictionary.live_attributes() if dictionary else []
+        self.custom = [a for a in live if not a.builtin]
         self.attribute_fields: list[tuple[AttributeDef, list[str]]] = []
-        for attribute in self.custom:
+        for attribute in [a for a in live if a.builtin and a.key not in OWN_FILTERS] + self.custom:
             names = []
             for suffix, field in attribute_fields(attribute):
                 name = f"{ATTRIBUTE_PARAM}{attribute.key}{suffix}"

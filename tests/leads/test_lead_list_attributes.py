@@ -163,3 +163,13 @@ def test_the_inbox_filters_by_the_organisations_attributes_too(login, sdr, team,
     assert names(**{"a.newsletter": "unknown"}) == {"Cy"}
     assert names(**{"a.tier": ["gold"], "a.notes": "call"}) == {"Ada"}
     assert client.get(reverse("leads:inbox"), {"a.visits_min": "many"}).status_code == 400
+
+
+def test_the_list_filters_by_built_in_attributes_as_well(login, sdr, attributes):
+    LeadFactory(first_name="Ada", seniority="vp", account=AccountFactory(industry="Software", employees=800))
+    LeadFactory(first_name="Bob", seniority="individual", account=AccountFactory(industry="Retail", employees=40))
+    client = login(sdr)
+    assert _names(client, **{"a.industry": ["Software"]}) == {"Ada"}
+    assert _names(client, **{"a.employees_max": "100"}) == {"Bob"}
+    assert _names(client, **{"a.seniority": ["vp", "individual"], "a.employees_min": "500"}) == {"Ada"}
+    assert client.get(reverse("leads:lead_list"), {"a.industry": "Knitting"}).status_code == 400
