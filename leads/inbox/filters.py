@@ -48,9 +48,16 @@ def attribute_fields(attribute: AttributeDef) -> list[tuple[str, forms.Field]]:
         choices = [(c.value, c.label) for c in attribute.choices if not c.archived]
         return [("", forms.MultipleChoiceField(choices=choices, required=False, label=label))]
     if attribute.type == "number":
+        number = {"required": False, "max_digits": 20, "decimal_places": 6}
         return [
-            ("_min", forms.DecimalField(required=False, label=f"{label} from", max_digits=20, decimal_places=6)),
-            ("_max", forms.DecimalField(required=False, label=f"{label} to", max_digits=20, decimal_places=6)),
+            (
+                "_min",
+                forms.DecimalField(label=f"{label} from", widget=forms.NumberInput({"placeholder": "from"}), **number),
+            ),
+            (
+                "_max",
+                forms.DecimalField(label=f"{label} to", widget=forms.NumberInput({"placeholder": "to"}), **number),
+            ),
         ]
     if attribute.type == "yes_no":
         return [("", forms.ChoiceField(choices=YES_NO_CHOICES, required=False, label=label))]
