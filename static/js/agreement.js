@@ -92,15 +92,24 @@
     wrap.append(chips, search, list);
 
     const fold = (text) => text.trim().toLowerCase();
-    const chosen = values.value
-      .split(",")
-      .map((t) => t.trim())
-      .filter(Boolean)
-      .map((t) => choices.find((c) => fold(c) === fold(t)) || t);
+    // Read the box as the longest choices it starts with, so that a label holding a comma
+    // ("Korea, Republic of") stays one value; what matches no choice is kept for the server to refuse.
+    const chosen = [];
+    let rest = values.value.trim();
+    while (rest) {
+      const lower = rest.toLowerCase();
+      const found = choices
+        .filter((c) => lower.startsWith(c.toLowerCase()) && /^\s*([,;]|$)/.test(rest.slice(c.length)))
+        .sort((a, b) => b.length - a.length)[0];
+      const cut = found ? found.length : rest.search(/[,;]|$/);
+      chosen.push(found || rest.slice(0, cut).trim());
+      rest = rest.slice(cut).replace(/^\s*[,;]\s*/, "").trim();
+    }
     let active = -1;
 
     const sync = () => {
-      values.value = chosen.join(", ");
+      // "; " separates values whose labels may hold commas; the server splits on either.
+      values.value = chosen.filter(Boolean).join("; ");
       chips.replaceChildren(
         ...chosen.map((value) => {
           const chip = document.createElement("button");
