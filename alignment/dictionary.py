@@ -52,6 +52,12 @@ class AttributeDef:
     archived: bool = False
     before_contact: bool = True
     help: str = ""
+    # Cell values an import reads as unknown for this attribute (remembered from the value step).
+    unknown_aliases: tuple[str, ...] = ()
+
+    def reads_unknown(self, raw: str) -> bool:
+        # Compared as typed but for case and spaces: folding would make "-" and "." the same.
+        return str(raw).strip().lower() in {alias.strip().lower() for alias in self.unknown_aliases}
 
     @property
     def operators(self) -> tuple[str, ...]:
@@ -231,6 +237,7 @@ def load_dictionary() -> Dictionary:
             archived=a.archived,
             before_contact=a.before_contact,
             help=a.help,
+            unknown_aliases=tuple(a.unknown_aliases or ()),
         )
     kinds = dict(base.kinds)
     kinds |= {
@@ -238,6 +245,71 @@ def load_dictionary() -> Dictionary:
         for k in ActivityKind.objects.order_by("order", "key")
     }
     return Dictionary(attributes=attributes, kinds=kinds)
+
+
+def load_custom_attributes() -> list[AttributeDef]:
+    """The organisation's own live attributes with their choices, in page order, in one query (the
+    inbox's filters need these, not the whole dictionary)."""
+    from alignment.models import Attribute
+
+    rows = (
+        Attribute.objects.filter(builtin=False, archived=False)
+        .order_by("order", "key", "choices__order", "choices__id")
+        .values_list("key", "label", "type", "object", "choices__value", "choices__label", "choices__archived")
+    )
+    found: dict[str, dict] = {}
+    for key, label, type_, object_, value, value_label, archived in rows:
+        entry = found.setdefault(key, {"label": label, "type": type_, "object": object_, "choices": []})
+        if value is not None:
+            entry["choices"].append(Choice(value, value_label, (), archived))
+    return [
+        AttributeDef(key=k, label=e["label"], type=e["type"], object=e["object"], choices=tuple(e["choices"]))
+        for k, e in found.items()
+    ]
+
+
+def load_rule_labels(spec: dict) -> Dictionary:
+    """The labels of what the rules of ``spec`` name (attributes with their values, activity kinds),
+    read in one query: the inbox's "why" chips need these few, not the whole dictionary."""
+    from django.db.models import CharField, Value
+
+    from alignment.models import ActivityKind, Attribute
+
+    rules = [*spec.get("fit_rules", []), *spec.get("knockouts", [])]
+    fields = {r.get("field") for r in rules if isinstance(r, dict)}
+    kinds = {r.get("kind") for r in spec.get("behaviour_rules", []) if isinstance(r, dict)}
+    base = builtin_dictionary()
+    if not fields and not kinds:
+        return base
+    text = CharField()
+    attribute_rows = Attribute.objects.filter(key__in=fields).values_list(
+        Value("attribute", output_field=text), "key", "label", "type", "builtin", "choices__value", "choices__label"
+    )
+    kind_rows = ActivityKind.objects.filter(key__in=kinds).values_list(
+        Value("kind", output_field=text),
+        "key",
+        "label",
+        Value("", output_field=text),
+        "archived",
+        Value(None, output_field=text),
+        Value(None, output_field=text),
+    )
+    attributes, found_kinds = dict(base.attributes), dict(base.kinds)
+    found: dict[str, tuple] = {}
+    choices: dict[str, list[Choice]] = {}
+    for what, key, label, type_, flag, value, value_label in attribute_rows.union(kind_rows, all=True):
+        if what == "kind":
+            found_kinds[key] = KindDef(key, label)
+            continue
+        found[key] = (label, type_, flag)
+        if value is not None:
+            choices.setdefault(key, []).append(Choice(value, value_label))
+    for key, (label, type_, builtin) in found.items():
+        own = attributes[key].choices if key in attributes and key in ("country", "region") else ()
+        attributes[key] = AttributeDef(
+            key=key, label=label, type=type_, choices=tuple(choices.get(key, ())) or own, builtin=builtin
+        )
+    return Dictionary(attributes=attributes, kinds=found_kinds)
 
 
 def seed_builtins(get_model) -> None:

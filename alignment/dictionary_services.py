@@ -138,11 +138,19 @@ def attribute_update(
     before_contact: bool | None = None,
     archived: bool | None = None,
     choices: Sequence[dict] = (),
+    unknown_aliases: Sequence[str] | None = None,
 ) -> Attribute:
     """Rename, describe, archive or restore an attribute; ``choices`` are added (or their labels and
-    aliases extended when the value exists). The key never changes, so rules keep working."""
+    aliases extended when the value exists); ``unknown_aliases`` replaces the values imports read as
+    unknown. The key never changes, so rules keep working."""
     attribute = Attribute.objects.select_for_update().get(pk=attribute.pk)
     changes = []
+    if unknown_aliases is not None:
+        cleaned = _clean_unknown_aliases(unknown_aliases, attribute)
+        if cleaned != list(attribute.unknown_aliases or []):
+            attribute.unknown_aliases = cleaned
+            shown = ", ".join(f"'{a}'" for a in cleaned) or "nothing"
+            changes.append(f"imports read {shown} as unknown")
     if label is not None and label.strip() and label.strip() != attribute.label:
         changes.append(f"renamed {attribute.label} to {label.strip()}")
         attribute.label = label.strip()[:120]
@@ -175,6 +183,31 @@ def attribute_update(
     if changes:
         _record(user, "attribute_changed", attribute.key, f"{attribute.label}: {'; '.join(changes)}.")
     return attribute
+
+
+def _clean_unknown_aliases(values: Sequence[str], attribute: Attribute) -> list[str]:
+    """Distinct values (case aside), none of them a spelling of one of the attribute's choices."""
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    spellings = {
+        fold(s): choice.label
+        for choice in attribute.choices.all()
+        for s in (choice.value, choice.label, *(choice.aliases or []))
+    }
+    for value in values:
+        value = str(value).strip()
+        if not value or value.lower() in seen:
+            continue
+        if len(value) > 200:
+            raise DictionaryError("A value read as unknown has at most 200 characters.", "unknown_aliases")
+        if fold(value) in spellings:
+            raise DictionaryError(
+                f"'{value}' is a spelling of the choice {spellings[fold(value)]}; it cannot also mean unknown.",
+                "unknown_aliases",
+            )
+        seen.add(value.lower())
+        cleaned.append(value)
+    return cleaned
 
 
 def _choice_upsert(attribute: Attribute, choice: dict) -> str:

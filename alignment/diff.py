@@ -45,7 +45,9 @@ class Change:
     text: str
 
 
-def kind_label(kind: str) -> str:
+def kind_label(kind: str, dictionary=None) -> str:
+    if dictionary is not None and kind in dictionary.kinds:
+        return dictionary.kind_label(kind)
     return dict(vocab.ACTIVITY_KINDS).get(kind, kind)
 
 
@@ -93,16 +95,23 @@ def _days(days) -> str:
     return ", ".join(vocab.WEEKDAYS[d][:3] for d in days)
 
 
-def _fit_changes(old: list, new: list, names: dict | None) -> list[Change]:
+def _fit_changes(old: list, new: list, names: dict | None, dictionary=None) -> list[Change]:
     changes: list[Change] = []
     before, after = _keyed(old, "id"), _keyed(new, "id")
+
+    def words(rule: dict) -> str:
+        return vocab.describe_condition(rule, names, dictionary)
+
     for rule_id, rule in after.items():
         if rule_id not in before:
-            text = f"Added fit rule '{vocab.describe_condition(rule, names)}' {rule.get('points', 0):+d}"
+            text = f"Added fit rule '{words(rule)}' {rule.get('points', 0):+d}"
             changes.append(Change("fit_rules", "added", text))
             continue
         was = before[rule_id]
-        was_text, now_text = vocab.describe_condition(was, names), vocab.describe_condition(rule, names)
+        was_text, now_text = (
+            vocab.describe_condition(was, names, dictionary),
+            vocab.describe_condition(rule, names, dictionary),
+        )
         if was_text != now_text:
             changes.append(Change("fit_rules", "changed", f"Fit rule '{was_text}' now reads '{now_text}'"))
         if was.get("points") != rule.get("points"):
@@ -110,16 +119,18 @@ def _fit_changes(old: list, new: list, names: dict | None) -> list[Change]:
             changes.append(Change("fit_rules", "changed", text))
     for rule_id, rule in before.items():
         if rule_id not in after:
-            text = f"Removed fit rule '{vocab.describe_condition(rule, names)}' ({rule.get('points', 0):+d})"
+            text = (
+                f"Removed fit rule '{vocab.describe_condition(rule, names, dictionary)}' ({rule.get('points', 0):+d})"
+            )
             changes.append(Change("fit_rules", "removed", text))
     return changes
 
 
-def _knockout_changes(old: list, new: list, names: dict | None) -> list[Change]:
+def _knockout_changes(old: list, new: list, names: dict | None, dictionary=None) -> list[Change]:
     changes: list[Change] = []
     before, after = _keyed(old, "id"), _keyed(new, "id")
     for rule_id, rule in after.items():
-        condition = vocab.describe_condition(rule, names)
+        condition = vocab.describe_condition(rule, names, dictionary)
         if rule_id not in before:
             changes.append(Change("knockouts", "added", f"Added knock-out '{rule.get('label')}': {condition}"))
             continue
@@ -127,29 +138,29 @@ def _knockout_changes(old: list, new: list, names: dict | None) -> list[Change]:
         if was.get("label") != rule.get("label"):
             text = f"Knock-out '{was.get('label')}' renamed '{rule.get('label')}'"
             changes.append(Change("knockouts", "changed", text))
-        was_condition = vocab.describe_condition(was, names)
+        was_condition = vocab.describe_condition(was, names, dictionary)
         if was_condition != condition:
             text = f"Knock-out '{rule.get('label')}': {was_condition} → {condition}"
             changes.append(Change("knockouts", "changed", text))
     for rule_id, rule in before.items():
         if rule_id not in after:
-            condition = vocab.describe_condition(rule, names)
+            condition = vocab.describe_condition(rule, names, dictionary)
             changes.append(Change("knockouts", "removed", f"Removed knock-out '{rule.get('label')}': {condition}"))
     return changes
 
 
-def _behaviour_changes(old: list, new: list) -> list[Change]:
+def _behaviour_changes(old: list, new: list, dictionary=None) -> list[Change]:
     changes: list[Change] = []
     before, after = _keyed(old, "id"), _keyed(new, "id")
     for rule_id, rule in after.items():
-        name = kind_label(rule.get("kind"))
+        name = kind_label(rule.get("kind"), dictionary)
         if rule_id not in before:
             text = f"Added behaviour rule '{name}' {behaviour_terms(rule)}"
             changes.append(Change("behaviour_rules", "added", text))
             continue
         was = before[rule_id]
         if was.get("kind") != rule.get("kind"):
-            text = f"Behaviour rule '{kind_label(was.get('kind'))}' now counts '{name}'"
+            text = f"Behaviour rule '{kind_label(was.get('kind'), dictionary)}' now counts '{name}'"
             changes.append(Change("behaviour_rules", "changed", text))
         parts = []
         if was.get("points") != rule.get("points"):
@@ -170,7 +181,7 @@ def _behaviour_changes(old: list, new: list) -> list[Change]:
             changes.append(Change("behaviour_rules", "changed", f"Behaviour rule '{name}': {', '.join(parts)}"))
     for rule_id, rule in before.items():
         if rule_id not in after:
-            text = f"Removed behaviour rule '{kind_label(rule.get('kind'))}' {behaviour_terms(rule)}"
+            text = f"Removed behaviour rule '{kind_label(rule.get('kind'), dictionary)}' {behaviour_terms(rule)}"
             changes.append(Change("behaviour_rules", "removed", text))
     return changes
 
@@ -249,13 +260,16 @@ def _reason_changes(old: list, new: list, noun: str) -> list[Change]:
     return changes
 
 
-def spec_changes(old: dict, new: dict, persona_names: dict | None = None) -> list[Change]:
-    """Every difference from ``old`` to ``new``, grouped by section in the document's order."""
+def spec_changes(old: dict, new: dict, persona_names: dict | None = None, dictionary=None) -> list[Change]:
+    """Every difference from ``old`` to ``new``, grouped by section in the document's order.
+
+    ``dictionary`` (``alignment.dictionary.Dictionary``) names attributes, values and activity kinds
+    as the organisation labels them; without it the built-in labels are used."""
     old, new = old or {}, new or {}
     return [
-        *_fit_changes(old.get("fit_rules"), new.get("fit_rules"), persona_names),
-        *_knockout_changes(old.get("knockouts"), new.get("knockouts"), persona_names),
-        *_behaviour_changes(old.get("behaviour_rules"), new.get("behaviour_rules")),
+        *_fit_changes(old.get("fit_rules"), new.get("fit_rules"), persona_names, dictionary),
+        *_knockout_changes(old.get("knockouts"), new.get("knockouts"), persona_names, dictionary),
+        *_behaviour_changes(old.get("behaviour_rules"), new.get("behaviour_rules"), dictionary),
         *_threshold_changes(old, new),
         *_sla_changes(old.get("sla"), new.get("sla")),
         *_reason_changes(old.get("reject_reasons"), new.get("reject_reasons"), "Rejection reason"),

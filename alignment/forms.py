@@ -125,6 +125,9 @@ class ConditionForm(forms.Form):
             return ids
         if definition.type in ("choice", "multi_choice"):
             lookup = self.dictionary.choice_lookup(field)
+            if ";" in raw:
+                # The value picker separates with ";" so that a label may hold a comma ("Korea, Republic of").
+                tokens = [t.strip() for t in re.split(r"[;\n]", raw) if t.strip()]
             return [lookup.get(fold(t), t) for t in tokens]
         if field == "email_domain":
             return [t.lower().lstrip("@") for t in tokens]

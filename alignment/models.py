@@ -256,6 +256,12 @@ class Attribute(models.Model):
         default=True, help_text="Known before first contact (off: filled in by sales, kept out of evidence)."
     )
     builtin = models.BooleanField(default=False, help_text="Stored in its own column of the lead or account.")
+    unknown_aliases = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Cell values that mean "nobody said" for this attribute ("Select", "N/A"): imports read them '
+        "as unknown.",
+    )
     archived = models.BooleanField(default=False)
     order = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -102,25 +102,27 @@ def open_draft_summary() -> dict | None:
     if draft is None:
         return None
     names = persona_names()
+    dictionary = load_dictionary()
     base = draft.based_on.spec if draft.based_on else {}
-    changes = spec_diff.spec_changes(base, draft.spec, names)
+    changes = spec_diff.spec_changes(base, draft.spec, names, dictionary)
     return {
         "version": draft,
         "signatures": signature_slots(draft),
         "comments": comment_counts(draft),
-        "problems": validate_spec(draft.spec, persona_ids=active_persona_ids(), dictionary=load_dictionary()),
+        "problems": validate_spec(draft.spec, persona_ids=active_persona_ids(), dictionary=dictionary),
         "changes": changes,
         "last_revision": latest_revision(draft),
     }
 
 
 def version_pair(
-    a: AgreementVersion | None, b: AgreementVersion | None, names: dict | None = None
+    a: AgreementVersion | None, b: AgreementVersion | None, names: dict | None = None, dictionary=None
 ) -> list[spec_diff.Change]:
-    """What changed from ``a`` to ``b``; ``names``: persona names the page has already read."""
+    """What changed from ``a`` to ``b``; ``names`` and ``dictionary``: what the page has already read."""
     if a is None or b is None:
         return []
-    return spec_diff.spec_changes(a.spec, b.spec, persona_names() if names is None else names)
+    names = persona_names() if names is None else names
+    return spec_diff.spec_changes(a.spec, b.spec, names, load_dictionary() if dictionary is None else dictionary)
 
 
 def _band_range(band: dict) -> str:
@@ -134,25 +136,26 @@ def _band_range(band: dict) -> str:
     return f"{low} to {high}"
 
 
-def document(spec: dict, names: dict | None = None) -> dict:
-    """The spec as the readable document every role sees (and prints)."""
+def document(spec: dict, names: dict | None = None, dictionary=None) -> dict:
+    """The spec as the readable document every role sees (and prints), in the dictionary's labels."""
     names = persona_names() if names is None else names
+    dictionary = load_dictionary() if dictionary is None else dictionary
     sla = spec.get("sla", {})
     calendar = sla.get("calendar", {})
     days = sorted(calendar.get("working_days", []))
     return {
         "fit_rules": [
-            {"id": r.get("id"), "text": vocab.describe_condition(r, names), "points": r.get("points", 0)}
+            {"id": r.get("id"), "text": vocab.describe_condition(r, names, dictionary), "points": r.get("points", 0)}
             for r in spec.get("fit_rules", [])
         ],
         "knockouts": [
-            {"id": r.get("id"), "label": r.get("label"), "text": vocab.describe_condition(r, names)}
+            {"id": r.get("id"), "label": r.get("label"), "text": vocab.describe_condition(r, names, dictionary)}
             for r in spec.get("knockouts", [])
         ],
         "behaviour_rules": [
             {
                 "id": r.get("id"),
-                "kind": spec_diff.kind_label(r.get("kind")),
+                "kind": spec_diff.kind_label(r.get("kind"), dictionary),
                 "terms": spec_diff.behaviour_terms(r),
                 "points": r.get("points", 0),
             }

@@ -232,11 +232,12 @@ def draft_save(
             if merge.conflicts:
                 raise MergeConflict(conflicts=merge.conflicts, current_revision=version.revision, others=merged_with)
             result_spec = merge.spec
-        ensure_valid(result_spec, persona_ids=active_persona_ids(), dictionary=load_dictionary())
+        dictionary = load_dictionary()
+        ensure_valid(result_spec, persona_ids=active_persona_ids(), dictionary=dictionary)
         if result_spec == version.spec:
             return SaveResult(version=version, saved=False, merged=bool(merged_with), merged_with=merged_with)
         names = persona_names()
-        changes = spec_diff.spec_changes(version.spec, result_spec, names)
+        changes = spec_diff.spec_changes(version.spec, result_spec, names, dictionary)
         voided: list[SignOff] = []
         update_fields = ["spec", "revision", "updated_at"]
         if version.status == Status.PROPOSED:
@@ -414,7 +415,7 @@ def _send_published_mail(version_id: int) -> None:
     if not recipients:
         return
     previous = version.based_on.spec if version.based_on else {}
-    changes = spec_diff.spec_changes(previous, version.spec, persona_names())
+    changes = spec_diff.spec_changes(previous, version.spec, persona_names(), load_dictionary())
     lines = [f"- {c.text}" for c in changes] or ["- (no changes to the previous version)"]
     url = settings.ACCORD_SITE_URL.rstrip("/") + reverse("alignment:our_agreement")
     body = (

@@ -18,7 +18,7 @@ from django_htmx.http import trigger_client_event
 
 from alignment import presence
 from alignment import spec as vocab
-from alignment.dictionary import load_dictionary
+from alignment.dictionary import load_dictionary, load_rule_labels
 from alignment.diff import grouped
 from alignment.forms import (
     RULE_SECTIONS,
@@ -131,14 +131,20 @@ def our_agreement(request: HttpRequest) -> HttpResponse:
 
 
 def _document_page(
-    request, version: AgreementVersion, *, template: str, extra: dict | None = None, names: dict | None = None
+    request,
+    version: AgreementVersion,
+    *,
+    template: str,
+    extra: dict | None = None,
+    names: dict | None = None,
+    dictionary=None,
 ) -> HttpResponse:
     return render(
         request,
         template,
         {
             "version": version,
-            "doc": with_data_notes(document(version.spec, names), version.spec, version.model_card),
+            "doc": with_data_notes(document(version.spec, names, dictionary), version.spec, version.model_card),
             "signatures": signature_slots(version),
             "can_edit": _can_edit(request.user),
             **(extra or {}),
@@ -151,20 +157,22 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
     """An open draft's workspace, or any other version as a read-only document."""
     version = _version(number)
     names = persona_names()
+    dictionary = load_dictionary()
     if version.status not in OPEN_STATUSES:
         previous = version.based_on
-        changes = grouped(version_pair(previous, version, names)) if previous else []
+        changes = grouped(version_pair(previous, version, names, dictionary)) if previous else []
         return _document_page(
             request,
             version,
             template="alignment/version.html",
             extra={"previous": previous, "changes": changes, "card": card_view(version.model_card)},
             names=names,
+            dictionary=dictionary,
         )
     presence.touch(version.pk, request.user)
-    problems = validate_spec(version.spec, persona_ids=active_persona_ids(), dictionary=load_dictionary())
+    problems = validate_spec(version.spec, persona_ids=active_persona_ids(), dictionary=dictionary)
     base = version.based_on
-    changes = version_pair(base, version, names) if base else []
+    changes = version_pair(base, version, names, dictionary) if base else []
     slots = signature_slots(version)
     counts = comment_counts(version)
     return render(
@@ -173,7 +181,9 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
         {
             "version": version,
             "doc": with_data_notes(
-                with_comment_counts(document(version.spec, names), counts), version.spec, version.model_card
+                with_comment_counts(document(version.spec, names, dictionary), counts),
+                version.spec,
+                version.model_card,
             ),
             "card": card_view(version.model_card),
             "signatures": slots,
@@ -580,7 +590,8 @@ def _comments_partial(
     """The threads of one scope; ``notify``: tell the page that comments changed (after a write)."""
     counts = comment_counts(version)
     scope = "all" if rule_id is None else rule_id
-    doc = document(version.spec)
+    # The threads' titles need the labels of what the rules name only (one query).
+    doc = document(version.spec, dictionary=load_rule_labels(version.spec))
     titles = {r["id"]: r["text"] for r in doc["fit_rules"]}
     titles.update({r["id"]: r["label"] for r in doc["knockouts"]})
     titles.update({r["id"]: r["kind"] for r in doc["behaviour_rules"]})

@@ -23,6 +23,7 @@ urlpatterns = [
     path("proposals/<int:pk>/adopt/", scorecard_views.scorecard_adopt_view, name="scorecard_adopt"),
     path("", views.lead_list, name="lead_list"),
     path("export.csv", views.lead_export, name="lead_export"),
+    path("columns/", views.lead_columns, name="lead_columns"),
     # The SDR inbox
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/next/", views.claim_next, name="claim_next"),

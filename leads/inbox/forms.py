@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django import forms
 from django.utils import timezone
@@ -10,8 +11,10 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from alignment import spec as vocab
+from alignment.dictionary import AttributeDef
 from alignment.spec import reason_choices
 from leads.inbox.editing import EDITABLE_FIELDS
+from leads.inbox.filters import ATTRIBUTE_PARAM, attribute_condition, attribute_fields
 from leads.inbox.selectors import InboxFilters
 from leads.models import FollowUpAttempt, Lead
 from portal.access import display_name
@@ -235,9 +238,26 @@ class InboxFilterForm(forms.Form):
         widget=QuickSelect(attrs={"class": "form-select form-select-sm"}),
     )
 
-    def __init__(self, *args, personas: dict[int, str], **kwargs):
+    def __init__(self, *args, personas: dict[int, str], attributes: Sequence[AttributeDef] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["persona"].choices = [("", "Any persona"), *sorted(personas.items(), key=lambda i: i[1])]
+        # One filter per live attribute of the organisation, named and typed as on the lead list.
+        self.attribute_fields: list[tuple[AttributeDef, list[str]]] = []
+        for attribute in attributes:
+            names = []
+            for suffix, field in attribute_fields(attribute):
+                name = f"{ATTRIBUTE_PARAM}{attribute.key}{suffix}"
+                select = isinstance(field.widget, forms.Select | forms.SelectMultiple)
+                field.widget.attrs.setdefault(
+                    "class", "form-select form-select-sm" if select else "form-control form-control-sm"
+                )
+                self.fields[name] = field
+                names.append(name)
+            self.attribute_fields.append((attribute, names))
+
+    def attribute_filters(self) -> list[tuple[AttributeDef, list]]:
+        """(attribute, its bound fields) for the template."""
+        return [(attribute, [self[n] for n in names]) for attribute, names in self.attribute_fields]
 
     def filters(self) -> InboxFilters:
         """The valid filters; an invalid value (a stale link) is left out, and the page says which."""
@@ -249,6 +269,11 @@ class InboxFilterForm(forms.Form):
             source=data.get("source") or "",
             country=data.get("country") or "",
             q=(data.get("q") or "").strip(),
+            conditions=tuple(
+                condition
+                for attribute, names in self.attribute_fields
+                if (condition := attribute_condition(attribute, [data.get(n) for n in names])) is not None
+            ),
         )
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from alignment import spec as vocab
 from alignment.calendar import BusinessCalendar, working_windows
+from alignment.dictionary import load_rule_labels
 from alignment.models import AgreementVersion, Persona
 from leads.inbox.followup import followup_statuses
 from leads.models import Lead, Stage, Team, TeamMember, Transition, reason_label
@@ -156,10 +157,12 @@ class InboxFilters:
     source: str = ""
     country: str = ""
     q: str = ""
+    # Conditions on the organisation's own attributes (``leads.inbox.filters.attribute_condition``).
+    conditions: tuple[Q, ...] = ()
 
     @property
     def active(self) -> bool:
-        return bool(self.grade or self.persona or self.source or self.country or self.q)
+        return bool(self.grade or self.persona or self.source or self.country or self.q or self.conditions)
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,8 @@ def inbox_queryset(viewer: Viewer, tab: str, filters: InboxFilters | None = None
         qs = qs.filter(account__country=filters.country)
     if filters.q:
         qs = qs.search(filters.q.strip())
+    for condition in filters.conditions:
+        qs = qs.filter(condition)
     return qs.order_by(F("sla_due_at").asc(nulls_last=True), F("score").desc(), "id")
 
 
@@ -404,8 +409,11 @@ class ReasonRules:
     without building every hit's sentence, and each rule's sentence is built once per page.
     """
 
-    def __init__(self, spec: dict, names: dict[int, str]):
+    def __init__(self, spec: dict, names: dict[int, str], dictionary=None):
         self.names = names
+        # The organisation's labels: a ``Dictionary``, or a function that reads it, called on the first
+        # sentence a page needs (a page without chips reads nothing). None: the built-in labels.
+        self.dictionary = dictionary
         self.fit = [(rule, _fit_test(rule)) for rule in spec.get("fit_rules", []) if rule["points"] > 0]
         self.behaviour = spec.get("behaviour_rules", [])
         self.kinds = dict(vocab.ACTIVITY_KINDS)
@@ -414,8 +422,12 @@ class ReasonRules:
     def label(self, rule: dict, section: str) -> str:
         key = f"{section}:{rule['id']}"
         if key not in self._labels:
+            if callable(self.dictionary):
+                self.dictionary = self.dictionary()
             self._labels[key] = (
-                vocab.describe_behaviour(rule) if section == "behaviour" else vocab.describe_condition(rule, self.names)
+                vocab.describe_behaviour(rule, self.dictionary)
+                if section == "behaviour"
+                else vocab.describe_condition(rule, self.names, self.dictionary)
             )
         return self._labels[key]
 
@@ -634,7 +646,7 @@ def inbox_row(lead: Lead, now: dt.datetime | None = None) -> InboxRow:
     now = now or timezone.now()
     version = AgreementVersion.objects.active()
     spec = version.spec if version else {}
-    rules = ReasonRules(spec, persona_names())
+    rules = ReasonRules(spec, persona_names(), lambda: load_rule_labels(spec))
     weights = weights_for_leads([lead], spec, now)[lead.id]
     row = row_for(lead, rules=rules, weights=weights, calendar=calendar_for(version), now=now)
     row.followup = followup_statuses([lead], version).get(lead.pk)
@@ -668,7 +680,7 @@ def inbox_page(
     calendar = BusinessClock.for_leads(calendar_for(version), leads, now)
     weights = weights_for_leads(leads, spec, now)
     urls = row_url_templates()
-    rules = ReasonRules(spec, header.names)
+    rules = ReasonRules(spec, header.names, lambda: load_rule_labels(spec))
     rows = [
         row_for(lead, rules=rules, weights=weights[lead.id], calendar=calendar, now=now, urls=urls) for lead in leads
     ]

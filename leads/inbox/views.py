@@ -21,10 +21,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from alignment.dictionary import load_dictionary
+from alignment.dictionary import load_custom_attributes, load_dictionary
 from alignment.spec import ACTIVITY_KINDS
 from leads.inbox import editing, followup, services
-from leads.inbox.filters import SORT_LABELS, LeadFilter, export_rows
+from leads.inbox.filters import (
+    ATTRIBUTE_PARAM,
+    SORT_LABELS,
+    LeadFilter,
+    attribute_text,
+    chosen_columns,
+    export_rows,
+)
 from leads.inbox.forms import (
     AttemptForm,
     AwayForm,
@@ -83,15 +90,37 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _lead_filter(request: HttpRequest) -> LeadFilter:
+# The session key of the attribute columns a person chose for the lead list (and its export).
+LEAD_COLUMNS_KEY = "lead_columns"
+
+
+def _lead_filter(request: HttpRequest, dictionary) -> LeadFilter:
     queryset = Lead.objects.select_related("account", "owner", "persona").order_by("-updated_at", "-id")
-    return LeadFilter(request.GET, queryset=queryset)
+    return LeadFilter(request.GET, queryset=queryset, dictionary=dictionary)
+
+
+@require_POST
+@role_required(*EVERYONE)
+def lead_columns(request: HttpRequest) -> HttpResponse:
+    """Remember which of the organisation's attributes the lead list shows as columns (per person)."""
+    dictionary = load_dictionary()
+    keys = request.POST.getlist("columns")
+    known = {a.key for a in chosen_columns(keys, dictionary)}
+    strangers = [k for k in keys if k not in known]
+    if strangers:
+        raise BadRequest(f"“columns” names no attribute the list can show: {', '.join(strangers[:5])}.")
+    request.session[LEAD_COLUMNS_KEY] = [a.key for a in chosen_columns(keys, dictionary)]
+    # Back to the same filters: only a query string follows the list's own path, never another address.
+    back = request.POST.get("next", "").lstrip("?")
+    return redirect(reverse("leads:lead_list") + (f"?{back}" if back else ""))
 
 
 @role_required(*EVERYONE)
 def lead_list(request: HttpRequest) -> HttpResponse:
     """Every lead, searchable, filterable and sortable by its columns; a malformed filter is a 400."""
-    lead_filter = _lead_filter(request)
+    dictionary = load_dictionary()
+    lead_filter = _lead_filter(request, dictionary)
+    shown = chosen_columns(request.session.get(LEAD_COLUMNS_KEY), dictionary)
     valid = lead_filter.is_valid()
     page = Paginator(lead_filter.qs if valid else Lead.objects.none(), 50).get_page(page_number(request))
     query = request.GET.copy()
@@ -103,8 +132,20 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         (key, label, f"-{key}" if sort == key else key, "asc" if sort == key else "desc" if sort == f"-{key}" else "")
         for key, label in SORT_LABELS.items()
     ]
+    extra = []
+    for attribute in shown:
+        key = f"{ATTRIBUTE_PARAM}{attribute.key}"
+        direction = "asc" if sort == key else "desc" if sort == f"-{key}" else ""
+        extra.append((key, attribute.label, f"-{key}" if sort == key else key, direction))
+    rows = [(lead, [attribute_text(a, lead) for a in shown]) for lead in page.object_list]
     context = {
         "filter": lead_filter,
+        "attribute_columns": extra,
+        "rows": rows,
+        "column_choices": [(a, a in shown) for a in lead_filter.custom],
+        "attribute_filters": [
+            (attribute, [lead_filter.form[n] for n in names]) for attribute, names in lead_filter.attribute_fields
+        ],
         "page": page,
         "query": query.urlencode(),
         "base_query": without_sort.urlencode(),
@@ -120,11 +161,13 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 @role_required(*EVERYONE)
 def lead_export(request: HttpRequest) -> HttpResponse:
     """The lead list under its current filters and sort, as CSV (every page)."""
-    lead_filter = _lead_filter(request)
+    dictionary = load_dictionary()
+    lead_filter = _lead_filter(request, dictionary)
     if not lead_filter.is_valid():
         raise BadRequest(" ".join(f"{name}: {' '.join(e)}" for name, e in lead_filter.errors.items()))
     stamp = timezone.localtime().strftime("%Y-%m-%d")
-    return csv_download(export_rows(lead_filter.qs), f"accord-leads-{stamp}.csv")
+    shown = chosen_columns(request.session.get(LEAD_COLUMNS_KEY), dictionary)
+    return csv_download(export_rows(lead_filter.qs, shown), f"accord-leads-{stamp}.csv")
 
 
 # --- the inbox ----------------------------------------------------------------------------------
@@ -147,7 +190,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     viewer = viewer_for(request.user)
     tab = _tab(request, viewer)
     header = inbox_header(viewer)
-    form = InboxFilterForm(request.GET or None, personas=header.filter_names)
+    form = InboxFilterForm(request.GET or None, personas=header.filter_names, attributes=load_custom_attributes())
     filters = form.filters() if request.GET else InboxFilters()
     cursor = request.GET.get("after", "")
     status = 200

@@ -126,6 +126,9 @@ def attribute_edit(request: HttpRequest, key: str) -> HttpResponse:
             label=request.POST.get("label"),
             help=request.POST.get("help"),
             archived=archived,
+            unknown_aliases=(
+                request.POST["unknown_aliases"].splitlines() if "unknown_aliases" in request.POST else None
+            ),
             user=request.user,
         )
     except data_dictionary.DictionaryError as exc:

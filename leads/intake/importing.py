@@ -358,18 +358,29 @@ class ImportPlan:
         attribute = self.dictionary.attributes[key]
         table = self.values.get(index, {})
         lookup = self.dictionary.choice_lookup(key) if attribute.type in ("choice", "multi_choice") else {}
+
+        def read(cell: str) -> str:
+            # The value step's decision first, then what earlier imports taught to read as unknown.
+            if cell in table:
+                return table[cell]
+            return "" if attribute.reads_unknown(cell) else cell
+
         if attribute.type == "multi_choice":
-            items = [table.get(item.strip(), item.strip()) for item in re.split(r"[;|]", raw) if item.strip()]
+            items = [read(item.strip()) for item in re.split(r"[;|]", raw) if item.strip()]
             value = [item for item in items if item]  # "" = read as unknown
         else:
-            value = table.get(raw, raw)
+            value = read(raw)
         return attribute.object, clean_value(attribute, value, lookup)
 
     def builtin(self, raw: str, index: int, key: str) -> str:
         """A built-in choice field (source, country, …) read through the value step and the dictionary."""
         from leads.intake.attributes import clean_builtin_choice
 
-        return clean_builtin_choice(key, self.values.get(index, {}).get(raw, raw), self.dictionary)
+        table = self.values.get(index, {})
+        attribute = self.dictionary.attributes.get(key)
+        if raw not in table and attribute is not None and attribute.reads_unknown(raw):
+            return None
+        return clean_builtin_choice(key, table.get(raw, raw), self.dictionary)
 
 
 HISTORY_TARGETS = ("created_at", "outcome", "outcome_at")
@@ -663,13 +674,14 @@ def value_step(job: ImportJob, dictionary, *, builtins: bool = False) -> list[di
         multi = key == f"{NEW_PREFIX}multi_choice" or (
             attribute_key is not None and dictionary.attributes[attribute_key].type == "multi_choice"
         )
+        attribute = dictionary.attributes[attribute_key] if attribute_key else None
         lookup = dictionary.choice_lookup(attribute_key) if attribute_key else {}
-        choices = [c for c in dictionary.attributes[attribute_key].choices if not c.archived] if attribute_key else []
+        choices = [c for c in attribute.choices if not c.archived] if attribute else []
         rows = []
         for value, n in (_split_counts(counts[index]) if multi else counts[index]).most_common():
             if value in decided.get(str(index), {}):
                 suggestion = decided[str(index)][value]
-            elif value.lower() in UNKNOWN_WORDS:
+            elif value.lower() in UNKNOWN_WORDS or (attribute is not None and attribute.reads_unknown(value)):
                 suggestion = ""
             else:
                 suggestion = lookup.get(fold(value), ADD_CHOICE)
@@ -735,6 +747,14 @@ def import_job_values(*, job: ImportJob, decisions: dict[int, dict[str, str]], u
             attribute = Attribute.objects.get(key=key)
             added, aliases = [], {}
             lookup = dictionary.choice_lookup(key)
+            definition = dictionary.attributes[key]
+            # Values read as unknown are remembered, so the next import of this attribute reads them so
+            # by itself; a spelling of a choice read as unknown this once is not (it still names the choice).
+            unknowns = [
+                raw
+                for raw, decision in table.items()
+                if not decision and fold(raw) not in lookup and not definition.reads_unknown(raw)
+            ]
             for raw, decision in table.items():
                 if decision == ADD_CHOICE:
                     if fold(raw) not in lookup:
@@ -744,8 +764,17 @@ def import_job_values(*, job: ImportJob, decisions: dict[int, dict[str, str]], u
                     aliases.setdefault(decision, []).append(raw)
                 tables.setdefault(str(index), {})[raw] = decision
             choices = added + [{"value": value, "aliases": spellings} for value, spellings in aliases.items()]
-            if choices:
-                data_dictionary.attribute_update(attribute=attribute, choices=choices, user=user)
+            # A value once read as unknown and now mapped to a choice is forgotten as unknown.
+            named = {raw.strip().lower() for raw, decision in table.items() if decision}
+            kept = [a for a in definition.unknown_aliases if a.strip().lower() not in named]
+            remembered = [*kept, *unknowns]
+            if choices or remembered != list(definition.unknown_aliases):
+                data_dictionary.attribute_update(
+                    attribute=attribute,
+                    choices=choices,
+                    unknown_aliases=remembered if remembered != list(definition.unknown_aliases) else None,
+                    user=user,
+                )
         job.mapping = {**job.mapping, "columns": columns, "values": tables, "values_done": True}
         job.status = ImportJob.Status.MAPPED
         job.save(update_fields=["mapping", "status"])

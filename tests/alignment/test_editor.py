@@ -247,3 +247,27 @@ def test_a_rule_on_the_organisations_own_attribute_is_written_with_the_operators
         "points": 12,
     }
     assert rule(draft.spec, "f-optout")["operator"] == "is_true" and rule(draft.spec, "f-optout")["values"] == []
+
+
+def test_values_picked_from_the_dictionary_may_hold_commas_and_a_value_not_a_choice_is_refused(login, marketing, draft):
+    from alignment import dictionary_services as data_dictionary
+
+    data_dictionary.attribute_create(
+        key="market",
+        label="Market",
+        type="choice",
+        choices=[{"value": "kr", "label": "Korea, Republic of"}, {"value": "ke", "label": "Kenya"}],
+    )
+    data = editor_data(draft.spec, revision=1)
+    index = row_index(data, "fit", "id", "f1")
+    data[f"fit-{index}-field"] = "market"
+    data[f"fit-{index}-values"] = "Korea, Republic of; Kenya"
+    login(marketing).post(edit_url(draft), data)
+    draft.refresh_from_db()
+    assert next(r for r in draft.spec["fit_rules"] if r["id"] == "f1")["values"] == ["kr", "ke"]
+
+    data = editor_data(draft.spec, revision=draft.revision)
+    data[f"fit-{index}-values"] = "Kenya; Narnia"
+    response = login(marketing).post(edit_url(draft), data)
+    assert response.status_code == 422
+    assert "Narnia" in " ".join(response.context["editor"].fit.forms[index].errors["values"])

@@ -1,0 +1,79 @@
+"""A rule reads in the data dictionary's words wherever it shows: the printable agreement, the diff,
+the draft card and the inbox's "why" chips; renaming an attribute renames it everywhere."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from alignment import dictionary_services as data_dictionary
+from alignment.dictionary import load_dictionary, load_rule_labels
+from alignment.diff import spec_changes
+from alignment.models import AgreementVersion
+from alignment.spec import default_spec
+from leads.inbox.selectors import ReasonRules
+from tests.factories import AgreementVersionFactory
+
+pytestmark = pytest.mark.django_db
+
+RULE = {"id": "f9", "field": "lead_origin", "operator": "in", "values": ["landing_page", "api"], "points": 12}
+WORDS = "Lead origin is one of Landing Page Submission, API"
+
+
+@pytest.fixture
+def origin(db):
+    return data_dictionary.attribute_create(
+        key="lead_origin",
+        label="Lead origin",
+        type="choice",
+        choices=[
+            {"value": "landing_page", "label": "Landing Page Submission"},
+            {"value": "api", "label": "API"},
+            {"value": "referral", "label": "Referral"},
+        ],
+    )
+
+
+@pytest.fixture
+def versions(origin):
+    old = AgreementVersionFactory(number=1, status=AgreementVersion.Status.RETIRED)
+    spec = default_spec()
+    spec["fit_rules"].append(RULE)
+    new = AgreementVersionFactory(number=2, spec=spec)
+    return old, new
+
+
+def test_a_custom_rule_reads_in_dictionary_labels_in_the_diff(versions):
+    old, new = versions
+    texts = [c.text for c in spec_changes(old.spec, new.spec, {}, load_dictionary())]
+    assert f"Added fit rule '{WORDS}' +12" in texts
+
+
+def test_the_printable_agreement_and_the_diff_page_use_the_labels(login, sdr, versions):
+    client = login(sdr)
+    printed = client.get(reverse("alignment:our_agreement") + "?print=1").content.decode()
+    assert WORDS in printed and "lead_origin" not in printed.replace('"lead_origin"', "")
+    diffed = client.get(reverse("alignment:diff") + "?from=1&to=2").content.decode()
+    assert WORDS in diffed
+
+
+def test_the_why_chips_use_the_labels(origin):
+    spec = default_spec()
+    spec["fit_rules"] = [RULE]
+    spec["behaviour_rules"] = []
+    rules = ReasonRules(spec, {}, lambda: load_rule_labels(spec))
+    assert rules.label(RULE, "fit") == "Lead origin is one of Landing Page Submission, API"
+
+
+def test_renaming_the_attribute_and_a_value_renames_the_rule_everywhere(login, sdr, marketing, versions, origin):
+    data_dictionary.attribute_update(attribute=origin, user=marketing, label="Where the lead came from")
+    origin.choices.filter(value="api").update(label="Partner API", archived=True)
+    renamed = "Where the lead came from is one of Landing Page Submission, Partner API"
+    old, new = versions
+
+    assert renamed in [c.text.split("'")[1] for c in spec_changes(old.spec, new.spec, {}, load_dictionary())]
+    spec = dict(new.spec, behaviour_rules=[], fit_rules=[RULE])
+    assert ReasonRules(spec, {}, lambda: load_rule_labels(spec)).label(RULE, "fit") == renamed
+    client = login(sdr)
+    assert renamed in client.get(reverse("alignment:our_agreement") + "?print=1").content.decode()
+    assert renamed in client.get(reverse("alignment:diff") + "?from=1&to=2").content.decode()
