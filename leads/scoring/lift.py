@@ -182,8 +182,9 @@ def _histograms(base, wanted: list[Attribute]) -> list[list[tuple[object, int, i
 
     Every lead's values become (attribute, value as text) pairs, grouped with the count of leads and
     of those that converted: one hash aggregate over a single scan of the window's leads, instead of
-    one scan — and one "did it convert" probe per lead — for each attribute. Values stored in the
-    ``attributes`` JSON come back as JSON text and are decoded here.
+    one scan — and one "did it convert" probe per lead — for each attribute. The leads are a
+    materialised CTE: inlined, PostgreSQL would run the conversion probe once per pair, not per
+    lead. Values stored in the ``attributes`` JSON come back as JSON text and are decoded here.
     """
     names = {f"a{i}": F(attr.path) for i, attr in enumerate(wanted)}
     leads = query(base.values("conv", **names).order_by())
@@ -191,8 +192,9 @@ def _histograms(base, wanted: list[Attribute]) -> list[list[tuple[object, int, i
     rows = run(
         sql(
             """
+            WITH b AS MATERIALIZED ({leads})
             SELECT x.s, x.v, count(*), count(*) FILTER (WHERE b.conv)
-            FROM ({leads}) b CROSS JOIN LATERAL (VALUES {pairs}) AS x(s, v)
+            FROM b CROSS JOIN LATERAL (VALUES {pairs}) AS x(s, v)
             GROUP BY 1, 2
             """,
             leads=leads,
