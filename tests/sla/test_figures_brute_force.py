@@ -95,7 +95,8 @@ def _build(histories, users, teams, versions):
                     agreement_version=versions[0] if s["old_version"] else versions[1],
                 )
             )
-            if s.get("undo") and new in UNDOABLE_STAGES and s["actor"] is not None and at + UNDO_AFTER <= NOW:  # the seeded worlds draw no undos
+            # (the seeded follow-up worlds draw no undos)
+            if s.get("undo") and new in UNDOABLE_STAGES and s["actor"] is not None and at + UNDO_AFTER <= NOW:
                 # The SDR takes the move back seconds later: the lead returns where it was.
                 at = at + UNDO_AFTER
                 rows.append(
