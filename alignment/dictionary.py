@@ -297,7 +297,9 @@ def load_rule_labels(spec: dict) -> Dictionary:
     attributes, found_kinds = dict(base.attributes), dict(base.kinds)
     found: dict[str, tuple] = {}
     choices: dict[str, list[Choice]] = {}
-    for what, key, label, type_, flag, value, value_label in attribute_rows.union(kind_rows, all=True):
+    # No ORDER BY on either side (the models' default ordering): SQLite refuses one inside a UNION.
+    rows = attribute_rows.order_by().union(kind_rows.order_by(), all=True)
+    for what, key, label, type_, flag, value, value_label in rows:
         if what == "kind":
             found_kinds[key] = KindDef(key, label)
             continue

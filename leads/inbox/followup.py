@@ -173,7 +173,8 @@ def followup_statuses(leads, version) -> dict[int, FollowUpStatus]:
     )
     since: dict[int, dt.datetime] = {}
     times: dict[int, list] = {pk: [] for pk in ids}
-    for lead_id, at, is_attempt in acceptances.union(attempts, all=True):
+    # No ORDER BY on either side (the models' default ordering): SQLite refuses one inside a UNION.
+    for lead_id, at, is_attempt in acceptances.order_by().union(attempts.order_by(), all=True):
         if is_attempt:
             times[lead_id].append(at)
         elif lead_id not in since or at > since[lead_id]:
