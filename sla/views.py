@@ -277,6 +277,11 @@ def _reassign_choices(team: Team | None) -> list[dict]:
     ]
 
 
+def _drill_rows(request: HttpRequest, filters: _Filters) -> DrillRows:
+    """The rows behind the drill-down the query string names, for the page and its CSV alike."""
+    return DrillRows(filters.scope, _drill_from_request(request, filters.own_only), filters.terms)
+
+
 def may_reassign_from_drill(user) -> bool:
     """Who sees the drill-down's reassign bar; each lead is checked again by ``lead_reassign``."""
     return has_role(user, Role.MANAGER, *LEADERS)
@@ -287,11 +292,11 @@ def may_reassign_from_drill(user) -> bool:
 def drill(request: HttpRequest) -> HttpResponse:
     """The leads behind one number of the dashboard, paginated."""
     filters = _Filters(request)
-    spec = _drill_from_request(request, filters.own_only)
     try:
-        rows = DrillRows(filters.scope, spec, filters.terms)
+        rows = _drill_rows(request, filters)
     except FiguresPreparing as exc:
         return _preparing(request, exc)
+    spec = rows.drill
     page = Paginator(rows, 50).get_page(page_number(request))
     items = list(page.object_list)
     words = reason_words()
@@ -359,11 +364,11 @@ EXPORT_BATCH = 2000
 def drill_export(request: HttpRequest) -> HttpResponse:
     """Every lead behind a drill-down (all pages, same filters) as CSV, streamed in batches."""
     filters = _Filters(request)
-    spec = _drill_from_request(request, filters.own_only)
     try:
-        rows = DrillRows(filters.scope, spec, filters.terms)
+        rows = _drill_rows(request, filters)
     except FiguresPreparing as exc:
         return _preparing(request, exc)
+    spec = rows.drill
     words = reason_words()
     tz = filters.scope.tz
 

@@ -435,18 +435,12 @@ class AttemptIn(StrictIn):
     )
     by: str | None = Field(None, max_length=150, description="Username of the SDR; default the lead's owner.")
 
-    @field_validator("channel")
+    @field_validator("channel", "outcome")
     @classmethod
-    def _channel(cls, value: str) -> str:
-        if value not in FollowUpAttempt.Channel.values:
-            raise PydanticCustomError("channel", "Give one of: " + ", ".join(FollowUpAttempt.Channel.values) + ".")
-        return value
-
-    @field_validator("outcome")
-    @classmethod
-    def _outcome(cls, value: str) -> str:
-        if value not in FollowUpAttempt.Outcome.values:
-            raise PydanticCustomError("outcome", "Give one of: " + ", ".join(FollowUpAttempt.Outcome.values) + ".")
+    def _one_of(cls, value: str, info: ValidationInfo) -> str:
+        allowed = {"channel": FollowUpAttempt.Channel, "outcome": FollowUpAttempt.Outcome}[info.field_name].values
+        if value not in allowed:
+            raise PydanticCustomError(info.field_name, "Give one of: " + ", ".join(allowed) + ".")
         return value
 
     @field_validator("at", mode="before")
