@@ -35,6 +35,9 @@ SQL_CHUNK = 1000
 COPY_MIN_ROWS = 200
 # Rows per COPY stream: bounds the memory of one buffer.
 COPY_BATCH = 50_000
+# Bytes psycopg2 reads from the buffer at a time (its default is 8 kB): a stream of an import
+# chunk goes in a few reads instead of thousands of calls back into Python.
+COPY_READ_SIZE = 8 << 20
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -87,7 +90,7 @@ def copy_rows(model: type[Model], columns: Sequence[str], rows: Sequence[Sequenc
                     buffer.write("\t".join(map(copy_text, row)))
                     buffer.write("\n")
                 buffer.seek(0)
-                cursor.copy_expert(statement, buffer)
+                cursor.copy_expert(statement, buffer, COPY_READ_SIZE)
             return
         for chunk in batches(rows, max(1, SQL_CHUNK * 30 // len(columns))):
             values = join(", ", [sql("({row})", row=join(", ", row)) for row in chunk])
@@ -230,6 +233,6 @@ def _copy_insert_rows(
         # emptied at commit, and here in case this transaction used it before.
         cursor.execute(create.text)
         cursor.execute(sql("TRUNCATE {staging}", staging=staging).text)
-        cursor.copy_expert(_copy_statement(staging, columns), buffer)
+        cursor.copy_expert(_copy_statement(staging, columns), buffer, COPY_READ_SIZE)
         cursor.execute(insert.text, dict(insert.params))
         return cursor.fetchall() if returning else []

@@ -282,6 +282,7 @@ def transitions_add(rows: Sequence[Mapping[str, Any]], *, by: str = SYSTEM, hist
     Returns the number of rows written.
     """
     check = allowed_in_history if historical else allowed
+    adapt = connection.ops.adapt_datetimefield_value
     values = []
     for row in rows:
         if not check(row["from_stage"], row["to_stage"]):
@@ -293,7 +294,7 @@ def transitions_add(rows: Sequence[Mapping[str, Any]], *, by: str = SYSTEM, hist
                 row["to_stage"],
                 row.get("actor_id"),
                 row.get("owner_id"),
-                connection.ops.adapt_datetimefield_value(row["at"]),
+                adapt(row["at"]),
                 row.get("reason_code", ""),
                 row.get("note", ""),
                 row.get("agreement_version_id"),

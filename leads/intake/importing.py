@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alignment.countries import fold
+from leads.bulk import insert_rows
 from leads.intake import writes as intake
 from leads.intake.history import HistoryError, clean_created_at, outcome_stage, steps_from_outcome
 from leads.intake.identity import resolve_identities
@@ -343,6 +344,9 @@ class ImportPlan:
 
     dictionary: object = None
     values: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Cleaned cells per column index and cell text (see ``_clean_cell``): valid for this plan's dictionary.
+    cells: dict[int, dict[str, tuple]] = field(default_factory=dict)
+    layout: tuple | None = None  # (header and columns, _Layout) of the file last checked
 
     @classmethod
     def for_job(cls, job: ImportJob) -> ImportPlan:
@@ -399,6 +403,86 @@ def _read_history(raw: dict[str, str], lead: dict, now) -> None:
             lead["history"] = steps
 
 
+# Columns whose cells repeat (choices, numbers, yes/no, dates, kinds…) are cleaned once per distinct
+# value and column; names, e-mails and ids are unique per row and not worth remembering.
+_UNCACHED = frozenset({"email", "first_name", "last_name", "job_title", "phone", "company", "domain", "campaign"})
+_CACHE_LIMIT = 20_000  # distinct values remembered per column
+
+
+def _clean_cell_uncached(plan: ImportPlan | None, index: int, key: str, raw: str) -> tuple[str | None, str, object]:
+    """(slot, name, cleaned value) of one cell — slot "lead", "activity", "attributes" or
+    "account_attributes" — or (None, "", message) when the value is refused."""
+    from leads.intake.attributes import ValueRefused
+
+    try:
+        if key.startswith(ATTR_PREFIX) and plan is not None:
+            attribute = key.removeprefix(ATTR_PREFIX)
+            target, value = plan.custom(raw, index, attribute)
+            return ("attributes" if target == "lead" else "account_attributes"), attribute, value
+        if key == "activity_kind":
+            try:
+                return "activity", "kind", intake.clean_activity_field("kind", raw)
+            except intake.FieldError:
+                if plan is None:
+                    raise
+                return "activity", "kind", plan.builtin(raw, index, "kind")
+        if key == "activity_external_id":
+            return "activity", "external_id", intake.clean_activity_field("external_id", raw)
+        try:
+            return "lead", key, intake.clean_lead_field(key, raw)
+        except intake.FieldError:
+            # Values the organisation added to a built-in field's choices (or mapped in the value step).
+            if key not in intake.CHOICES or plan is None:
+                raise
+            return "lead", key, plan.builtin(raw, index, key)
+    except (ValueRefused, intake.FieldError) as exc:
+        return None, "", str(exc)
+
+
+def _clean_cell(plan: ImportPlan | None, index: int, key: str, raw: str) -> tuple[str | None, str, object]:
+    if plan is None or key in _UNCACHED or key == "activity_external_id":
+        return _clean_cell_uncached(plan, index, key, raw)
+    cache = plan.cells.setdefault(index, {})
+    found = cache.get(raw)
+    if found is None:
+        found = _clean_cell_uncached(plan, index, key, raw)
+        if len(cache) < _CACHE_LIMIT:
+            cache[raw] = found
+    slot, name, value = found
+    # A list (multiple choice) is shared by every row with this cell: each row gets its own.
+    return (slot, name, list(value)) if isinstance(value, list) else found
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What every row of a file shares: per mapped column (index, target, read specially, cell
+    values read as unknown), and each target's column name for messages."""
+
+    cells: tuple[tuple[int, str, bool, frozenset[str]], ...]
+    where: dict[str, str]
+
+
+_SPECIAL = frozenset({"lead_external_id", "activity_occurred_at", *("created_at", "outcome", "outcome_at")})
+
+
+def _layout(header: Sequence[str], columns: Sequence[str], plan: ImportPlan | None) -> _Layout:
+    key = (tuple(header), tuple(columns))
+    if plan is not None and plan.layout is not None and plan.layout[0] == key:
+        return plan.layout[1]
+    cells, where = [], {}
+    for index, target in enumerate(columns):
+        if not target:
+            continue
+        where[target] = header[index] if index < len(header) and header[index] else f"column {index + 1}"
+        table = plan.values.get(index, {}) if plan is not None else {}
+        unknown = frozenset(value for value, stored in table.items() if stored == "")
+        cells.append((index, target, target in _SPECIAL, unknown))
+    layout = _Layout(tuple(cells), where)
+    if plan is not None:
+        plan.layout = (key, layout)
+    return layout
+
+
 def validate_row(
     line: int,
     values: Sequence[str],
@@ -408,8 +492,6 @@ def validate_row(
     plan: ImportPlan | None = None,
 ) -> RowResult:
     """Clean one row with the API's rules; every problem is reported with its column name."""
-    from leads.intake.attributes import ValueRefused
-
     result = RowResult(line=line)
     extra = [v for v in values[len(header) :] if v.strip()]
     if extra:
@@ -419,47 +501,35 @@ def validate_row(
     lead: dict = {}
     activity: dict = {}
     history_raw: dict[str, str] = {}
-    where: dict[str, str] = {}  # target → column name, for messages
+    layout = _layout(header, columns, plan)
+    where = layout.where
     present: set[str] = set()
-    for index, key in enumerate(columns):
-        if not key:
-            continue
-        where[key] = header[index] if index < len(header) and header[index] else f"column {index + 1}"
-        raw = values[index].strip() if index < len(values) else ""
-        if not raw:
-            continue
-        if plan is not None and plan.values.get(index, {}).get(raw) == "":
-            continue  # the person read this value as unknown
+    count = len(values)
+    for index, key, special, unknown in layout.cells:
+        raw = values[index].strip() if index < count else ""
+        if not raw or raw in unknown:
+            continue  # empty, or a value the person read as unknown
         present.add(key)
-        try:
-            if key.startswith(ATTR_PREFIX) and plan is not None:
-                attribute = key.removeprefix(ATTR_PREFIX)
-                target, value = plan.custom(raw, index, attribute)
-                lead.setdefault("attributes" if target == "lead" else "account_attributes", {})[attribute] = value
-            elif key == "lead_external_id":
-                lead["external_id"] = intake.clean_text("external_id", raw)
-            elif key in HISTORY_TARGETS:
-                history_raw[key] = raw
-            elif key in ACTIVITY_TARGETS:
-                name = key.removeprefix("activity_")
-                try:
-                    activity[name] = intake.clean_activity_field(name, raw, now)
-                except intake.FieldError:
-                    if name != "kind" or plan is None:
-                        raise
-                    activity[name] = plan.builtin(raw, index, name)
-            else:
-                try:
-                    lead[key] = intake.clean_lead_field(key, raw)
-                except intake.FieldError:
-                    # Values the organisation added to a built-in field's choices (or mapped in the value step).
-                    if key not in intake.CHOICES or plan is None:
-                        raise
-                    lead[key] = plan.builtin(raw, index, key)
-        except ValueRefused as exc:
-            result.errors.append((where[key], str(exc)))
-        except intake.FieldError as exc:
-            result.errors.append((where[key], str(exc)))
+        if special:
+            try:
+                if key == "lead_external_id":
+                    lead["external_id"] = intake.clean_text("external_id", raw)
+                elif key in HISTORY_TARGETS:
+                    history_raw[key] = raw
+                else:
+                    activity["occurred_at"] = intake.clean_activity_field("occurred_at", raw, now)
+            except intake.FieldError as exc:
+                result.errors.append((where[key], str(exc)))
+            continue
+        slot, name, value = _clean_cell(plan, index, key, raw)
+        if slot is None:
+            result.errors.append((where[key], value))
+        elif slot == "lead":
+            lead[name] = value
+        elif slot == "activity":
+            activity[name] = value
+        else:
+            lead.setdefault(slot, {})[name] = value
     if history_raw:
         try:
             _read_history(history_raw, lead, now)
@@ -907,9 +977,11 @@ def _import_chunk(job_id: int, results: list[RowResult], now: dt.datetime) -> tu
     with transaction.atomic():
         upserted = intake.leads_write([r.lead for r in results], now, defaults={"source": "import"})
         # Every lead of the file's valid rows, changed or not: "See the imported leads" lists these.
-        ImportedLead.objects.bulk_create(
-            [ImportedLead(job_id=job_id, lead_id=pk, created=pk in upserted.created) for pk in upserted.ids.values()],
-            ignore_conflicts=True,  # a re-run chunk (a redelivered task) records nothing twice
+        # A re-run chunk (a redelivered task) records nothing twice: the pair is unique.
+        insert_rows(
+            ImportedLead,
+            [{"job_id": job_id, "lead_id": pk, "created": pk in upserted.created} for pk in upserted.ids.values()],
+            now=now,
         )
         activities = [
             {"lead_id": upserted.ids[r.lead["email"].lower()], "details": {"import_job": job_id}, **r.activity}
@@ -917,8 +989,28 @@ def _import_chunk(job_id: int, results: list[RowResult], now: dt.datetime) -> tu
             if r.activity
         ]
         stored, _, touched = intake.store_activities(rows=activities, now=now, stamped=upserted.touched)
-        rescore_leads_later(touched | upserted.touched)  # one rescore, once the chunk commits
+        # One rescore, once the chunk commits; new leads were inserted waiting for it.
+        rescore_leads_later(touched | upserted.touched, marked_by_write=upserted.created)
     return len(upserted.created), len(upserted.updated), stored
+
+
+OUR_ERROR = {
+    "line": None,
+    "column": "",
+    "message": "The import stopped because of an error on our side; the rows counted as created "
+    "or updated are imported. Please tell your administrator.",
+}
+
+
+@dataclass
+class _Flushed:
+    """What writing one chunk did: counts to add to the job's, and the rows refused by identity."""
+
+    created: int = 0
+    updated: int = 0
+    stored: int = 0
+    errors: list[dict] = field(default_factory=list)
+    refused: int = 0
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
@@ -931,6 +1023,17 @@ def import_job_run(*, job_id: int) -> ImportJob:
     counts = {"processed_rows": 0, "created_count": 0, "updated_count": 0, "error_count": 0}
     activities = 0
     errors: list[dict] = []
+
+    def account(done: _Flushed) -> None:
+        nonlocal activities
+        counts["created_count"] += done.created
+        counts["updated_count"] += done.updated
+        counts["error_count"] += done.refused
+        activities += done.stored
+        errors.extend(done.errors)
+        # Progress for the live bar: its own short write, visible at once.
+        ImportJob.objects.filter(pk=job.pk).update(**counts)
+
     try:
         batch: list[RowResult] = []
         now = timezone.now()
@@ -943,10 +1046,10 @@ def import_job_run(*, job_id: int) -> ImportJob:
                 counts["error_count"] += 1
                 errors.extend({"line": line, "column": column, "message": message} for column, message in result.errors)
             if counts["processed_rows"] % CHUNK_ROWS == 0:
-                activities += _flush(job.pk, batch, counts, now, errors)
+                account(_flush(job.pk, batch, now))
                 batch = []
                 now = timezone.now()
-        activities += _flush(job.pk, batch, counts, now, errors)
+        account(_flush(job.pk, batch, now))
     except (csv.Error, UnicodeDecodeError, OSError) as exc:
         errors.insert(
             0, {"line": None, "column": "", "message": f"The import stopped: the file could not be read ({exc})."}
@@ -954,15 +1057,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
         status = ImportJob.Status.FAILED
     except Exception:
         logger.exception("Import job %s stopped after %s rows", job.pk, counts["processed_rows"])
-        errors.insert(
-            0,
-            {
-                "line": None,
-                "column": "",
-                "message": "The import stopped because of an error on our side; the rows counted as created "
-                "or updated are imported. Please tell your administrator.",
-            },
-        )
+        errors.insert(0, OUR_ERROR)
         status = ImportJob.Status.FAILED
     else:
         status = ImportJob.Status.DONE
@@ -977,17 +1072,16 @@ def import_job_run(*, job_id: int) -> ImportJob:
     return job
 
 
-def _flush(job_id: int, batch: list[RowResult], counts: dict, now: dt.datetime, errors: list[dict]) -> int:
-    stored = 0
+def _flush(job_id: int, batch: list[RowResult], now: dt.datetime) -> _Flushed:
+    """Write one chunk of valid rows (those whose identity conflicts are refused, by line)."""
+    done = _Flushed()
     refused = resolve_identities([r.lead for r in batch])
     for index, problems in sorted(refused.items()):
-        counts["error_count"] += 1
-        errors.extend({"line": batch[index].line, "column": "", "message": m} for ms in problems.values() for m in ms)
+        done.refused += 1
+        done.errors.extend(
+            {"line": batch[index].line, "column": "", "message": m} for ms in problems.values() for m in ms
+        )
     batch = [r for i, r in enumerate(batch) if i not in refused]
     if batch:
-        created, updated, stored = _import_chunk(job_id, batch, now)
-        counts["created_count"] += created
-        counts["updated_count"] += updated
-    # Progress for the live bar: its own short write, visible at once.
-    ImportJob.objects.filter(pk=job_id).update(**counts)
-    return stored
+        done.created, done.updated, done.stored = _import_chunk(job_id, batch, now)
+    return done

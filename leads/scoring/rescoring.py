@@ -31,7 +31,7 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -661,10 +661,17 @@ def rescore_request(*, lead_ids: Iterable[int], now: dt.datetime | None = None) 
     return marked
 
 
-def rescore_leads_later(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
+def rescore_leads_later(
+    lead_ids: Iterable[int], *, now: dt.datetime | None = None, marked_by_write: Collection[int] = ()
+) -> int:
     """``rescore_request`` and a wake-up call for a worker once the transaction commits (lost, the
-    sweeper sends another). Returns the leads marked."""
-    marked = rescore_request(lead_ids=lead_ids, now=now)
+    sweeper sends another). Returns the leads marked.
+
+    ``marked_by_write`` are leads this transaction already marked in the statement that wrote them
+    (inserted with ``rescore_requested_at``, or updated with it): their row is locked or not yet
+    visible to anyone, so they only count for the wake-up call."""
+    already = set(marked_by_write)
+    marked = rescore_request(lead_ids=[pk for pk in lead_ids if pk not in already], now=now) + len(already)
     if marked:
         transaction.on_commit(lambda: enqueue("leads.tasks.rescore_requested"))
     return marked

@@ -201,3 +201,50 @@ def test_the_pages_create_an_attribute_from_a_column_and_ask_what_its_values_mea
     ]
     change = DictionaryChange.objects.get(subject="occupation", action="attribute_created")
     assert change.actor == marketing
+
+
+# --- Cells cleaned once per distinct value ----------------------------------------------------
+
+
+def test_a_repeated_value_is_cleaned_once_but_every_row_gets_its_own_result(origin):
+    """Cells of a column repeat (choices, numbers): each distinct text is cleaned once per import,
+    and a refused one is still reported on every line that holds it."""
+    interests = data_dictionary.attribute_create(
+        key="interests", label="Interests", type="multi_choice", choices=[{"value": "ai"}, {"value": "data"}]
+    )
+    plan = importing.ImportPlan(load_dictionary())
+    header = ["email", "origin", "interests"]
+    columns = ["email", f"attr:{origin.key}", f"attr:{interests.key}"]
+    rows = [
+        importing.validate_row(2 + n, [f"p{n}@corp.example", "google", "ai;data"], header, columns, plan=plan)
+        for n in range(3)
+    ]
+    assert all(r.ok for r in rows)
+    assert [r.lead["attributes"] for r in rows] == [{"lead_origin": "Google", "interests": ["ai", "data"]}] * 3
+    # The remembered list is not shared: changing one row's value leaves the others alone.
+    rows[0].lead["attributes"]["interests"].append("x")
+    assert rows[1].lead["attributes"]["interests"] == ["ai", "data"]
+    assert len(plan.cells[1]) == 1 and len(plan.cells[2]) == 1  # one distinct cell each, cleaned once
+
+    bad = [
+        importing.validate_row(10 + n, [f"q{n}@corp.example", "Fax", ""], header, columns, plan=plan) for n in (0, 1)
+    ]
+    assert [r.ok for r in bad] == [False, False]
+    assert [dict(r.errors)["origin"] for r in bad] == [dict(bad[0].errors)["origin"]] * 2
+    assert "Fax" in dict(bad[0].errors)["origin"]
+
+
+def test_imported_new_leads_wait_for_their_first_score(marketing, settings, tmp_path):
+    """New leads are inserted already waiting for a rescore; a lead the file updates is marked too."""
+    known = LeadFactory(email="known@corp.example")
+    Lead.objects.filter(pk=known.pk).update(rescore_requested_at=None)
+    upload = SimpleUploadedFile("leads.csv", b"email,job_title\nnew@corp.example,CFO\nknown@corp.example,CTO\n")
+    settings.MEDIA_ROOT = tmp_path
+    job = importing.import_job_create(upload=upload, user=marketing)
+    job = importing.import_job_map(job=job, columns=["email", "job_title"])
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    job = importing.import_job_run(job_id=job.pk)
+    assert (job.created_count, job.updated_count) == (1, 1)
+    waiting = dict(Lead.objects.values_list("email", "rescore_requested_at"))
+    assert waiting["new@corp.example"] is not None
+    assert waiting["known@corp.example"] is not None
