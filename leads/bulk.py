@@ -17,11 +17,11 @@ import functools
 import io
 import json
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, JSONField, Model
+from django.db.models import BooleanField, DateTimeField, ForeignKey, IntegerField, JSONField, Model
 
 from leads.sql import Fragment, column, ident, join, sql, table
 
@@ -73,6 +73,36 @@ def _copy_statement(target: Fragment, columns: Fragment) -> str:
     statement = sql("COPY {target} ({columns}) FROM STDIN", target=target, columns=columns)
     assert not statement.params
     return statement.text
+
+
+def _copy_int(value: Any) -> str:
+    return str(value) if value.__class__ is int else copy_text(value)
+
+
+def _copy_bool(value: Any) -> str:
+    return "t" if value is True else "f" if value is False else copy_text(value)
+
+
+def _copy_formatter(f) -> Callable[[Any], str]:
+    """The COPY text formatter of a non-text column: a plain ``str`` for whole numbers and keys,
+    and for date-times one ``isoformat`` per distinct moment (an import chunk shares one "now")."""
+    if isinstance(f, BooleanField):
+        return _copy_bool
+    if isinstance(f, IntegerField | ForeignKey):
+        return _copy_int
+    if isinstance(f, DateTimeField):
+        seen: dict[Any, str] = {}
+
+        def moment(value: Any) -> str:
+            text = seen.get(value)
+            if text is None:
+                text = copy_text(value)
+                if len(seen) < 1000:
+                    seen[value] = text
+            return text
+
+        return moment
+    return copy_text
 
 
 def copy_rows(model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -184,7 +214,7 @@ def _copy_insert_rows(
         elif f.get_internal_type() in ("CharField", "TextField", "EmailField", "SlugField", "URLField"):
             fmt = _copy_str
         else:
-            fmt = copy_text
+            fmt = _copy_formatter(f)
         default = defaults[f.attname]
         plan.append((f.attname, fmt, fmt(default) if default is not None else "\\N"))
     buffer = io.StringIO()

@@ -344,7 +344,7 @@ class ImportPlan:
 
     dictionary: object = None
     values: dict[int, dict[str, str]] = field(default_factory=dict)
-    # Cleaned cells per column index and cell text (see ``_clean_cell``): valid for this plan's dictionary.
+    # Cleaned cells per column index and cell text (see ``validate_row``): valid for this plan's dictionary.
     cells: dict[int, dict[str, tuple]] = field(default_factory=dict)
     layout: tuple | None = None  # (header and columns, _Layout) of the file last checked
 
@@ -405,11 +405,13 @@ def _read_history(raw: dict[str, str], lead: dict, now) -> None:
 
 # Columns whose cells repeat (choices, numbers, yes/no, dates, kinds…) are cleaned once per distinct
 # value and column; names, e-mails and ids are unique per row and not worth remembering.
-_UNCACHED = frozenset({"email", "first_name", "last_name", "job_title", "phone", "company", "domain", "campaign"})
+_UNCACHED = frozenset(
+    {"email", "first_name", "last_name", "job_title", "phone", "company", "domain", "campaign", "activity_external_id"}
+)
 _CACHE_LIMIT = 20_000  # distinct values remembered per column
 
 
-def _clean_cell_uncached(plan: ImportPlan | None, index: int, key: str, raw: str) -> tuple[str | None, str, object]:
+def _clean_cell(plan: ImportPlan | None, index: int, key: str, raw: str) -> tuple[str | None, str, object]:
     """(slot, name, cleaned value) of one cell — slot "lead", "activity", "attributes" or
     "account_attributes" — or (None, "", message) when the value is refused."""
     from leads.intake.attributes import ValueRefused
@@ -439,26 +441,12 @@ def _clean_cell_uncached(plan: ImportPlan | None, index: int, key: str, raw: str
         return None, "", str(exc)
 
 
-def _clean_cell(plan: ImportPlan | None, index: int, key: str, raw: str) -> tuple[str | None, str, object]:
-    if plan is None or key in _UNCACHED or key == "activity_external_id":
-        return _clean_cell_uncached(plan, index, key, raw)
-    cache = plan.cells.setdefault(index, {})
-    found = cache.get(raw)
-    if found is None:
-        found = _clean_cell_uncached(plan, index, key, raw)
-        if len(cache) < _CACHE_LIMIT:
-            cache[raw] = found
-    slot, name, value = found
-    # A list (multiple choice) is shared by every row with this cell: each row gets its own.
-    return (slot, name, list(value)) if isinstance(value, list) else found
-
-
 @dataclass(frozen=True)
 class _Layout:
     """What every row of a file shares: per mapped column (index, target, read specially, cell
-    values read as unknown), and each target's column name for messages."""
+    values read as unknown, its cleaned cells when remembered), and each target's column name for messages."""
 
-    cells: tuple[tuple[int, str, bool, frozenset[str]], ...]
+    cells: tuple[tuple[int, str, bool, frozenset[str], dict | None], ...]
     where: dict[str, str]
 
 
@@ -476,7 +464,10 @@ def _layout(header: Sequence[str], columns: Sequence[str], plan: ImportPlan | No
         where[target] = header[index] if index < len(header) and header[index] else f"column {index + 1}"
         table = plan.values.get(index, {}) if plan is not None else {}
         unknown = frozenset(value for value, stored in table.items() if stored == "")
-        cells.append((index, target, target in _SPECIAL, unknown))
+        remembered = plan is not None and target not in _UNCACHED
+        cells.append(
+            (index, target, target in _SPECIAL, unknown, plan.cells.setdefault(index, {}) if remembered else None)
+        )
     layout = _Layout(tuple(cells), where)
     if plan is not None:
         plan.layout = (key, layout)
@@ -505,7 +496,7 @@ def validate_row(
     where = layout.where
     present: set[str] = set()
     count = len(values)
-    for index, key, special, unknown in layout.cells:
+    for index, key, special, unknown, cache in layout.cells:
         raw = values[index].strip() if index < count else ""
         if not raw or raw in unknown:
             continue  # empty, or a value the person read as unknown
@@ -521,7 +512,17 @@ def validate_row(
             except intake.FieldError as exc:
                 result.errors.append((where[key], str(exc)))
             continue
-        slot, name, value = _clean_cell(plan, index, key, raw)
+        if cache is None:
+            slot, name, value = _clean_cell(plan, index, key, raw)
+        else:
+            found = cache.get(raw)
+            if found is None:
+                found = _clean_cell(plan, index, key, raw)
+                if len(cache) < _CACHE_LIMIT:
+                    cache[raw] = found
+            slot, name, value = found
+            if value.__class__ is list:
+                value = list(value)  # a list (multiple choice) is remembered once: each row gets its own
         if slot is None:
             result.errors.append((where[key], value))
         elif slot == "lead":
