@@ -165,7 +165,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             request,
             version,
             template="alignment/version.html",
-            extra={"previous": previous, "changes": changes, "card": card_view(version.model_card)},
+            extra={"previous": previous, "changes": changes, "card": card_view(version.model_card, dictionary)},
             names=names,
             dictionary=dictionary,
         )
@@ -185,7 +185,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
                 version.spec,
                 version.model_card,
             ),
-            "card": card_view(version.model_card),
+            "card": card_view(version.model_card, dictionary),
             "signatures": slots,
             "my_sides": sides_for(request.user),
             "can_edit": _can_edit(request.user),
