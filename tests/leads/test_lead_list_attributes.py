@@ -271,3 +271,17 @@ def test_an_unknown_column_is_a_400_naming_it(login, sdr, attributes):
     assert response.status_code == 400
     page = response.content.decode()
     assert "password" in page and "“columns” names no attribute the list can show" in page
+
+
+def test_a_containment_filter_on_a_custom_attribute_can_use_the_gin_indexes(attributes):
+    from alignment.dictionary import load_dictionary
+    from leads.inbox.filters import attribute_condition
+    from leads.models import Lead
+
+    dictionary = load_dictionary()
+    on_lead = attribute_condition(dictionary.attributes["lead_origin"], [["api"]])
+    on_account = attribute_condition(dictionary.attributes["tier"], [["gold"]])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table: ask whether the index can serve
+        assert "lead_attributes_gin" in Lead.objects.filter(on_lead).explain()
+        assert "account_attributes_gin" in Lead.objects.filter(on_account).explain()
