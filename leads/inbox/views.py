@@ -22,7 +22,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from alignment.dictionary import load_custom_attributes, load_dictionary
-from alignment.spec import ACTIVITY_KINDS
 from leads.inbox import editing, followup, services
 from leads.inbox.filters import (
     ATTRIBUTE_PARAM,
@@ -337,6 +336,7 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
         "behaviour_hits": [h for h in why.breakdown if h.section == "behaviour"],
         "knockout_hits": [h for h in why.breakdown if h.section == "knockout"],
         # The organisation's own attributes, by label, as the Data page defines them.
+        "dictionary": dictionary,
         "own_attributes": dictionary.shown(lead.attributes),
         "account_attributes": dictionary.shown(lead.account.attributes if lead.account else {}),
         "sla": sla_clock(lead, calendar_for(version), now),
@@ -358,9 +358,9 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _get_lead(pk)
     context = _live_context(request, lead)
     activities = list(lead.activities.order_by("-occurred_at", "-id")[:100])
-    labels = dict(ACTIVITY_KINDS)
+    dictionary = context["dictionary"]
     for activity in activities:
-        activity.label = labels.get(activity.kind, activity.kind)
+        activity.label = dictionary.kind_label(activity.kind)  # archived kinds keep their label
     context["activities"] = activities
     context["edits"] = lead_edits(lead)
     return render(request, "leads/lead_detail.html", context)

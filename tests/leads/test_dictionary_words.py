@@ -142,3 +142,14 @@ def test_the_proposal_page_the_card_and_the_api_follow_a_renamed_attribute_and_k
     draft = AgreementVersion.objects.get(status=AgreementVersion.Status.DRAFT)
     used = _section(_text(leader.get(reverse("alignment:version", args=[draft.number]))), "card-used")
     assert "Rank" in used and "Seniority" not in used
+
+
+def test_the_lead_page_names_activities_by_the_dictionarys_kind_labels(login, sdr, marketing):
+    data_dictionary.kind_create(key="trade_show_scan", label="Badge scanned at a trade show")
+    data_dictionary.kind_update(kind=ActivityKind.objects.get(key="demo_request"), label="Asked for a demo")
+    lead = LeadFactory()
+    ActivityFactory(lead=lead, kind="trade_show_scan")
+    ActivityFactory(lead=lead, kind="demo_request")
+    page = _text(login(sdr).get(reverse("leads:lead_detail", args=[lead.pk])))
+    assert "Badge scanned at a trade show" in page and "Asked for a demo" in page
+    assert "Demo request" not in page
