@@ -125,3 +125,21 @@ def test_the_conflict_page_names_a_renamed_attribute_by_its_new_label(login, mar
     table = response.content.decode().split('data-testid="conflict-form"')[1].split("</table>")[0]
     table = table.split("<table")[1]
     assert "Where the lead came from" in table and "lead_origin" not in table
+
+
+def test_the_why_chips_short_words_follow_renamed_built_in_attributes_values_and_kinds(marketing):
+    from alignment.models import ActivityKind, Attribute
+
+    seniority = Attribute.objects.get(key="seniority")
+    data_dictionary.attribute_update(attribute=seniority, user=marketing, label="Rank")
+    seniority.choices.filter(value="vp").update(label="Vice-president")
+    data_dictionary.kind_update(kind=ActivityKind.objects.get(key="demo_request"), label="Asked for a demo")
+    spec = default_spec()
+    spec["fit_rules"] = [{"id": "f1", "field": "seniority", "operator": "in", "values": ["vp"], "points": 10}]
+    spec["behaviour_rules"] = [
+        {"id": "b1", "kind": "demo_request", "points": 30, "cap": 30, "window_days": 90, "half_life_days": None}
+    ]
+    rules = ReasonRules(spec, {}, lambda: load_rule_labels(spec))
+    chips = rules.reasons({"seniority": "vp"}, {"b1": 1.0})
+    assert [c.short for c in chips] == ["Asked for a demo ×1", "Rank: Vice-president"]
+    assert chips[1].full == "Rank is one of Vice-president"
