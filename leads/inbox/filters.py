@@ -2,7 +2,7 @@
 
 import django_filters
 from django import forms
-from django.db.models import F, FloatField, Q, Value
+from django.db.models import Case, F, FloatField, Q, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, NullIf
 
@@ -281,11 +281,13 @@ def column_expression(attribute: AttributeDef):
     if key in LEAD_ELSE_ACCOUNT:
         return Coalesce(_nonblank(F(key)), _nonblank(F(f"account__{key}")))
     if key in ACCOUNT_FACTS_ON_LEAD:
-        # The account's, else (a lead without an account) what the lead came with.
-        own = KeyTextTransform(key, "attributes")
+        # The account's; for a lead without an account, what the lead came with.
+        own = _nonblank(KeyTextTransform(key, "attributes"))
         if attribute.type == "number":
-            return Coalesce(F(FACT_PATHS[key]), Cast(own, FloatField()), output_field=FloatField())
-        return Coalesce(_nonblank(F(FACT_PATHS[key])), own)
+            own, account, output = Cast(own, FloatField()), Cast(F(FACT_PATHS[key]), FloatField()), FloatField()
+        else:
+            account, output = _nonblank(F(FACT_PATHS[key])), TextField()
+        return Case(When(account_id__isnull=True, then=own), default=account, output_field=output)
     return _nonblank(F(FACT_PATHS[key]))
 
 

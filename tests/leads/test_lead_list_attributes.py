@@ -214,6 +214,7 @@ def test_the_column_choice_is_kept_for_the_person_in_every_session_and_not_for_o
 
 def test_a_built_in_attribute_can_be_chosen_as_a_column_sorted_and_exported(login, sdr, marketing, attributes):
     from alignment.models import Attribute
+    from leads.models import Lead
 
     LeadFactory(first_name="Ada", department="hr", budget="confirmed", account=AccountFactory(annual_revenue=9_000_000))
     LeadFactory(first_name="Bob", department="it", budget="", account=AccountFactory(annual_revenue=250_000))
@@ -238,6 +239,10 @@ def test_a_built_in_attribute_can_be_chosen_as_a_column_sorted_and_exported(logi
     assert [lead.first_name for lead, _ in ordered] == ["Ada", "Bob", "Cy"]
     unknown_last = client.get(reverse("leads:lead_list"), {"sort": "a.budget"}).context["rows"]
     assert [lead.first_name for lead, _ in unknown_last] == ["Ada", "Cy", "Bob"]
+    # A lead without an account sorts by the company facts it came with, as the scorer reads them.
+    Lead.objects.filter(first_name="Cy").update(attributes={"annual_revenue": 4, "industry": "Agriculture"})
+    by_industry = client.get(reverse("leads:lead_list"), {"sort": "a.industry"}).context["rows"]
+    assert [lead.first_name for lead, _ in by_industry][0] == "Cy"
 
     # Renamed in the dictionary, the header follows; the CSV carries the labels.
     data_dictionary.attribute_update(attribute=Attribute.objects.get(key="department"), user=marketing, label="Team")
