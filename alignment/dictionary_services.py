@@ -17,8 +17,16 @@ from django.db.models.functions import Lower
 
 from alignment import spec as vocab
 from alignment.countries import fold
-from alignment.dictionary import BUILTIN_VALUE_MAX, TYPES
-from alignment.models import ActivityKind, AgreementVersion, Attribute, AttributeChoice, Country, DictionaryChange
+from alignment.dictionary import BUILTIN_VALUE_MAX, TYPES, load_dictionary
+from alignment.models import (
+    ActivityKind,
+    AgreementVersion,
+    Attribute,
+    AttributeChoice,
+    Country,
+    DictionaryChange,
+    Persona,
+)
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 CHOICE_TYPES = ("choice", "multi_choice")
@@ -51,20 +59,23 @@ def rules_using(*, field: str | None = None, value: str | None = None, kind: str
     """Rules of the active version and of the open draft that name this attribute (and value) or kind,
     as "Version 3 (active): rule f2 — Lead origin is one of Google"."""
     found = []
-    for version in AgreementVersion.objects.filter(status__in=OPEN_OR_ACTIVE).order_by("number"):
+    versions = list(AgreementVersion.objects.filter(status__in=OPEN_OR_ACTIVE).order_by("number"))
+    dictionary = load_dictionary() if versions else None
+    names = dict(Persona.objects.values_list("id", "name")) if field == "persona" and versions else None
+    for version in versions:
         spec = version.spec or {}
         where = f"Version {version.number} ({version.get_status_display().lower()})"
         if kind is not None:
             for rule in spec.get("behaviour_rules", []):
                 if rule.get("kind") == kind:
-                    found.append(f"{where}: rule {rule.get('id')} — {vocab.describe_behaviour(rule)}")
+                    found.append(f"{where}: rule {rule.get('id')} — {vocab.describe_behaviour(rule, dictionary)}")
             continue
         for rule in (*spec.get("fit_rules", []), *spec.get("knockouts", [])):
             if rule.get("field") != field:
                 continue
             if value is not None and value.lower() not in {str(v).lower() for v in rule.get("values") or []}:
                 continue
-            found.append(f"{where}: rule {rule.get('id')} — {rule.get('field')} {rule.get('operator')}")
+            found.append(f"{where}: rule {rule.get('id')} — {vocab.describe_condition(rule, names, dictionary)}")
     return found
 
 

@@ -10,10 +10,11 @@ saves again with ``choices`` (path → "mine" | "theirs").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alignment import spec as vocab
+from alignment.dictionary import Dictionary
 
 # Lists whose items are matched by a key rather than by position.
 KEYED_LISTS = {
@@ -47,16 +48,20 @@ class Conflict:
     base: Any
     mine: Any
     theirs: Any
+    # The rule (or reason, band) a conflict inside one belongs to, as the base had it (else a side):
+    # what names it in the title and gives its values their labels.
+    item: Any = None
 
     @property
     def key(self) -> str:
         return "/".join(self.path)
 
-    def label(self, persona_names: dict | None = None) -> str:
-        return describe_path(self.path, self.base, self.mine, self.theirs, persona_names)
+    def label(self, persona_names: dict | None = None, dictionary: Dictionary | None = None) -> str:
+        """Where the conflict is, in the organisation's words (``dictionary``: its labels)."""
+        return describe_path(self.path, self.base, self.mine, self.theirs, persona_names, dictionary, item=self.item)
 
-    def shown(self, side: str, persona_names: dict | None = None) -> str:
-        return format_value(self.path, getattr(self, side), persona_names)
+    def shown(self, side: str, persona_names: dict | None = None, dictionary: Dictionary | None = None) -> str:
+        return format_value(self.path, getattr(self, side), persona_names, dictionary, item=self.item)
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,21 @@ def merge_specs(base: dict, mine: dict, theirs: dict, choices: dict[str, str] | 
     """Merge ``mine`` and ``theirs`` (both edited from ``base``). ``choices`` settle known conflicts."""
     conflicts: list[Conflict] = []
     merged = _merge(base, mine, theirs, (), conflicts, choices or {})
-    return MergeResult(spec=merged, conflicts=tuple(conflicts))
+    return MergeResult(spec=merged, conflicts=tuple(_with_item(c, base, mine, theirs) for c in conflicts))
+
+
+def _with_item(conflict: Conflict, base: dict, mine: dict, theirs: dict) -> Conflict:
+    """A conflict inside a keyed item (a rule's values, points…) with that item attached."""
+    path = conflict.path
+    if len(path) < 3 or path[0] not in KEYED_LISTS:
+        return conflict
+    key_name = KEYED_LISTS[path[0]]
+    for spec in (base, theirs, mine):
+        items = spec.get(path[0]) if isinstance(spec, dict) else None
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict) and str(item.get(key_name)) == path[1]:
+                return replace(conflict, item=item)
+    return conflict
 
 
 def _merge(base, mine, theirs, path: tuple[str, ...], conflicts: list[Conflict], choices: dict[str, str]):
@@ -187,15 +206,28 @@ SLA_NOUNS = {
 }
 
 
-def _item_title(section: str, item, persona_names) -> str:
+def _kind_label(kind, dictionary: Dictionary | None) -> str:
+    if dictionary is not None and kind in dictionary.kinds:
+        return dictionary.kind_label(kind)
+    return dict(vocab.ACTIVITY_KINDS).get(kind, str(kind or ""))
+
+
+def _field_label(field, dictionary: Dictionary | None) -> str:
+    if dictionary is not None and field in dictionary.attributes:
+        return dictionary.label(field)
+    known = vocab.FIELDS.get(field)
+    return known.label if known else str(field)
+
+
+def _item_title(section: str, item, persona_names, dictionary: Dictionary | None = None) -> str:
     if not isinstance(item, dict):
         return ""
     if section == "fit_rules":
-        return vocab.describe_condition(item, persona_names)
+        return vocab.describe_condition(item, persona_names, dictionary)
     if section == "knockouts":
-        return item.get("label") or vocab.describe_condition(item, persona_names)
+        return item.get("label") or vocab.describe_condition(item, persona_names, dictionary)
     if section == "behaviour_rules":
-        return dict(vocab.ACTIVITY_KINDS).get(item.get("kind"), item.get("kind", ""))
+        return _kind_label(item.get("kind"), dictionary)
     if section in ("reject_reasons", "recycle_reasons"):
         return item.get("label") or item.get("code", "")
     if section == "grade_bands":
@@ -203,8 +235,18 @@ def _item_title(section: str, item, persona_names) -> str:
     return ""
 
 
-def describe_path(path: tuple[str, ...], base=None, mine=None, theirs=None, persona_names=None) -> str:
-    """ "MQL threshold", "Fit rule 'Industry is one of Software' — points", "Time zone"."""
+def describe_path(
+    path: tuple[str, ...],
+    base=None,
+    mine=None,
+    theirs=None,
+    persona_names=None,
+    dictionary: Dictionary | None = None,
+    item=None,
+) -> str:
+    """ "MQL threshold", "Fit rule 'Industry is one of Software' — points", "Time zone".
+
+    Rules read in ``dictionary``'s labels (the organisation's attributes and activity kinds)."""
     if not path:
         return "The whole agreement"
     section = path[0]
@@ -219,23 +261,25 @@ def describe_path(path: tuple[str, ...], base=None, mine=None, theirs=None, pers
         noun = SECTION_NOUNS[section]
         if len(path) == 1:
             return noun + "s"
-        # Name the item by the version the reader recognises: the base, else either side.
-        item = next((v for v in (base, theirs, mine) if isinstance(v, dict)), None)
-        if len(path) >= 3:
-            item = None
-        title = _item_title(section, item, persona_names) if item else path[1]
+        # Name the item by the version the reader recognises: the base, else either side; a conflict
+        # inside an item names it by the item it was given.
+        if len(path) == 2:
+            item = next((v for v in (base, theirs, mine) if isinstance(v, dict)), None)
+        title = _item_title(section, item, persona_names, dictionary) if isinstance(item, dict) else ""
         if section == "grade_bands":
             label = f"Grade {path[1]} band"
         else:
-            label = f"{noun} '{title}'" if len(path) == 2 else f"{noun} {path[1]}"
+            label = f"{noun} '{title}'" if title else f"{noun} {path[1]}"
         if len(path) >= 3:
             return f"{label} — {FIELD_NOUNS.get(path[2], path[2])}"
         return label
     return " / ".join(path)
 
 
-def format_value(path: tuple[str, ...], value, persona_names: dict | None = None) -> str:
-    """A value as a person reads it in the conflict table."""
+def format_value(
+    path: tuple[str, ...], value, persona_names: dict | None = None, dictionary: Dictionary | None = None, item=None
+) -> str:
+    """A value as a person reads it in the conflict table, in ``dictionary``'s labels when given."""
     if value is MISSING:
         return "(deleted)" if len(path) == 2 else "(not set)"
     if value is None:
@@ -243,17 +287,20 @@ def format_value(path: tuple[str, ...], value, persona_names: dict | None = None
     section = path[0] if path else ""
     if len(path) == 2 and section in SECTION_NOUNS and isinstance(value, dict):
         if section == "fit_rules":
-            return f"{vocab.describe_condition(value, persona_names)}: {value.get('points', 0):+d}"
+            return f"{vocab.describe_condition(value, persona_names, dictionary)}: {value.get('points', 0):+d}"
         if section == "knockouts":
-            return f"{value.get('label', '')}: {vocab.describe_condition(value, persona_names)}"
+            return f"{value.get('label', '')}: {vocab.describe_condition(value, persona_names, dictionary)}"
         if section == "behaviour_rules":
-            return vocab.describe_behaviour(value)
+            return vocab.describe_behaviour(value, dictionary)
         if section in ("reject_reasons", "recycle_reasons"):
             return f"{value.get('label', '')} ({value.get('code', '')}) — {value.get('description', '')}"
     if path[-1:] == ("working_days",) and isinstance(value, list):
         return ", ".join(vocab.WEEKDAYS[d][:3] for d in sorted(value) if isinstance(d, int) and 0 <= d <= 6)
     if path[-1:] == ("values",) and isinstance(value, list) and len(path) >= 3:
-        return ", ".join(str(v) for v in value) or "(none)"
+        field = item.get("field") if isinstance(item, dict) else None
+        if field is None or section not in ("fit_rules", "knockouts"):
+            return ", ".join(str(v) for v in value) or "(none)"
+        return ", ".join(vocab.value_label(field, v, persona_names, dictionary) for v in value) or "(none)"
     if path[-1:] == ("points",) and isinstance(value, int):
         return f"{value:+d}"
     if isinstance(value, list):
@@ -261,8 +308,7 @@ def format_value(path: tuple[str, ...], value, persona_names: dict | None = None
     if path[-1:] == ("operator",):
         return vocab.OPERATOR_LABELS.get(value, str(value))
     if path[-1:] == ("field",):
-        field = vocab.FIELDS.get(value)
-        return field.label if field else str(value)
+        return _field_label(value, dictionary)
     if path[-1:] == ("kind",):
-        return dict(vocab.ACTIVITY_KINDS).get(value, str(value))
+        return _kind_label(value, dictionary)
     return str(value)

@@ -6,7 +6,7 @@ from django.db.models import Count, Max, Prefetch, Q
 
 from alignment import diff as spec_diff
 from alignment import spec as vocab
-from alignment.dictionary import load_dictionary
+from alignment.dictionary import Dictionary, load_dictionary
 from alignment.models import AgreementEvent, AgreementRevision, AgreementVersion, Comment, Persona, SignOff
 from alignment.services import OPEN_STATUSES, SIDE_ROLES, active_persona_ids, persona_names
 from alignment.validation import validate_spec
@@ -219,9 +219,24 @@ def _pct(x) -> str:
     return "—" if x is None else f"{100 * x:.0f} %"
 
 
-def card_view(card: dict | None) -> dict | None:
+# How a model card names an activity kind among the attributes it used ("activity:<kind>").
+ACTIVITY_PREFIX = "activity:"
+
+
+def _attribute_label(key: str, stored: str, dictionary: Dictionary | None) -> str:
+    """An attribute or kind the card names, by the dictionary's label today (else as it was fitted)."""
+    if dictionary is None:
+        return stored
+    if key.startswith(ACTIVITY_PREFIX):
+        kind = key.removeprefix(ACTIVITY_PREFIX)
+        return dictionary.kind_label(kind) if kind in dictionary.kinds else stored
+    return dictionary.label(key) if key in dictionary.attributes else stored
+
+
+def card_view(card: dict | None, dictionary: Dictionary | None = None) -> dict | None:
     """A model card as the pages show it: figures formatted, capture curves as SVG polylines
-    (0–100 on both axes, y upwards), the threshold of each definition marked on its curve."""
+    (0–100 on both axes, y upwards), the threshold of each definition marked on its curve;
+    the attributes it used and left out named by ``dictionary``'s labels."""
     if not card:
         return None
     sides = [card["proposal"], *card.get("compare", [])]
@@ -248,6 +263,14 @@ def card_view(card: dict | None) -> dict | None:
     proposal_grades = {g["grade"]: g for g in card["proposal"].get("by_grade", [])}
     return {
         **card,
+        "attributes_used": [
+            {**a, "label": _attribute_label(a["attribute"], a.get("label", a["attribute"]), dictionary)}
+            for a in card.get("attributes_used", [])
+        ],
+        "attributes_excluded": [
+            {**a, "label": _attribute_label(a["attribute"], a.get("label", a["attribute"]), dictionary)}
+            for a in card.get("attributes_excluded", [])
+        ],
         "rows": rows,
         "curves": curves,
         "calibration": [

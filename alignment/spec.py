@@ -367,7 +367,8 @@ def reason_choices(spec: dict, kind: str) -> list[tuple[str, str]]:
     return [(r["code"], r["label"]) for r in spec.get(f"{kind}_reasons", [])]
 
 
-def _value_label(field: str, value, persona_names: dict | None, dictionary=None) -> str:
+def value_label(field: str, value, persona_names: dict | None = None, dictionary=None) -> str:
+    """One value a rule on ``field`` names, as people read it (a persona's name, a choice's label)."""
     if field == "persona" and persona_names is not None:
         return persona_names.get(int(value), f"persona #{value}") if str(value).isdigit() else str(value)
     if dictionary is not None:
@@ -401,7 +402,7 @@ def describe_condition(rule: dict, persona_names: dict | None = None, dictionary
         return f"{label} {words} {values[0]:,} days"
     if operator in ("before", "after") and values:
         return f"{label} {words} {values[0]}"
-    shown = ", ".join(_value_label(rule.get("field", ""), v, persona_names, dictionary) for v in values)
+    shown = ", ".join(value_label(rule.get("field", ""), v, persona_names, dictionary) for v in values)
     return f"{label} {words} {shown}"
 
 

@@ -165,7 +165,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             request,
             version,
             template="alignment/version.html",
-            extra={"previous": previous, "changes": changes, "card": card_view(version.model_card)},
+            extra={"previous": previous, "changes": changes, "card": card_view(version.model_card, dictionary)},
             names=names,
             dictionary=dictionary,
         )
@@ -185,7 +185,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
                 version.spec,
                 version.model_card,
             ),
-            "card": card_view(version.model_card),
+            "card": card_view(version.model_card, dictionary),
             "signatures": slots,
             "my_sides": sides_for(request.user),
             "can_edit": _can_edit(request.user),
@@ -345,14 +345,14 @@ def _report_save(request: HttpRequest, result) -> None:
 def _conflict_page(
     request, version, exc: MergeConflict, *, spec: dict, base_revision: int, note: str, errors: list[str] | None = None
 ) -> HttpResponse:
-    names = persona_names()
+    names, dictionary = persona_names(), load_dictionary()
     rows = [
         {
             "key": c.key,
-            "label": c.label(names),
-            "mine": c.shown("mine", names),
-            "theirs": c.shown("theirs", names),
-            "base": c.shown("base", names),
+            "label": c.label(names, dictionary),
+            "mine": c.shown("mine", names, dictionary),
+            "theirs": c.shown("theirs", names, dictionary),
+            "base": c.shown("base", names, dictionary),
         }
         for c in exc.conflicts
     ]

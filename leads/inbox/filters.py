@@ -2,8 +2,9 @@
 
 import django_filters
 from django import forms
-from django.db.models import F, Q
-from django.db.models.fields.json import KeyTransform
+from django.db.models import Case, F, FloatField, Q, TextField, Value, When
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from alignment import spec as vocab
 from alignment.dictionary import AttributeDef, Dictionary
@@ -184,7 +185,8 @@ class LeadFilter(django_filters.FilterSet):
         key = value.lstrip("-")
         if key.startswith(ATTRIBUTE_PARAM):
             # Unknown values last either way; JSON numbers compare as numbers, the rest as their text.
-            path = _json_path(next(a for a in self.custom if a.key == key.removeprefix(ATTRIBUTE_PARAM)))
+            attribute = self.columns[key.removeprefix(ATTRIBUTE_PARAM)]
+            path = column_expression(attribute)
             order = path.desc(nulls_last=True) if descending else path.asc(nulls_last=True)
             return queryset.order_by(order, "-id" if descending else "id")
         columns = SORTS[key]
@@ -206,6 +208,8 @@ class LeadFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         live = dictionary.live_attributes() if dictionary else []
         self.custom = [a for a in live if not a.builtin]
+        # Every attribute a person may add to the list as a column, by key (each sortable).
+        self.columns = {a.key: a for a in column_attributes(dictionary)} if dictionary else {}
         self.attribute_fields: list[tuple[AttributeDef, list[str]]] = []
         for attribute in [a for a in live if a.builtin and a.key not in OWN_FILTERS] + self.custom:
             names = []
@@ -214,12 +218,12 @@ class LeadFilter(django_filters.FilterSet):
                 self.form.fields[name] = field
                 names.append(name)
             self.attribute_fields.append((attribute, names))
-        # Sorting by a custom attribute: "a.<key>" or "-a.<key>".
+        # Sorting by an attribute column: "a.<key>" or "-a.<key>".
         self.form.fields["sort"].choices = [
             *self.form.fields["sort"].choices,
             *(
                 (f"{sign}{ATTRIBUTE_PARAM}{a.key}", f"{a.label}{' (reversed)' if sign else ''}")
-                for a in self.custom
+                for a in self.columns.values()
                 for sign in ("", "-")
             ),
         ]
@@ -249,8 +253,48 @@ EXPORT_COLUMNS = (
 )
 
 
+# Built-in attributes the list always shows in a column of its own ("Title"), never offered twice.
+FIXED_COLUMNS = ("job_title",)
+# Built-in attributes the CSV export always carries ("Country" and "Source" columns), not repeated.
+EXPORTED_ATTRIBUTES = ("job_title", "country", "source")
+
+
+def column_attributes(dictionary: Dictionary) -> list[AttributeDef]:
+    """The attributes a person may add to the lead list as columns: every live one of the data
+    dictionary (built-in and the organisation's own) that the list does not already show."""
+    return [a for a in dictionary.live_attributes() if a.key not in FIXED_COLUMNS]
+
+
+def _nonblank(expression):
+    return NullIf(expression, Value(""))
+
+
+def column_expression(attribute: AttributeDef):
+    """What the list sorts an attribute column by: the value the scorer reads (``facts_for_lead``)."""
+    from leads.scoring.scorer import ACCOUNT_FACTS_ON_LEAD, FACT_PATHS
+
+    if not attribute.builtin:
+        return _json_path(attribute)
+    key = attribute.key
+    if key == "persona":
+        return F("persona__name")
+    if key in LEAD_ELSE_ACCOUNT:
+        return Coalesce(_nonblank(F(key)), _nonblank(F(f"account__{key}")))
+    if key in ACCOUNT_FACTS_ON_LEAD:
+        # The account's; for a lead without an account, what the lead came with.
+        own = _nonblank(KeyTextTransform(key, "attributes"))
+        if attribute.type == "number":
+            own, account, output = Cast(own, FloatField()), Cast(F(FACT_PATHS[key]), FloatField()), FloatField()
+        else:
+            account, output = _nonblank(F(FACT_PATHS[key])), TextField()
+        return Case(When(account_id__isnull=True, then=own), default=account, output_field=output)
+    return _nonblank(F(FACT_PATHS[key]))
+
+
 def attribute_text(attribute: AttributeDef, lead) -> str:
-    """One lead's value of a custom attribute as people read it ("" when unknown)."""
+    """One lead's value of an attribute column as people read it ("" when unknown)."""
+    if attribute.builtin:
+        return _builtin_text(attribute, lead)
     values = lead.attributes if attribute.object == "lead" else (lead.account.attributes if lead.account else {})
     value = (values or {}).get(attribute.key)
     if value is None or value == "" or value == []:
@@ -262,14 +306,34 @@ def attribute_text(attribute: AttributeDef, lead) -> str:
     return attribute.choice_label(value)
 
 
+def _builtin_text(attribute: AttributeDef, lead) -> str:
+    from leads.scoring.scorer import facts_for_lead
+
+    if attribute.key == "persona":
+        return lead.persona.name if lead.persona_id else ""
+    value = facts_for_lead(lead).get(attribute.key)
+    if value is None or value == "":
+        return ""
+    if attribute.type == "number":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        return str(int(number)) if number.is_integer() else f"{number:g}"
+    return attribute.choice_label(value) if attribute.type == "choice" else str(value)
+
+
 def chosen_columns(keys, dictionary: Dictionary) -> list[AttributeDef]:
-    """The live custom attributes among ``keys`` (a person's column choice), in the dictionary's order."""
+    """The attribute columns among ``keys`` (a person's column choice) in the dictionary's order;
+    an attribute archived since the choice was made drops out."""
     wanted = set(keys or ())
-    return [a for a in dictionary.live_attributes() if not a.builtin and a.key in wanted]
+    return [a for a in column_attributes(dictionary) if a.key in wanted]
 
 
 def export_rows(queryset, attributes: list[AttributeDef] = ()):
-    """The header and one row per lead (with the chosen attribute columns), read 2,000 leads at a time."""
+    """The header and one row per lead (with the chosen attribute columns the export does not already
+    carry), read 2,000 leads at a time."""
+    attributes = [a for a in attributes if a.key not in EXPORTED_ATTRIBUTES]
     yield [label for label, _ in EXPORT_COLUMNS] + [a.label for a in attributes]
     for lead in queryset.iterator(chunk_size=2000):
         yield [spreadsheet_safe(value(lead)) for _, value in EXPORT_COLUMNS] + [

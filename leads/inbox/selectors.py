@@ -448,13 +448,21 @@ class ReasonRules:
         reasons = []
         for rule, section, points, shown in self.hits(facts, weights, n):
             label = self.label(rule, section)
+            words = self.dictionary  # read by ``label`` when the page was given a reader
             if section == "behaviour":
-                short = f"{self.kinds.get(rule.get('kind'), label)} ×{shown}"
+                kind = rule.get("kind")
+                name = words.kind_label(kind) if words and kind in words.kinds else self.kinds.get(kind, label)
+                short = f"{name} ×{shown}"
             elif rule.get("field") in vocab.FIELDS:
                 field = rule["field"]
                 value = facts.get(field)
-                name = vocab.FIELDS[field].label
-                short = f"{name}: {_fact_label(field, value, self.names)}" if value not in (None, "") else label
+                named = words is not None and field in words.attributes
+                name = words.label(field) if named else vocab.FIELDS[field].label
+                if named and field != "persona" and not isinstance(value, int):
+                    fact = words.value_label(field, value)
+                else:
+                    fact = _fact_label(field, value, self.names)
+                short = f"{name}: {fact}" if value not in (None, "") else label
             else:
                 short = label
             reasons.append(Reason(points=points, short=short, full=label))

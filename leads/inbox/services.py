@@ -24,7 +24,7 @@ from alignment.spec import reason_choices
 from leads import lifecycle
 from leads.inbox.routing import OPEN_STAGES as OPEN_LOAD_STAGES
 from leads.inbox.routing import capacity_of, open_loads
-from leads.models import Assignment, Lead, Note, Stage, TeamMember, Transition
+from leads.models import Assignment, Lead, ListPreference, Note, Stage, TeamMember, Transition
 from portal.access import LEADERS, Role, display_name, has_role, is_admin
 from portal.notifications import notify
 
@@ -581,3 +581,10 @@ __all__ = [
     "note_add",
     "rejection_answer",
 ]
+
+
+def list_columns_set(*, user: User, columns: list[str]) -> list[str]:
+    """Remember the attribute columns ``user`` shows on the lead list (keys already checked against
+    the data dictionary by the caller), for every browser they sign in from."""
+    ListPreference.objects.update_or_create(user=user, defaults={"columns": list(columns)})
+    return list(columns)

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from alignment.dictionary import load_custom_attributes, load_dictionary
-from alignment.spec import ACTIVITY_KINDS
 from leads.inbox import editing, followup, services
 from leads.inbox.filters import (
     ATTRIBUTE_PARAM,
@@ -66,7 +65,7 @@ from leads.inbox.selectors import (
     with_reason_labels,
 )
 from leads.inbox.services import LeadError
-from leads.models import ImportJob, Lead
+from leads.models import ImportJob, Lead, ListPreference
 from leads.scoring.scorer import explain
 from portal.access import EVERYONE, Role, display_name, has_role, role_required
 from portal.downloads import csv_download
@@ -90,26 +89,31 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-# The session key of the attribute columns a person chose for the lead list (and its export).
-LEAD_COLUMNS_KEY = "lead_columns"
-
-
 def _lead_filter(request: HttpRequest, dictionary) -> LeadFilter:
     queryset = Lead.objects.select_related("account", "owner", "persona").order_by("-updated_at", "-id")
     return LeadFilter(request.GET, queryset=queryset, dictionary=dictionary)
 
 
+def _chosen_columns(request: HttpRequest, dictionary) -> list:
+    """The attribute columns the signed-in person chose (stored with them, not with the browser)."""
+    keys = ListPreference.objects.filter(user=request.user).values_list("columns", flat=True).first()
+    return chosen_columns(keys, dictionary)
+
+
 @require_POST
 @role_required(*EVERYONE)
 def lead_columns(request: HttpRequest) -> HttpResponse:
-    """Remember which of the organisation's attributes the lead list shows as columns (per person)."""
+    """Remember which of the dictionary's attributes the lead list shows as columns (per person)."""
     dictionary = load_dictionary()
     keys = request.POST.getlist("columns")
     known = {a.key for a in chosen_columns(keys, dictionary)}
     strangers = [k for k in keys if k not in known]
     if strangers:
-        raise BadRequest(f"“columns” names no attribute the list can show: {', '.join(strangers[:5])}.")
-    request.session[LEAD_COLUMNS_KEY] = [a.key for a in chosen_columns(keys, dictionary)]
+        raise BadRequest(
+            f"“columns” names no attribute the list can show as a column: {', '.join(strangers[:5])}. "
+            "Choose among the attributes of the data dictionary that are not archived."
+        )
+    services.list_columns_set(user=request.user, columns=[a.key for a in chosen_columns(keys, dictionary)])
     # Back to the same filters: only a query string follows the list's own path, never another address.
     back = request.POST.get("next", "").lstrip("?")
     return redirect(reverse("leads:lead_list") + (f"?{back}" if back else ""))
@@ -120,7 +124,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     """Every lead, searchable, filterable and sortable by its columns; a malformed filter is a 400."""
     dictionary = load_dictionary()
     lead_filter = _lead_filter(request, dictionary)
-    shown = chosen_columns(request.session.get(LEAD_COLUMNS_KEY), dictionary)
+    shown = _chosen_columns(request, dictionary)
     valid = lead_filter.is_valid()
     page = Paginator(lead_filter.qs if valid else Lead.objects.none(), 50).get_page(page_number(request))
     query = request.GET.copy()
@@ -142,7 +146,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "filter": lead_filter,
         "attribute_columns": extra,
         "rows": rows,
-        "column_choices": [(a, a in shown) for a in lead_filter.custom],
+        "column_choices": [(a, a in shown) for a in lead_filter.columns.values()],
         "attribute_filters": [
             (attribute, [lead_filter.form[n] for n in names]) for attribute, names in lead_filter.attribute_fields
         ],
@@ -166,7 +170,7 @@ def lead_export(request: HttpRequest) -> HttpResponse:
     if not lead_filter.is_valid():
         raise BadRequest(" ".join(f"{name}: {' '.join(e)}" for name, e in lead_filter.errors.items()))
     stamp = timezone.localtime().strftime("%Y-%m-%d")
-    shown = chosen_columns(request.session.get(LEAD_COLUMNS_KEY), dictionary)
+    shown = _chosen_columns(request, dictionary)
     return csv_download(export_rows(lead_filter.qs, shown), f"accord-leads-{stamp}.csv")
 
 
@@ -332,6 +336,7 @@ def _live_context(request: HttpRequest, lead: Lead, error: str = "") -> dict:
         "behaviour_hits": [h for h in why.breakdown if h.section == "behaviour"],
         "knockout_hits": [h for h in why.breakdown if h.section == "knockout"],
         # The organisation's own attributes, by label, as the Data page defines them.
+        "dictionary": dictionary,
         "own_attributes": dictionary.shown(lead.attributes),
         "account_attributes": dictionary.shown(lead.account.attributes if lead.account else {}),
         "sla": sla_clock(lead, calendar_for(version), now),
@@ -353,9 +358,9 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _get_lead(pk)
     context = _live_context(request, lead)
     activities = list(lead.activities.order_by("-occurred_at", "-id")[:100])
-    labels = dict(ACTIVITY_KINDS)
+    dictionary = context["dictionary"]
     for activity in activities:
-        activity.label = labels.get(activity.kind, activity.kind)
+        activity.label = dictionary.kind_label(activity.kind)  # archived kinds keep their label
     context["activities"] = activities
     context["edits"] = lead_edits(lead)
     return render(request, "leads/lead_detail.html", context)

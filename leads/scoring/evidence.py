@@ -23,6 +23,7 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from alignment.dictionary import Dictionary, load_rule_labels
 from alignment.spec import describe_condition
 from leads.models import Lead
 from leads.scoring.backtest import as_of, run_side_by_side, week_start
@@ -227,7 +228,7 @@ def _definition_pass(base, spec: dict, outcome: Outcome, now: dt.datetime, label
     return work
 
 
-def _knockout_pass(base, spec: dict, outcome: Outcome):
+def _knockout_pass(base, spec: dict, outcome: Outcome, dictionary: Dictionary):
     def work() -> list[Knockout]:
         rules = spec.get("knockouts", [])
         if not rules:
@@ -244,7 +245,7 @@ def _knockout_pass(base, spec: dict, outcome: Outcome):
         return [
             Knockout(
                 rule_id=str(rule.get("id", i)),
-                label=rule.get("label") or describe_condition(rule),
+                label=rule.get("label") or describe_condition(rule, dictionary=dictionary),
                 leads=row[f"n{i}"],
                 converted=row[f"c{i}"],
             )
@@ -270,10 +271,13 @@ def evidence(
     draft_label: str = "Draft",
     active_label: str = "Active",
     progress=None,
+    dictionary: Dictionary | None = None,
 ) -> Evidence:
     """Both definitions (each evaluated once, side by side) against the window's outcomes;
-    ``progress(done, total)`` hears of each finished pass."""
+    ``progress(done, total)`` hears of each finished pass. Rules are named in ``dictionary``'s
+    labels (the labels of what the draft names, read here when not given)."""
     now = now or timezone.now()
+    dictionary = dictionary or load_rule_labels(draft_spec)
     base = window_leads(window, now=now)
     result = Evidence(window=window, outcome=outcome, now=now)
 
@@ -283,7 +287,7 @@ def evidence(
     passes = [
         _definition_pass(base, draft_spec, outcome, now, draft_label),
         span,
-        _knockout_pass(base, draft_spec, outcome),
+        _knockout_pass(base, draft_spec, outcome, dictionary),
     ]
     if active_spec is not None:
         passes.append(_definition_pass(base, active_spec, outcome, now, active_label))

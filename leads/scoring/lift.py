@@ -28,7 +28,7 @@ from django.db import models as m
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from alignment import spec as vocab
+from alignment.dictionary import Dictionary, load_dictionary
 from leads.models import Activity, Lead
 from leads.scoring.backtest import run_side_by_side
 from leads.scoring.evidence import Window, window_leads
@@ -65,47 +65,46 @@ class Attribute:
     rule_field: str = ""  # the spec's field name for "add as rule" (defaults to key)
 
 
-def attributes() -> list[Attribute]:
-    """Every attribute with values to compare: the built-in fields, then the organisation's own."""
-    countries = {code: name for code, (name, _) in vocab.COUNTRIES.items()}
-    built_in = [
-        Attribute("industry", "Industry", "account__industry", "choice"),
-        Attribute("employees", "Employees", "account__employees", "number"),
-        Attribute("annual_revenue", "Annual revenue", "account__annual_revenue", "number"),
-        Attribute("country", "Country", "account__country", "choice", labels=countries),
-        Attribute("seniority", "Seniority", "seniority", "choice", labels=dict(vocab.SENIORITIES)),
-        Attribute("department", "Department", "department", "choice", labels=dict(vocab.DEPARTMENTS)),
-        Attribute("source", "Lead source", "source", "choice", labels=dict(vocab.SOURCES)),
-        Attribute("persona", "Persona", "persona_id", "choice"),
-        # BANT is what an SDR learns on the first call: it describes the outcome, not the lead before it.
-        Attribute("budget", "Budget", "budget", "choice", before_contact=False, labels=dict(vocab.BUDGET)),
-        Attribute("authority", "Authority", "authority", "choice", before_contact=False, labels=dict(vocab.AUTHORITY)),
-        Attribute("need", "Need", "need", "choice", before_contact=False, labels=dict(vocab.NEED)),
-        Attribute("timeline", "Timeline", "timeline", "choice", before_contact=False, labels=dict(vocab.TIMELINE)),
-    ]
-    return built_in + _custom_attributes()
+# The built-in attributes the panel breaks leads down by: key, ORM path from Lead, kind.
+BUILT_IN = (
+    ("industry", "account__industry", "choice"),
+    ("employees", "account__employees", "number"),
+    ("annual_revenue", "account__annual_revenue", "number"),
+    ("country", "account__country", "choice"),
+    ("seniority", "seniority", "choice"),
+    ("department", "department", "choice"),
+    ("source", "source", "choice"),
+    ("persona", "persona_id", "choice"),
+    # BANT is what an SDR learns on the first call: the dictionary marks it filled in by sales.
+    ("budget", "budget", "choice"),
+    ("authority", "authority", "choice"),
+    ("need", "need", "choice"),
+    ("timeline", "timeline", "choice"),
+)
+# Custom types with values to compare (dates and free text have none to break leads down by).
+CUSTOM_KINDS = ("choice", "multi_choice", "number", "yes_no")
 
 
-def _custom_attributes() -> list[Attribute]:
-    """The organisation's own attributes from the data dictionary (dates and free text have no values
-    to break leads down by, so they are left out)."""
-    from alignment.models import Attribute as Entry
-
+def attributes(dictionary: Dictionary | None = None) -> list[Attribute]:
+    """Every attribute with values to compare, named by the data dictionary: the built-in fields,
+    then the organisation's own live ones (by label)."""
+    dictionary = dictionary or load_dictionary()
     out = []
-    kinds = ("choice", "multi_choice", "number", "yes_no")
-    entries = Entry.objects.filter(archived=False, builtin=False, type__in=kinds).prefetch_related("choices")
-    for entry in entries.order_by("label"):
-        kind = entry.type
+    for key, path, kind in BUILT_IN:
+        entry = dictionary.attributes[key]
+        labels = {c.value: c.label for c in entry.choices if c.label != c.value}
+        out.append(Attribute(key, entry.label, path, kind, before_contact=entry.before_contact, labels=labels))
+    custom = [a for a in dictionary.custom_attributes().values() if a.type in CUSTOM_KINDS]
+    for entry in sorted(custom, key=lambda a: a.label):
         prefix = "" if entry.object == "lead" else "account__"
-        labels = {c.value: c.label or c.value for c in entry.choices.all()}
         out.append(
             Attribute(
                 entry.key,
                 entry.label,
                 f"{prefix}attributes__{entry.key}",
-                kind,
+                entry.type,
                 before_contact=entry.before_contact,
-                labels=labels,
+                labels={c.value: c.label or c.value for c in entry.choices},
             )
         )
     return out
@@ -289,14 +288,17 @@ def lift(
     now: dt.datetime | None = None,
     keys=None,
     progress=None,
+    dictionary: Dictionary | None = None,
 ) -> LiftResult:
     """Rows of every attribute value (and activity kind) of the window's leads, best lift first per
-    attribute; ``progress(done, total)`` hears of each finished pass."""
+    attribute, named by ``dictionary`` (the organisation's, read here when not given);
+    ``progress(done, total)`` hears of each finished pass."""
     now = now or timezone.now()
+    dictionary = dictionary or load_dictionary()
     base = window_leads(window, now=now).annotate(
         conv=m.ExpressionWrapper(converted_condition(outcome), output_field=m.BooleanField())
     )
-    wanted = [a for a in attributes() if keys is None or a.key in keys]
+    wanted = [a for a in attributes(dictionary) if keys is None or a.key in keys]
 
     def totals():
         return base.aggregate(n=Count("pk"), c=Count("pk", filter=Q(conv=True)))
@@ -396,9 +398,9 @@ def lift(
             points = _points(spec, rule_field, int(value) if attr.key == "persona" and value != UNKNOWN else value)
             add(attr.key, attr.label, value, label, n, c, attr.before_contact, points=points, rule=rule)
 
-    kind_labels = {**dict(vocab.ACTIVITY_KINDS), **_kind_labels()}
     for kind, n, c in sorted(kind_rows):
-        label = kind_labels.get(kind, kind.replace("_", " ").capitalize())
+        # Archived kinds keep their label: old activities still carry them.
+        label = dictionary.kind_label(kind) if kind in dictionary.kinds else kind.replace("_", " ").capitalize()
         scored = [r for r in (spec or {}).get("behaviour_rules", []) if r.get("kind") == kind]
         points = ", ".join(f"{r['points']:+d} each" for r in scored) if spec else ""
         rule = {"kind": kind, "points": 0, "cap": None, "window_days": 90}
@@ -408,13 +410,6 @@ def lift(
     order = {a.key: i for i, a in enumerate(wanted)}
     rows.sort(key=lambda r: (order.get(r.attribute, len(order)), r.small_sample, -(r.lift or 0), -r.leads))
     return LiftResult(outcome=outcome, window=window, leads=n_all, converted=c_all, rows=rows)
-
-
-def _kind_labels() -> dict[str, str]:
-    """Activity kinds as the data dictionary names them (archived ones too: old activities keep theirs)."""
-    from alignment.models import ActivityKind
-
-    return dict(ActivityKind.objects.values_list("key", "label"))
 
 
 def _persona_names() -> dict[int, str]:

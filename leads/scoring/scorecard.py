@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from alignment import spec as vocab
-from alignment.dictionary import load_dictionary
+from alignment.dictionary import Dictionary, load_dictionary
 from alignment.validation import validate_spec
 from leads.models import Activity, Stage, Transition
 from leads.scoring.backtest import AS_OF_DAYS, as_of, run_side_by_side
@@ -107,8 +107,10 @@ class Candidate:
     labels: dict = field(default_factory=dict, hash=False, compare=False)
 
 
-def candidates() -> list[Candidate]:
-    """Every attribute (built-in and the organisation's own) and every activity kind."""
+def candidates(dictionary: Dictionary | None = None) -> list[Candidate]:
+    """Every attribute (built-in and the organisation's own) and every live activity kind, named by
+    the data dictionary."""
+    dictionary = dictionary or load_dictionary()
     out = [
         Candidate(
             key=a.key,
@@ -119,21 +121,13 @@ def candidates() -> list[Candidate]:
             rule_field=a.rule_field or a.key,
             labels=a.labels,
         )
-        for a in attributes()
+        for a in attributes(dictionary)
     ]
     out += [
-        Candidate(key=f"{ACTIVITY_PREFIX}{kind}", label=label, kind="activity", activity_kind=kind)
-        for kind, label in _activity_kinds()
+        Candidate(key=f"{ACTIVITY_PREFIX}{k.key}", label=k.label, kind="activity", activity_kind=k.key)
+        for k in dictionary.live_kinds()
     ]
     return out
-
-
-def _activity_kinds() -> list[tuple[str, str]]:
-    """The live activity kinds of the data dictionary (the built-in list where it has none)."""
-    from alignment.models import ActivityKind
-
-    kinds = list(ActivityKind.objects.filter(archived=False).order_by("order", "key").values_list("key", "label"))
-    return kinds or list(vocab.ACTIVITY_KINDS)
 
 
 @dataclass(frozen=True)
@@ -876,9 +870,9 @@ class Proposal:
         }
 
 
-def _considered(request: ProposalRequest) -> tuple[list[Candidate], dict[str, str], list[str]]:
+def _considered(request: ProposalRequest, dictionary: Dictionary) -> tuple[list[Candidate], dict[str, str], list[str]]:
     """The candidates to fit, why each other one is left out, and leakage warnings."""
-    everything = candidates()
+    everything = candidates(dictionary)
     known = {c.key for c in everything}
     why: dict[str, str] = {}
     warnings: list[str] = []
@@ -923,7 +917,8 @@ def propose(
 
     now = now or timezone.now()
     report = progress or (lambda pct, text: None)
-    considered, why_out, warnings = _considered(request)
+    dictionary = load_dictionary()  # the labels, and the rules checked against the organisation's own vocabulary
+    considered, why_out, warnings = _considered(request, dictionary)
     queryset = population(window=request.window, outcome=request.outcome, now=now)
     everyone = window_leads(request.window, now=now).count()
     fit_cands = [c for c in considered if c.kind != "activity"]
@@ -934,7 +929,6 @@ def propose(
     n, k = len(data.ids), int(data.y.sum())
     _gate(n, k)
     persona_ids = list(Persona.objects.active().values_list("pk", flat=True))
-    dictionary = load_dictionary()  # the rules are checked against the organisation's own vocabulary
     max_rules = max(1, int(request.max_rules))
 
     # Cross-validation: the whole procedure on each training part, its integer scores on the rest.
@@ -975,7 +969,7 @@ def propose(
     others = list(run_side_by_side(*passes)) if passes else []
 
     why = {**why_out, **final.why}
-    labels = {c.key: c.label for c in candidates()}
+    labels = {c.key: c.label for c in candidates(dictionary)}
     used = sorted({rule.candidate.key for rule, _ in final.rules}, key=lambda key: list(labels).index(key))
     for key in used:
         why.pop(key, None)
@@ -1060,8 +1054,16 @@ def adopted_spec(current: dict, proposal_spec: dict) -> dict:
     return spec
 
 
-def describe_rule(rule: dict) -> str:
-    """A proposed rule as people read it."""
+def describe_rule(rule: dict, dictionary: Dictionary | None = None, persona_names: dict | None = None) -> str:
+    """A proposed rule as people read it, in ``dictionary``'s labels (attributes, values, kinds)."""
     if "kind" in rule:
-        return vocab.describe_behaviour(rule)
-    return vocab.describe_condition(rule)
+        return vocab.describe_behaviour(rule, dictionary)
+    return vocab.describe_condition(rule, persona_names, dictionary)
+
+
+def rule_texts(spec: dict, dictionary: Dictionary | None = None, persona_names: dict | None = None) -> list[dict]:
+    """The fit and behaviour rules of a proposal as (id, text, points), fit rules first."""
+    return [
+        {"id": r["id"], "text": describe_rule(r, dictionary, persona_names), "points": r["points"]}
+        for r in [*spec.get("fit_rules", []), *spec.get("behaviour_rules", [])]
+    ]

@@ -14,11 +14,12 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError, ValidationError
 
-from alignment.services import open_draft
+from alignment.dictionary import load_dictionary
+from alignment.services import open_draft, persona_names
 from leads.models import ScorecardJob
 from leads.scoring.insights_api import ERRORS, INSIGHTS_SCOPE, ErrorOut, require_scope, window_and_outcome
 from leads.scoring.proposals import scorecard_job_create
-from leads.scoring.scorecard import MAX_RULES
+from leads.scoring.scorecard import MAX_RULES, rule_texts
 
 __all__ = ["router"]
 
@@ -47,8 +48,15 @@ class ExcludedOut(Schema):
     reason: str
 
 
+class RuleOut(Schema):
+    id: str
+    text: str = Field(description="The rule in the organisation's words (the data dictionary's labels).")
+    points: int
+
+
 class ProposalOut(Schema):
     spec: dict = Field(description="fit_rules, behaviour_rules, knockouts, mql_threshold, grade_bands.")
+    rules: list[RuleOut] = Field(description="The proposed fit and behaviour rules as people read them.")
     cv_auc: float | None = Field(description="Cross-validated AUC of the whole procedure (never in-sample).")
     leads: int
     conversions: int
@@ -66,6 +74,13 @@ class JobOut(Schema):
     result: ProposalOut | None
 
 
+def _proposal(result: dict | None) -> dict | None:
+    """A stored proposal with its rules described in the dictionary's labels as they stand today."""
+    if not result:
+        return result
+    return {**result, "rules": rule_texts(result["spec"], load_dictionary(), persona_names())}
+
+
 def _job(job: ScorecardJob) -> dict:
     return {
         "id": job.pk,
@@ -73,7 +88,7 @@ def _job(job: ScorecardJob) -> dict:
         "progress": job.progress,
         "step": job.step,
         "error": job.error,
-        "result": job.result,
+        "result": _proposal(job.result),
     }
 
 
@@ -101,7 +116,7 @@ def scorecard_propose(request: HttpRequest, body: ScorecardIn):
     except ValueError as exc:
         raise ValidationError([{"loc": ["body", "attributes"], "msg": str(exc)}]) from None
     if job.status == ScorecardJob.Status.DONE:
-        return Status(200, job.result)
+        return Status(200, _proposal(job.result))
     if job.status == ScorecardJob.Status.FAILED:
         return Status(422, {"detail": job.error, "errors": {}})
     return Status(202, _job(job))

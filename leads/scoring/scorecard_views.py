@@ -12,15 +12,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from alignment.dictionary import load_dictionary
 from alignment.models import AgreementVersion
 from alignment.selectors import card_view
-from alignment.services import AgreementError
+from alignment.services import AgreementError, persona_names
 from alignment.validation import SpecInvalid, error_messages
 from leads.models import ScorecardJob
 from leads.scoring.forms import ProposalForm
 from leads.scoring.outcomes import current_outcome
 from leads.scoring.proposals import ProposalError, scorecard_adopt, scorecard_job_create
-from leads.scoring.scorecard import MIN_CONVERSIONS, MIN_LEADS, describe_rule
+from leads.scoring.scorecard import MIN_CONVERSIONS, MIN_LEADS, rule_texts
 from portal.access import LEADERS, role_required
 
 RUNNING = (ScorecardJob.Status.QUEUED, ScorecardJob.Status.RUNNING)
@@ -54,12 +55,9 @@ def scorecard_new(request: HttpRequest) -> HttpResponse:
     return render(request, "leads/scorecard_new.html", context, status=422 if form.errors else 200)
 
 
-def _rules(job: ScorecardJob) -> list[dict]:
+def _rules(job: ScorecardJob, dictionary) -> list[dict]:
     spec, notes = job.result["spec"], job.result["model_card"]["rule_notes"]
-    return [
-        {"id": r["id"], "text": describe_rule(r), "points": r["points"], "note": notes.get(r["id"], "")}
-        for r in spec["fit_rules"] + spec["behaviour_rules"]
-    ]
+    return [{**rule, "note": notes.get(rule["id"], "")} for rule in rule_texts(spec, dictionary, persona_names())]
 
 
 @require_GET
@@ -69,7 +67,14 @@ def scorecard_job(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ScorecardJob.objects.select_related("version"), pk=pk)
     context = {"job": job, "running": job.status in RUNNING}
     if job.status == ScorecardJob.Status.DONE:
-        context.update({"rules": _rules(job), "card": card_view(job.result["model_card"]), "spec": job.result["spec"]})
+        dictionary = load_dictionary()
+        context.update(
+            {
+                "rules": _rules(job, dictionary),
+                "card": card_view(job.result["model_card"], dictionary),
+                "spec": job.result["spec"],
+            }
+        )
     return render(request, "leads/scorecard_job.html", context)
 
 

@@ -118,7 +118,10 @@ def test_rule_values_are_one_field():
     theirs = edited(lambda s: rule(s, "fit_rules", "f1").update(values=["Retail"]))
     (conflict,) = merge_specs(base, mine, theirs).conflicts
     assert conflict.key == "fit_rules/f1/values"
-    assert conflict.label() == "Fit rule f1 — values"
+    # Named by the rule as it was before either edit.
+    assert conflict.label() == (
+        "Fit rule 'Industry is one of Software, Financial Services, Manufacturing, Telecommunications' — values"
+    )
     assert (conflict.shown("mine"), conflict.shown("theirs")) == ("Software", "Retail")
 
 

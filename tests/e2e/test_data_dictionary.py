@@ -157,6 +157,7 @@ def test_an_attribute_of_our_own_from_the_data_page_to_the_why_panel(
 
     # The lead list with the attribute as a chosen column, filtered by it.
     page.goto(f"{live_server.url}/leads/")
+    page.locator("[data-testid=column-chooser] summary").click()
     page.get_by_test_id("column-chooser").get_by_label("Occupation").check()
     page.get_by_test_id("column-chooser").get_by_role("button", name="Show these columns").click()
     page.wait_for_url("**/leads/")

@@ -197,7 +197,7 @@ def test_archiving_what_the_agreement_uses_is_refused_naming_the_rule(api, origi
     AgreementVersionFactory(number=3, spec=spec)
     response = api.patch("/attributes/lead_origin", {"archived": True})
     assert response.status_code == 422
-    assert "Version 3 (active): rule f9" in response.json()["errors"]["body"][0]
+    assert "Version 3 (active): rule f9 — Lead origin is one of Google" in response.json()["errors"]["body"][0]
     assert not Attribute.objects.get(key="lead_origin").archived
     with pytest.raises(data_dictionary.DictionaryError, match="rule f9"):
         data_dictionary.choice_archive(attribute=Attribute.objects.get(key="lead_origin"), value="google")

@@ -173,3 +173,120 @@ def test_the_list_filters_by_built_in_attributes_as_well(login, sdr, attributes)
     assert _names(client, **{"a.employees_max": "100"}) == {"Bob"}
     assert _names(client, **{"a.seniority": ["vp", "individual"], "a.employees_min": "500"}) == {"Ada"}
     assert client.get(reverse("leads:lead_list"), {"a.industry": "Knitting"}).status_code == 400
+
+
+def _export(client) -> list[list[str]]:
+    body = b"".join(client.get(reverse("leads:lead_export")).streaming_content).decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(body)))
+
+
+def _headers(client) -> list[str]:
+    return [key for key, *_ in client.get(reverse("leads:lead_list")).context["attribute_columns"]]
+
+
+def test_the_column_choice_is_kept_for_the_person_in_every_session_and_not_for_others(login, sdr, marketing, leads):
+    from django.test import Client
+
+    from leads.models import ListPreference
+
+    first = login(sdr)
+    first.post(reverse("leads:lead_columns"), {"columns": ["lead_origin", "department"]})
+    assert ListPreference.objects.get(user=sdr).columns == ["department", "lead_origin"]  # the dictionary's order
+    assert "lead_columns" not in first.session
+
+    # Another browser (a new session) of the same person, and the first one after logging out and in.
+    assert _headers(login(sdr)) == ["a.department", "a.lead_origin"]
+    first.logout()
+    again = Client()
+    again.force_login(sdr)
+    assert _headers(again) == ["a.department", "a.lead_origin"]
+    assert _export(again)[0][-2:] == ["Department", "Lead origin"]
+
+    # Another person keeps their own choice, and changing it leaves the first person's alone.
+    other = login(marketing)
+    assert _headers(other) == []
+    other.post(reverse("leads:lead_columns"), {"columns": ["visits"]})
+    assert _headers(other) == ["a.visits"] and _headers(again) == ["a.department", "a.lead_origin"]
+    # Choosing nothing is a choice too.
+    again.post(reverse("leads:lead_columns"), {})
+    assert _headers(login(sdr)) == [] and ListPreference.objects.get(user=sdr).columns == []
+
+
+def test_a_built_in_attribute_can_be_chosen_as_a_column_sorted_and_exported(login, sdr, marketing, attributes):
+    from alignment.models import Attribute
+    from leads.models import Lead
+
+    LeadFactory(first_name="Ada", department="hr", budget="confirmed", account=AccountFactory(annual_revenue=9_000_000))
+    LeadFactory(first_name="Bob", department="it", budget="", account=AccountFactory(annual_revenue=250_000))
+    LeadFactory(first_name="Cy", department="finance", budget="planned", account=None, attributes={"annual_revenue": 4})
+    client = login(sdr)
+    page = client.get(reverse("leads:lead_list")).content.decode()
+    chooser = page.split('data-testid="column-chooser"')[1].split("</form>")[0]
+    for offered in ("department", "budget", "annual_revenue", "region", "email_domain", "lead_origin"):
+        assert f'value="{offered}"' in chooser
+    assert 'value="job_title"' not in chooser  # already the list's "Title" column
+
+    client.post(reverse("leads:lead_columns"), {"columns": ["department", "budget", "annual_revenue"]})
+    response = client.get(reverse("leads:lead_list"), {"sort": "a.department"})
+    assert [lead.first_name for lead, _ in response.context["rows"]] == ["Cy", "Ada", "Bob"]  # finance, hr, it
+    by_name = {lead.first_name: values for lead, values in response.context["rows"]}
+    assert by_name["Ada"] == ["9000000", "Human resources", "Confirmed"]
+    assert by_name["Bob"] == ["250000", "IT", ""] and by_name["Cy"] == ["4", "Finance", "Planned"]
+    page = response.content.decode()
+    assert 'data-sort="a.budget"' in page and ">Budget (BANT)<" in page
+
+    ordered = client.get(reverse("leads:lead_list"), {"sort": "-a.annual_revenue"}).context["rows"]
+    assert [lead.first_name for lead, _ in ordered] == ["Ada", "Bob", "Cy"]
+    unknown_last = client.get(reverse("leads:lead_list"), {"sort": "a.budget"}).context["rows"]
+    assert [lead.first_name for lead, _ in unknown_last] == ["Ada", "Cy", "Bob"]
+    # A lead without an account sorts by the company facts it came with, as the scorer reads them.
+    Lead.objects.filter(first_name="Cy").update(attributes={"annual_revenue": 4, "industry": "Agriculture"})
+    by_industry = client.get(reverse("leads:lead_list"), {"sort": "a.industry"}).context["rows"]
+    assert [lead.first_name for lead, _ in by_industry][0] == "Cy"
+
+    # Renamed in the dictionary, the header follows; the CSV carries the labels.
+    data_dictionary.attribute_update(attribute=Attribute.objects.get(key="department"), user=marketing, label="Team")
+    rows = _export(client)
+    assert rows[0][-3:] == ["Annual revenue (USD)", "Team", "Budget (BANT)"]
+    assert {row[1]: row[-3:] for row in rows[1:]}["Ada"] == ["9000000", "Human resources", "Confirmed"]
+    assert client.post(reverse("leads:lead_columns"), {"columns": ["job_title"]}).status_code == 400
+
+
+def test_an_archived_attribute_drops_out_of_a_stored_choice(login, sdr, marketing, leads):
+    from alignment.models import Attribute
+
+    client = login(sdr)
+    client.post(reverse("leads:lead_columns"), {"columns": ["lead_origin", "visits"]})
+    data_dictionary.attribute_update(attribute=Attribute.objects.get(key="visits"), user=marketing, archived=True)
+
+    response = client.get(reverse("leads:lead_list"))
+    assert response.status_code == 200
+    assert [key for key, *_ in response.context["attribute_columns"]] == ["a.lead_origin"]
+    assert _export(client)[0][-1] == "Lead origin"
+    assert client.get(reverse("leads:lead_list"), {"sort": "a.visits"}).status_code == 400  # no such column now
+    refused = client.post(reverse("leads:lead_columns"), {"columns": ["lead_origin", "visits"]})
+    assert refused.status_code == 400 and "visits" in refused.content.decode()
+    # Restored, it shows again: the stored choice kept it.
+    data_dictionary.attribute_update(attribute=Attribute.objects.get(key="visits"), user=marketing, archived=False)
+    assert _headers(client) == ["a.lead_origin", "a.visits"]
+
+
+def test_an_unknown_column_is_a_400_naming_it(login, sdr, attributes):
+    response = login(sdr).post(reverse("leads:lead_columns"), {"columns": ["visits", "password"]})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "password" in page and "“columns” names no attribute the list can show" in page
+
+
+def test_a_containment_filter_on_a_custom_attribute_can_use_the_gin_indexes(attributes):
+    from alignment.dictionary import load_dictionary
+    from leads.inbox.filters import attribute_condition
+    from leads.models import Lead
+
+    dictionary = load_dictionary()
+    on_lead = attribute_condition(dictionary.attributes["lead_origin"], [["api"]])
+    on_account = attribute_condition(dictionary.attributes["tier"], [["gold"]])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table: ask whether the index can serve
+        assert "lead_attributes_gin" in Lead.objects.filter(on_lead).explain()
+        assert "account_attributes_gin" in Lead.objects.filter(on_account).explain()

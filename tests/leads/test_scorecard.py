@@ -132,6 +132,7 @@ def test_api_answers_200_with_the_proposal_in_the_agreements_format(client):
     body = response.json()
     assert set(body) == {
         "spec",
+        "rules",
         "cv_auc",
         "leads",
         "conversions",
