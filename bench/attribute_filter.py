@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.scratch import recreate_database, sql  # noqa: E402 - after the path insert
+from bench.scratch import recreate_database, scratch_url, sql  # noqa: E402 - after the path insert
 
 INDEXES = {
     "lead_attributes_gin": "leads_lead",
@@ -90,11 +90,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    from bench.rescore import generate, generate_custom, scratch_url
+    from bench.rescore import generate, generate_custom
 
-    admin_url, bench_url, bench_name = scratch_url(os.environ.get("DATABASE_URL", ""))
-    bench_url = bench_url.replace("_bench_rescore", "_bench_attrs")
-    bench_name = bench_name.replace("_bench_rescore", "_bench_attrs")
+    admin_url, bench_url, bench_name = scratch_url(os.environ.get("DATABASE_URL", ""), "bench_attrs")
     recreate_database(admin_url, bench_name)
     os.environ.update(DATABASE_URL=bench_url, CELERY_EAGER="1", DJANGO_SETTINGS_MODULE="portal.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -35,11 +35,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.scratch import recreate_database, sql  # noqa: E402 - after the path insert
+from bench.scratch import recreate_database, scratch_url, sql  # noqa: E402 - after the path insert
 
 NAIVE_SAMPLE = 20_000
 BATCH = 1_000
@@ -47,15 +46,6 @@ BATCH = 1_000
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def scratch_url(url: str) -> tuple[str, str, str]:
-    """(admin url, scratch url, scratch name) for the PostgreSQL server of ``url``."""
-    parts = urlparse(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("bench/rescore.py needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/name")
-    name = f"{parts.path.lstrip('/')}_bench_rescore"
-    return parts._replace(path="/postgres").geturl(), parts._replace(path=f"/{name}").geturl(), name
 
 
 # Activity kinds weighted like real traffic: opens and visits are common, demo requests rare.
@@ -500,7 +490,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.leads
     url = os.environ.get("DATABASE_URL", "")
-    admin_url, bench_url, bench_name = scratch_url(url)
+    admin_url, bench_url, bench_name = scratch_url(url, "bench_rescore")
     redis_url = os.environ.get("REDIS_URL", "")
     recreate_database(admin_url, bench_name)
     os.environ.update(DATABASE_URL=bench_url, CELERY_EAGER="1", DJANGO_SETTINGS_MODULE="portal.settings")

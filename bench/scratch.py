@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from urllib.parse import urlparse
+
+
+def scratch_url(url: str, suffix: str) -> tuple[str, str, str]:
+    """(admin url, scratch url, scratch name ``<name>_<suffix>``) on the PostgreSQL server of ``url``."""
+    parts = urlparse(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/name")
+    name = f"{parts.path.lstrip('/')}_{suffix}"
+    return parts._replace(path="/postgres").geturl(), parts._replace(path=f"/{name}").geturl(), name
+
 
 def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:
     """Drop ``name`` (disconnecting its sessions) and, unless ``drop_only``, create it empty.

@@ -89,6 +89,24 @@ def outsider(db):
 
 
 @pytest.fixture
+def landing_origin(db):
+    """A custom choice attribute whose stored values and labels differ ("landing_page" reads
+    "Landing Page Submission"): rules, panels and texts must show the labels."""
+    from alignment import dictionary_services
+
+    return dictionary_services.attribute_create(
+        key="lead_origin",
+        label="Lead origin",
+        type="choice",
+        choices=[
+            {"value": "landing_page", "label": "Landing Page Submission"},
+            {"value": "api", "label": "API"},
+            {"value": "referral", "label": "Referral"},
+        ],
+    )
+
+
+@pytest.fixture
 def login():
     """login(user) → a Client logged in as that user."""
 

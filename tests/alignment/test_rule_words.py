@@ -21,17 +21,8 @@ WORDS = "Lead origin is one of Landing Page Submission, API"
 
 
 @pytest.fixture
-def origin(db):
-    return data_dictionary.attribute_create(
-        key="lead_origin",
-        label="Lead origin",
-        type="choice",
-        choices=[
-            {"value": "landing_page", "label": "Landing Page Submission"},
-            {"value": "api", "label": "API"},
-            {"value": "referral", "label": "Referral"},
-        ],
-    )
+def origin(landing_origin):
+    return landing_origin
 
 
 @pytest.fixture

@@ -25,13 +25,8 @@ KNOCKOUT = {"id": "k9", "field": "lead_origin", "operator": "in", "values": ["ap
 
 
 @pytest.fixture
-def origin(db):
-    return data_dictionary.attribute_create(
-        key="lead_origin",
-        label="Lead origin",
-        type="choice",
-        choices=[{"value": "landing_page", "label": "Landing Page Submission"}, {"value": "api", "label": "API"}],
-    )
+def origin(landing_origin):
+    return landing_origin
 
 
 def _text(response) -> str:
