@@ -716,7 +716,7 @@ def leads_upsert(
     now = now or timezone.now()
     with transaction.atomic():
         result = leads_write(rows, now, defaults)
-        rescore_leads_later(result.touched)  # once this transaction commits
+        rescore_leads_later(result.touched, marked_by_write=result.created)  # once this transaction commits
     return result
 
 
@@ -827,7 +827,7 @@ def activities_ingest(*, items: Sequence[ActivityItem], now: dt.datetime | None 
                 }
             )
         result.accepted, result.duplicates, touched = store_activities(rows=rows, now=now, stamped=upserted.created)
-        rescore_leads_later(touched | upserted.created)  # once this transaction commits
+        rescore_leads_later(touched | upserted.created, marked_by_write=upserted.created)  # after commit
     return result
 
 
