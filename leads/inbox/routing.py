@@ -117,14 +117,18 @@ def capacity_of(member: TeamMember) -> Capacity:
     return Capacity(open=open_loads([member.user_id]).get(member.user_id, 0), limit=member.capacity)
 
 
-def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
+def route_mqls(
+    *, lead_ids: list[int], now: dt.datetime | None = None, teamed: bool = False, announce: bool = True
+) -> int:
     """Give owners to the unassigned MQLs among ``lead_ids`` whose team routes round robin.
 
     Each lead goes to the team's available SDR (not away, open MQLs below capacity)
     who was assigned least recently; one ``Assignment`` (reason ``round_robin``, no actor) per
     lead. Pull-mode teams, and leads no SDR has room for, stay unassigned for the "Next lead"
-    button. A lead without a team joins the team the lifecycle gives a new lead (``new_lead_team_id``).
-    Returns the number of leads assigned.
+    button. A lead without a team joins the team the lifecycle gives a new lead (``new_lead_team_id``);
+    ``teamed``: the caller already did that in the write that made them MQLs (a rescore's stage move).
+    ``announce``: send ``mqls_routed`` (the backlog check); a rescore job checks once when it
+    closes instead of after each of its chunks. Returns the number of leads assigned.
     """
     if not lead_ids:
         return 0
@@ -132,7 +136,8 @@ def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
     with transaction.atomic():
         single_team = new_lead_team_id()
         if single_team is not None:
-            Lead.objects.filter(id__in=lead_ids, team__isnull=True).update(team_id=single_team)
+            if not teamed:
+                Lead.objects.filter(id__in=lead_ids, team__isnull=True).update(team_id=single_team)
             # One team holds every lead: no need to look for the teams of thousands of new MQLs
             # (``_route_team`` skips a team with nothing to route).
             team_ids = list(
@@ -153,7 +158,7 @@ def route_mqls(*, lead_ids: list[int], now: dt.datetime | None = None) -> int:
         assigned = 0
         for team in Team.objects.filter(id__in=team_ids).order_by("id"):
             assigned += _route_team(team=team, lead_ids=lead_ids, now=now)
-        if team_ids:
+        if team_ids and announce:
             mqls_routed.send(sender=None, team_ids=team_ids)
         return assigned
 

@@ -62,8 +62,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from alignment.calendar import sla_due_at
 from alignment.models import AgreementVersion, Persona
 from leads import bulk, lifecycle
-from leads.inbox.routing import route_mqls
-from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Transition
+from leads.inbox.routing import mqls_routed, route_mqls
+from leads.models import Activity, Assignment, Lead, RescoreChunk, RescoreJob, Stage, Team, Transition
 from leads.scoring.scorer import NEVER, annotate_scores, compile_condition
 from leads.sql import Fragment, join, query, run, sql, table
 
@@ -569,8 +569,14 @@ def _take_requests(target: _Target) -> _Target:
     return target
 
 
-def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) -> RescoreResult | None:
-    """One pass over ``target`` under ``version`` in one transaction; None when the version is retired."""
+def _rescore(
+    *, target: _Target, version: AgreementVersion, now: dt.datetime, announce: bool = True
+) -> RescoreResult | None:
+    """One pass over ``target`` under ``version`` in one transaction; None when the version is retired.
+
+    ``announce``: routing sends ``mqls_routed`` (the backlog check) for this pass; a job's chunks
+    leave it to the job's close, so that a million-lead rescore counts the waiting MQLs once.
+    """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -589,7 +595,8 @@ def _rescore(*, target: _Target, version: AgreementVersion, now: dt.datetime) ->
         if scored and target.ids != ():
             result.add(_move_stages(target, spec, version, now, newly_versioned=newly_versioned))
         if result.new_mqls:
-            route_mqls(lead_ids=result.new_mqls, now=now)
+            # The stage move gave every new MQL its team in the same row write.
+            route_mqls(lead_ids=result.new_mqls, now=now, teamed=True, announce=announce)
         return result
 
 
@@ -843,7 +850,9 @@ def _chunk_run(chunk_id: int, claimed_at: dt.datetime) -> RescoreResult | None:
         chunk = RescoreChunk.objects.filter(pk=chunk_id).order_by().first()
         job = RescoreJob.objects.select_related("version").get(pk=chunk.job_id)
         now = job.as_of or timezone.now()
-        result = _rescore(target=_Target(id_from=chunk.id_from, id_to=chunk.id_to), version=job.version, now=now)
+        result = _rescore(
+            target=_Target(id_from=chunk.id_from, id_to=chunk.id_to), version=job.version, now=now, announce=False
+        )
         if result is None:
             RescoreJob.objects.filter(pk=job.pk, status=RescoreJob.Status.RUNNING).update(
                 status=RescoreJob.Status.SUPERSEDED, finished_at=now
@@ -880,6 +889,11 @@ def _job_close(job: RescoreJob) -> None:
         refresh_mql_due_times(version=job.version)
         job.status = RescoreJob.Status.DONE
     job.save(update_fields=["status", "finished_at"])
+    # The chunks routed their new MQLs without the backlog check: one check now, for every
+    # round-robin team (it also closes the episodes of teams whose backlog the job cleared).
+    team_ids = list(Team.objects.filter(routing=Team.Routing.ROUND_ROBIN).order_by("id").values_list("id", flat=True))
+    if team_ids:
+        mqls_routed.send(sender=None, team_ids=team_ids)
 
 
 def rescore_job_finish(*, job_id: int) -> bool:

@@ -103,6 +103,34 @@ def test_a_publish_result_counts_new_mqls_routed_and_waiting(
     assert "all SDRs at capacity" in mail.outbox[0].subject
 
 
+def test_a_rescore_in_several_chunks_checks_the_backlog_once_when_the_job_closes(
+    team, sdr, manager, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.ACCORD_RESCORE_CHUNK = 2
+    TeamMember.objects.filter(user=sdr).update(capacity=1)
+    version = AgreementVersionFactory()
+    leads = [LeadFactory(budget="confirmed") for _ in range(7)]  # MQLs under the default spec, four chunks
+    checks = []
+
+    def counted(**kwargs):
+        checks.append(kwargs)
+        return backlog_check(**kwargs)
+
+    monkeypatch.setattr("sla.backlog.backlog_check", counted)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = RescoreJob.objects.get(pk=tasks.rescore_all.delay(version.id).get())
+
+    assert job.total_chunks == 4 and job.status == RescoreJob.Status.DONE
+    # Not once per chunk: once, after the last chunk, for every round-robin team, with the final count.
+    assert checks == [{"team_ids": [team.id]}]
+    assert Lead.objects.filter(pk__in=[x.pk for x in leads], owner=sdr).count() == 1
+    # Every new MQL joined the team in the stage move itself (routing did not have to).
+    assert Lead.objects.filter(pk__in=[x.pk for x in leads], team=team).count() == 7
+    note = Notification.objects.get(user=manager, kind=Notification.Kind.BACKLOG)
+    assert note.title.startswith("6 MQLs are waiting for an owner in Inside Sales")
+    assert Backlog.objects.get(team=team).leads == 6
+
+
 def test_the_leaders_read_the_publish_result_on_the_agreement_page(
     team, sdr, marketing, login, django_capture_on_commit_callbacks
 ):
