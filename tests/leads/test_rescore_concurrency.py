@@ -58,8 +58,8 @@ def test_two_chunks_of_one_job_run_side_by_side(monkeypatch):
     inside, release = threading.Event(), threading.Event()
     real_rescore = rescoring._rescore
 
-    def held_open(*, target, version, now):
-        result = real_rescore(target=target, version=version, now=now)
+    def held_open(*, target, version, now, announce=True):
+        result = real_rescore(target=target, version=version, now=now, announce=announce)
         if target.id_from == leads[0].id:
             inside.set()
             release.wait(timeout=10)  # the first chunk's transaction stays open until released

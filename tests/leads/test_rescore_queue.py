@@ -209,11 +209,11 @@ def test_a_chunk_that_fails_gives_its_lease_back_so_that_the_retry_runs_at_once(
     real_rescore = rescoring._rescore
     calls = []
 
-    def deadlocked_once(*, target, version, now):
+    def deadlocked_once(*, target, version, now, **kwargs):
         calls.append(target)
         if len(calls) == 1:
             raise OperationalError("deadlock detected")
-        return real_rescore(target=target, version=version, now=now)
+        return real_rescore(target=target, version=version, now=now, **kwargs)
 
     monkeypatch.setattr(rescoring, "_rescore", deadlocked_once)
     with pytest.raises(OperationalError):
@@ -233,11 +233,11 @@ def test_a_lease_is_renewed_while_the_chunk_runs(settings, monkeypatch):
     seen = []
     real_rescore = rescoring._rescore
 
-    def slow(*, target, version, now):
+    def slow(*, target, version, now, **kwargs):
         seen.append(RescoreChunk.objects.get(pk=chunk.pk).lease_expires_at)
         time.sleep(0.6)  # twice the lease: without renewals it would have expired
         seen.append(RescoreChunk.objects.get(pk=chunk.pk).lease_expires_at)
-        return real_rescore(target=target, version=version, now=now)
+        return real_rescore(target=target, version=version, now=now, **kwargs)
 
     monkeypatch.setattr(rescoring, "_rescore", slow)
     rescore_job_chunk(chunk_id=chunk.id)
